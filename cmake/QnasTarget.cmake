@@ -1,0 +1,36 @@
+# Helpers shared by every qnas target.
+#
+# qnas_torch_pch: an object library whose only job is to own the precompiled
+# header; LibTorch-using targets take it with REUSE_FROM, so the header is
+# compiled once per build instead of once per target.
+
+set(QNAS_WARNINGS -Wall -Wextra -Wno-unused-parameter)
+
+add_library(qnas_torch_pch OBJECT ${CMAKE_CURRENT_LIST_DIR}/pch_anchor.cpp)
+target_link_libraries(qnas_torch_pch PUBLIC torch OpenMP::OpenMP_CXX)
+target_compile_options(qnas_torch_pch PRIVATE ${QNAS_WARNINGS})
+target_precompile_headers(qnas_torch_pch PRIVATE
+  <torch/torch.h> <nlohmann/json.hpp> <string> <vector> <map>)
+
+# qnas_library(NAME SOURCES... [TORCH]) — one library target per folder,
+# includes written from the repo root.
+function(qnas_library name)
+  cmake_parse_arguments(ARG "TORCH" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+  target_compile_options(${name} PRIVATE ${QNAS_WARNINGS})
+  if(ARG_TORCH)
+    target_link_libraries(${name} PUBLIC torch OpenMP::OpenMP_CXX)
+    target_precompile_headers(${name} REUSE_FROM qnas_torch_pch)
+  endif()
+endfunction()
+
+# qnas_torch_executable(NAME SOURCES... DEPS ...)
+function(qnas_torch_executable name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} torch OpenMP::OpenMP_CXX)
+  target_compile_options(${name} PRIVATE ${QNAS_WARNINGS})
+  target_precompile_headers(${name} REUSE_FROM qnas_torch_pch)
+endfunction()

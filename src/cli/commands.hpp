@@ -1,0 +1,25 @@
+#pragma once
+// The `qnas` subcommands. Each registers its options on the CLI11 app and
+// dispatches to the library; no logic of its own beyond printing.
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+namespace qnas::cli {
+
+/// Options every config-taking command shares.
+struct ConfigArgs {
+  std::string path;
+  std::vector<std::string> sets;
+};
+
+void add_config_args(CLI::App& cmd, ConfigArgs& args);
+
+void register_train(CLI::App& app);
+void register_eval(CLI::App& app);
+void register_info(CLI::App& app);
+void register_config(CLI::App& app);
+
+}  // namespace qnas::cli

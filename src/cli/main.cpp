@@ -1,0 +1,39 @@
+// qnas: joint neural architecture and compression-policy search.
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+
+#include "src/cli/commands.hpp"
+#include "src/core/error.hpp"
+
+namespace qnas::cli {
+
+void add_config_args(CLI::App& cmd, ConfigArgs& args) {
+  cmd.add_option("config", args.path, "YAML config (e.g. configs/quickstart.yaml)")->required();
+  cmd.add_option("--set", args.sets, "override a key: --set train.epochs=3 (repeatable; value is YAML)")
+      ->take_all();
+}
+
+}  // namespace qnas::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"qnas: search neural architectures and their per-layer compression policies together"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "qnas 0.1.0");
+  qnas::cli::register_train(app);
+  qnas::cli::register_eval(app);
+  qnas::cli::register_info(app);
+  qnas::cli::register_config(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const qnas::Error& e) {
+    std::fprintf(stderr, "qnas: error: %s\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "qnas: internal error (LibTorch): %s\n", e.what_without_backtrace());
+    return 3;
+  }
+  return 0;
+}

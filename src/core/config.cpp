@@ -1,0 +1,657 @@
+#include "src/core/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <type_traits>
+
+#include "src/core/error.hpp"
+#include "src/core/fs.hpp"
+
+namespace qnas::core {
+
+// ---------------------------------------------------------------------------
+// Rules: what a field accepts, written so that the same text serves error
+// messages and the config reference.
+
+namespace {
+
+struct Rule {
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+  std::vector<std::string> choices;  // allowed values, as text
+  bool nonempty = false;             // for lists
+
+  bool has_range() const { return std::isfinite(lo) || std::isfinite(hi); }
+};
+
+Rule any() { return {}; }
+Rule at_least(double lo) { Rule r; r.lo = lo; return r; }
+Rule range(double lo, double hi) { Rule r; r.lo = lo; r.hi = hi; return r; }
+Rule one_of(std::vector<std::string> choices) {
+  Rule r;
+  r.choices = std::move(choices);
+  return r;
+}
+Rule one_of_ints(const std::vector<int>& values, bool nonempty = true) {
+  Rule r;
+  for (int v : values) r.choices.push_back(std::to_string(v));
+  r.nonempty = nonempty;
+  return r;
+}
+Rule nonempty(Rule r) { r.nonempty = true; return r; }
+
+std::string fmt_num(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
+  return out;
+}
+
+std::string describe_rule(const Rule& r) {
+  std::string s;
+  if (!r.choices.empty()) s = "one of {" + join(r.choices, ", ") + "}";
+  if (r.has_range()) {
+    if (std::isfinite(r.lo) && std::isfinite(r.hi))
+      s = "in [" + fmt_num(r.lo) + ", " + fmt_num(r.hi) + "]";
+    else if (std::isfinite(r.lo))
+      s = ">= " + fmt_num(r.lo);
+    else
+      s = "<= " + fmt_num(r.hi);
+  }
+  return s;
+}
+
+// Type names, as users read them.
+template <class T> std::string type_name();
+template <> std::string type_name<bool>() { return "a boolean (true/false)"; }
+template <> std::string type_name<int>() { return "an integer"; }
+template <> std::string type_name<int64_t>() { return "an integer"; }
+template <> std::string type_name<uint64_t>() { return "a non-negative integer"; }
+template <> std::string type_name<double>() { return "a number"; }
+template <> std::string type_name<std::string>() { return "a string"; }
+
+template <class T> struct is_vector : std::false_type {};
+template <class T> struct is_vector<std::vector<T>> : std::true_type {
+  using value_type = T;
+};
+
+std::string expected_text(const std::string& type, const Rule& r) {
+  const std::string rule = describe_rule(r);
+  if (rule.empty()) return type;
+  return r.choices.empty() ? type + " " + rule : rule;
+}
+
+std::string expected_list_text(const std::string& type, const Rule& r) {
+  // "an integer" -> "integers"
+  const std::string plural = type.substr(type.find(' ') + 1) + "s";
+  const std::string rule = describe_rule(r);
+  return "a list of " + plural + (rule.empty() ? "" : ", each " + rule) + (r.nonempty ? ", not empty" : "");
+}
+
+// Shortest decimal text that reads back as the same double (0.286, not 0.28599999999999998).
+std::string shortest(double v) {
+  char buf[32];
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
+}
+
+std::string where(const YAML::Node& node) {
+  const auto mark = node.Mark();
+  if (mark.is_null() || mark.line < 0) return "";
+  return " (line " + std::to_string(mark.line + 1) + ")";
+}
+
+// ---------------------------------------------------------------------------
+// Schema: one function per section, generic over the visitor.
+
+template <class V> void visit(V& v, DataConfig& c) {
+  v.field("dir", c.dir, "directory holding the four IDX files (gzip or plain); MNIST's layout works too", any());
+  v.field("train_subset", c.train_subset, "use only the first N training images before the validation split is carved (0 = all)", at_least(0));
+  v.field("val_size", c.val_size, "validation images carved from the training split", at_least(0));
+  v.field("val_from", c.val_from, "which training images form the validation split: the last val_size, or a seeded random choice", one_of({"last", "random"}));
+  v.field("mean", c.mean, "input normalisation: x = (pixel/255 - mean) / std", any());
+  v.field("std", c.std, "input normalisation divisor", at_least(1e-6));
+}
+
+template <class V> void visit(V& v, StageConfig& c) {
+  v.field("width", c.width, "output channels of every block in the stage", range(1, 4096));
+  v.field("stride", c.stride, "stride of the stage's first block", range(1, 2));
+  v.field("se", c.se, "squeeze-and-excitation in the stage's blocks", any());
+  v.field("act", c.act, "activation of the stage's blocks", one_of({"relu", "hswish"}));
+}
+
+template <class V> void visit(V& v, SupernetConfig& c) {
+  v.field("kind", c.kind, "supernet family", one_of({"mbv3"}));
+  v.field("stem_width", c.stem_width, "channels of the 3x3 stem convolution", range(1, 4096));
+  v.section_list("stages", c.stages, "inverted-residual stages, in order");
+  v.field("kernel", c.kernel, "elastic depthwise kernel sizes (searched per block)", one_of_ints({3, 5, 7}));
+  v.field("expand", c.expand, "elastic expand ratios (searched per block)", nonempty(range(1, 8)));
+  v.field("depth", c.depth, "elastic depths (searched per stage)", nonempty(range(1, 8)));
+  v.field("head_width", c.head_width, "channels of the final 1x1 expansion", range(1, 8192));
+  v.field("feature_width", c.feature_width, "width of the feature-mix layer before the classifier", range(1, 8192));
+  v.field("dropout", c.dropout, "dropout before the classifier during training", range(0, 0.9));
+  v.field("kernel_transform", c.kernel_transform, "smaller kernels = centre crop times a learned transform matrix (OFA); false = plain centre crop", any());
+}
+
+template <class V> void visit(V& v, QuantConfig& c) {
+  v.field("weight_bits", c.weight_bits, "per-layer weight bit-widths the search may choose", one_of_ints({2, 3, 4, 8, 32}));
+  v.field("act_bits", c.act_bits, "per-layer input-activation bit-widths the search may choose", one_of_ints({8, 32}));
+  v.field("calib_images", c.calib_images, "training images used to calibrate activation ranges (min/max)", range(1, 60000));
+}
+
+template <class V> void visit(V& v, AugmentConfig& c) {
+  v.field("crop_padding", c.crop_padding, "random crop after zero padding by this many pixels (0 = off)", range(0, 8));
+  v.field("hflip", c.hflip, "random horizontal flip", any());
+}
+
+template <class V> void visit(V& v, TrainConfig& c) {
+  v.field("epochs", c.epochs, "training epochs", range(1, 100000));
+  v.field("batch_size", c.batch_size, "images per step", range(1, 65536));
+  v.field("lr", c.lr, "peak learning rate (SGD)", range(0, 100));
+  v.field("momentum", c.momentum, "SGD momentum", range(0, 1));
+  v.field("nesterov", c.nesterov, "Nesterov momentum", any());
+  v.field("weight_decay", c.weight_decay, "weight decay on conv/linear weights (not on BN or biases)", range(0, 1));
+  v.field("warmup_epochs", c.warmup_epochs, "linear warm-up before the cosine schedule, in epochs", range(0, 100000));
+  v.field("label_smoothing", c.label_smoothing, "label smoothing of the largest subnet's loss", range(0, 1));
+  v.field("random_subnets", c.random_subnets, "random subnets per sandwich step, besides the largest and the smallest", range(0, 64));
+  v.field("kd_ratio", c.kd_ratio, "weight of in-place distillation from the largest subnet in the other subnets' loss (the rest is label loss)", range(0, 1));
+  v.field("grad_clip", c.grad_clip, "clip the gradient norm to this value (0 = off)", at_least(0));
+  v.section("augment", c.augment, "training augmentation");
+  v.field("eval_every", c.eval_every, "validate the largest and smallest subnets every N epochs (0 = never)", at_least(0));
+  v.field("eval_images", c.eval_images, "validation images used for that check (capped at val_size)", range(1, 60000));
+}
+
+template <class V> void visit(V& v, EvalConfig& c) {
+  v.field("batch_size", c.batch_size, "images per forward pass when measuring accuracy", range(1, 65536));
+  v.field("bn_calib_images", c.bn_calib_images, "training images used to recalibrate BatchNorm statistics of an extracted subnet", range(1, 60000));
+}
+
+template <class V> void visit(V& v, OutputConfig& c) {
+  v.field("dir", c.dir, "run directory: checkpoint, logs, resolved config, results", any());
+}
+
+template <class V> void visit(V& v, Config& c) {
+  v.field("seed", c.seed, "seed of every random choice (weights, data order, augmentation, subnet sampling)", any());
+  v.field("threads", c.threads, "CPU threads for LibTorch (0 = all cores); results are deterministic for a given seed and thread count", range(0, 1024));
+  v.field("device", c.device, "cpu, or cuda when LibTorch was built with it", one_of({"cpu", "cuda"}));
+  v.section("data", c.data, "dataset");
+  v.section("supernet", c.supernet, "weight-sharing supernet");
+  v.section("quant", c.quant, "per-layer quantization policy choices");
+  v.section("train", c.train, "supernet training (sandwich rule, in-place distillation)");
+  v.section("eval", c.eval, "subnet evaluation");
+  v.section("output", c.output, "outputs");
+}
+
+// ---------------------------------------------------------------------------
+// Reading: YAML node -> struct, collecting every problem.
+
+struct Problems {
+  std::string origin;
+  std::vector<std::string> lines;
+  std::vector<std::string> all_paths;   // for cross-section suggestions
+  std::vector<std::string> overridden;  // key paths set by --set
+};
+
+std::string join_path(const std::string& prefix, const std::string& key) {
+  return prefix.empty() ? key : prefix + "." + key;
+}
+
+class Reader {
+ public:
+  Reader(const YAML::Node& node, std::string prefix, Problems& problems)
+      : node_(node), prefix_(std::move(prefix)), problems_(problems) {}
+
+  template <class T>
+  void field(const char* key, T& value, const char*, const Rule& rule) {
+    known_.push_back(key);
+    if (!node_.IsMap() || !node_[key]) return;
+    const YAML::Node n = node_[key];
+    const std::string path = join_path(prefix_, key);
+    if constexpr (is_vector<T>::value) {
+      read_list(n, path, value, rule);
+    } else {
+      read_scalar(n, path, value, rule);
+    }
+  }
+
+  template <class S>
+  void section(const char* key, S& value, const char*) {
+    known_.push_back(key);
+    if (!node_.IsMap() || !node_[key] || node_[key].IsNull()) return;
+    const YAML::Node n = node_[key];
+    const std::string path = join_path(prefix_, key);
+    if (!n.IsMap()) {
+      problem(path, n, "expected a section (a map of keys), got '" + text(n) + "'");
+      return;
+    }
+    Reader child(n, path, problems_);
+    visit(child, value);
+    child.check_unknown();
+  }
+
+  template <class S>
+  void section_list(const char* key, std::vector<S>& value, const char*) {
+    known_.push_back(key);
+    if (!node_.IsMap() || !node_[key]) return;
+    const YAML::Node n = node_[key];
+    const std::string path = join_path(prefix_, key);
+    if (!n.IsSequence() || n.size() == 0) {
+      problem(path, n, "expected a non-empty list of sections");
+      return;
+    }
+    std::vector<S> out(n.size());
+    for (size_t i = 0; i < n.size(); ++i) {
+      const std::string item_path = path + "." + std::to_string(i);
+      if (!n[i].IsMap()) {
+        problem(item_path, n[i], "expected a section (a map of keys)");
+        continue;
+      }
+      Reader child(n[i], item_path, problems_);
+      visit(child, out[i]);
+      child.check_unknown();
+    }
+    value = std::move(out);
+  }
+
+  void check_unknown() {
+    if (!node_.IsMap()) return;
+    for (const auto& kv : node_) {
+      const std::string key = kv.first.as<std::string>();
+      if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
+      // The value node keeps its file position (the key node may be a copy).
+      problem(join_path(prefix_, key), kv.second, "unknown key" + suggestion(key));
+    }
+  }
+
+ private:
+  static std::string text(const YAML::Node& n) {
+    if (n.IsScalar()) return n.Scalar();
+    YAML::Emitter e;
+    e << YAML::Flow << n;
+    return e.c_str();
+  }
+
+  void problem(const std::string& path, const YAML::Node& n, const std::string& msg) {
+    problems_.lines.push_back(path + origin_of(path, n) + ": " + msg);
+  }
+
+  // " (line N)" for keys from the file, " (from --set)" for overrides.
+  std::string origin_of(const std::string& path, const YAML::Node& n) const {
+    for (const auto& o : problems_.overridden)
+      if (path == o || path.rfind(o + ".", 0) == 0 || o.rfind(path + ".", 0) == 0) return " (from --set)";
+    return where(n);
+  }
+
+  std::string suggestion(const std::string& key) const {
+    std::string best;
+    size_t best_d = std::numeric_limits<size_t>::max();
+    for (const auto& k : known_) {
+      const size_t d = edit_distance(key, k);
+      if (d < best_d) best_d = d, best = join_path(prefix_, k);
+    }
+    const size_t limit = std::max<size_t>(2, key.size() / 3);
+    if (best_d <= limit) return "; did you mean '" + best + "'?";
+    // The key may belong to another section: match the leaf name anywhere.
+    for (const auto& p : problems_.all_paths) {
+      const auto dot = p.rfind('.');
+      if (dot != std::string::npos && p.substr(dot + 1) == key)
+        return "; did you mean '" + p + "'?";
+    }
+    return "; valid keys here: " + join(known_, ", ");
+  }
+
+  template <class T>
+  bool convert(const YAML::Node& n, T& out) {
+    if (!n.IsScalar()) return false;
+    try {
+      if constexpr (std::is_same_v<T, bool>) {
+        out = n.as<bool>();
+      } else if constexpr (std::is_integral_v<T>) {
+        // Reject "3.5" and "1e9" explicitly: yaml-cpp reads integers with a stream.
+        const std::string s = n.Scalar();
+        if (s.find_first_of(".eE") != std::string::npos) return false;
+        if constexpr (std::is_unsigned_v<T>) {
+          if (!s.empty() && s[0] == '-') return false;
+        }
+        out = n.as<T>();
+      } else {
+        out = n.as<T>();
+      }
+      return true;
+    } catch (const YAML::Exception&) {
+      return false;
+    }
+  }
+
+  template <class T>
+  bool check_rule(const YAML::Node& n, const std::string& path, const T& v, const Rule& rule,
+                  const std::string& expected) {
+    bool ok = true;
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      ok = static_cast<double>(v) >= rule.lo && static_cast<double>(v) <= rule.hi;
+    }
+    if (!rule.choices.empty()) {
+      std::ostringstream os;
+      os << v;
+      ok = ok && std::find(rule.choices.begin(), rule.choices.end(), os.str()) != rule.choices.end();
+    }
+    if (!ok) problem(path, n, "expected " + expected + ", got '" + text(n) + "'");
+    return ok;
+  }
+
+  template <class T>
+  void read_scalar(const YAML::Node& n, const std::string& path, T& value, const Rule& rule) {
+    const std::string expected = expected_text(type_name<T>(), rule);
+    T v{};
+    if (!convert(n, v)) {
+      problem(path, n, "expected " + expected + ", got '" + text(n) + "'");
+      return;
+    }
+    if (check_rule(n, path, v, rule, expected)) value = v;
+  }
+
+  template <class T>
+  void read_list(const YAML::Node& n, const std::string& path, std::vector<T>& value, const Rule& rule) {
+    const std::string expected = expected_list_text(type_name<T>(), rule);
+    if (!n.IsSequence() || (rule.nonempty && n.size() == 0)) {
+      problem(path, n, "expected " + expected + ", got '" + text(n) + "'");
+      return;
+    }
+    std::vector<T> out;
+    for (size_t i = 0; i < n.size(); ++i) {
+      T v{};
+      if (!convert(n[i], v) || !check_rule(n[i], path, v, rule, expected)) {
+        if (out.size() == i) problem(path + "." + std::to_string(i), n[i],
+                                     "expected " + expected_text(type_name<T>(), rule) +
+                                         ", got '" + text(n[i]) + "'");
+        return;
+      }
+      if (std::find(out.begin(), out.end(), v) != out.end()) {
+        problem(path, n, "expected distinct values, got '" + text(n[i]) + "' twice");
+        return;
+      }
+      out.push_back(v);
+    }
+    value = std::move(out);
+  }
+
+  YAML::Node node_;
+  std::string prefix_;
+  Problems& problems_;
+  std::vector<std::string> known_;
+};
+
+// ---------------------------------------------------------------------------
+// Writing: struct -> YAML node (the resolved config).
+
+class Writer {
+ public:
+  explicit Writer(YAML::Node& node) : node_(node) {}
+
+  template <class T>
+  static YAML::Node scalar(const T& v) {
+    if constexpr (std::is_floating_point_v<T>) return YAML::Node(shortest(v));
+    else return YAML::Node(v);
+  }
+
+  template <class T>
+  void field(const char* key, const T& value, const char*, const Rule&) {
+    if constexpr (is_vector<T>::value) {
+      YAML::Node seq(YAML::NodeType::Sequence);
+      seq.SetStyle(YAML::EmitterStyle::Flow);
+      for (const auto& v : value) seq.push_back(scalar(v));
+      node_[key] = seq;
+    } else {
+      node_[key] = scalar(value);
+    }
+  }
+
+  template <class S>
+  void section(const char* key, S& value, const char*) {
+    YAML::Node child(YAML::NodeType::Map);
+    Writer w(child);
+    visit(w, value);
+    node_[key] = child;
+  }
+
+  template <class S>
+  void section_list(const char* key, std::vector<S>& value, const char*) {
+    YAML::Node seq(YAML::NodeType::Sequence);
+    for (auto& item : value) {
+      YAML::Node child(YAML::NodeType::Map);
+      child.SetStyle(YAML::EmitterStyle::Flow);
+      Writer w(child);
+      visit(w, item);
+      seq.push_back(child);
+    }
+    node_[key] = seq;
+  }
+
+ private:
+  YAML::Node& node_;
+};
+
+// ---------------------------------------------------------------------------
+// Documenting: every key path with its expected form, default and meaning.
+
+class Documenter {
+ public:
+  struct Row {
+    std::string path, expected, default_value, description;
+  };
+
+  explicit Documenter(std::string prefix = "") : prefix_(std::move(prefix)) {}
+
+  template <class T>
+  void field(const char* key, const T& value, const char* desc, const Rule& rule) {
+    std::string expected;
+    if constexpr (is_vector<T>::value)
+      expected = expected_list_text(type_name<typename T::value_type>(), rule);
+    else
+      expected = expected_text(type_name<T>(), rule);
+    YAML::Node tmp;
+    Writer(tmp).field("v", value, desc, rule);
+    YAML::Emitter e;
+    e << YAML::Flow << tmp["v"];
+    rows.push_back({join_path(prefix_, key), expected, e.c_str(), desc});
+  }
+
+  template <class S>
+  void section(const char* key, S& value, const char* desc) {
+    Documenter child(join_path(prefix_, key));
+    visit(child, value);
+    rows.insert(rows.end(), child.rows.begin(), child.rows.end());
+  }
+
+  template <class S>
+  void section_list(const char* key, std::vector<S>& value, const char* desc) {
+    const std::string path = join_path(prefix_, key);
+    YAML::Node tmp;
+    Writer(tmp).section_list("v", value, desc);
+    YAML::Emitter e;
+    e << YAML::Flow << tmp["v"];
+    rows.push_back({path, "list of sections", e.c_str(), desc});
+    S item{};
+    Documenter child(path + ".N");
+    visit(child, item);
+    rows.insert(rows.end(), child.rows.begin(), child.rows.end());
+  }
+
+  std::vector<Row> rows;
+
+ private:
+  std::string prefix_;
+};
+
+std::vector<std::string> all_key_paths() {
+  Config defaults;
+  Documenter doc;
+  visit(doc, defaults);
+  std::vector<std::string> paths;
+  for (const auto& row : doc.rows) paths.push_back(row.path);
+  return paths;
+}
+
+// ---------------------------------------------------------------------------
+// --set overrides: edit the YAML tree before it is read, so an override is
+// validated exactly like a key in the file.
+
+void apply_override(YAML::Node& root, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  QNAS_CHECK(eq != std::string::npos && eq > 0,
+             "--set '", assignment, "': expected key.path=value (e.g. train.epochs=3)");
+  const std::string path = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  YAML::Node value;
+  try {
+    value = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    QNAS_THROW("--set '", assignment, "': value is not valid YAML: ", e.msg);
+  }
+  std::vector<std::string> keys;
+  std::stringstream ss(path);
+  for (std::string k; std::getline(ss, k, '.');) {
+    QNAS_CHECK(!k.empty(), "--set '", assignment, "': empty segment in key path '", path, "'");
+    keys.push_back(k);
+  }
+  // yaml-cpp nodes are handles: walking with operator[] on a copy edits the tree.
+  std::vector<YAML::Node> chain{root};
+  for (size_t i = 0; i + 1 < keys.size(); ++i) {
+    YAML::Node cur = chain.back();
+    const std::string& k = keys[i];
+    if (cur.IsSequence()) {
+      size_t idx = 0;
+      try {
+        idx = std::stoul(k);
+      } catch (...) {
+        QNAS_THROW("--set '", assignment, "': '", k, "' indexes a list; expected a number");
+      }
+      QNAS_CHECK(idx < cur.size(), "--set '", assignment, "': index ", idx,
+                 " is past the end of a list of ", cur.size());
+      chain.push_back(cur[idx]);
+    } else {
+      if (!cur[k] || cur[k].IsNull()) cur[k] = YAML::Node(YAML::NodeType::Map);
+      chain.push_back(cur[k]);
+    }
+  }
+  YAML::Node parent = chain.back();
+  if (parent.IsSequence()) {
+    size_t idx = 0;
+    try {
+      idx = std::stoul(keys.back());
+    } catch (...) {
+      QNAS_THROW("--set '", assignment, "': '", keys.back(), "' indexes a list; expected a number");
+    }
+    QNAS_CHECK(idx < parent.size(), "--set '", assignment, "': index ", idx,
+               " is past the end of a list of ", parent.size());
+    parent[idx] = value;
+  } else {
+    parent[keys.back()] = value;
+  }
+}
+
+// Overlays `file` on `base` (both maps): maps merge key by key, anything else
+// replaces. Nodes keep their file positions for messages.
+void overlay(YAML::Node base, const YAML::Node& file) {
+  for (const auto& kv : file) {
+    const std::string key = kv.first.as<std::string>();
+    if (kv.second.IsMap() && base[key] && base[key].IsMap()) overlay(base[key], kv.second);
+    else base[key] = kv.second;
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& origin,
+                    const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    QNAS_THROW("config ", origin, ": not valid YAML at line ", e.mark.line + 1, ", column ",
+               e.mark.column + 1, ": ", e.msg);
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  QNAS_CHECK(root.IsMap(), "config ", origin, ": expected a map of sections at the top level");
+  // Overrides apply on top of the defaults, so `--set supernet.stages.0.width=8`
+  // works whether or not the file spells out the stages.
+  YAML::Node tree = YAML::Load(to_yaml(Config{}));
+  overlay(tree, root);
+  root = tree;
+  Problems problems{origin, {}, all_key_paths(), {}};
+  for (const auto& o : overrides) {
+    apply_override(root, o);
+    problems.overridden.push_back(o.substr(0, o.find('=')));
+  }
+
+  Config config;
+  Reader reader(root, "", problems);
+  visit(reader, config);
+  reader.check_unknown();
+  if (!problems.lines.empty()) {
+    std::string msg = "invalid config " + origin + (overrides.empty() ? "" : " (with --set overrides)") + ":";
+    for (const auto& line : problems.lines) msg += "\n  " + line;
+    throw Error(msg);
+  }
+  return config;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return parse_config(read_text_file(path, "config"), path, overrides);
+}
+
+std::string to_yaml(const Config& config) {
+  Config copy = config;
+  YAML::Node root(YAML::NodeType::Map);
+  Writer w(root);
+  visit(w, copy);
+  YAML::Emitter e;
+  e << root;
+  return std::string("# resolved qnas config: every key with the value this run used\n") + e.c_str() + "\n";
+}
+
+void write_resolved_config(const Config& config, const std::string& dir) {
+  write_file_atomic(dir + "/config.resolved.yaml", to_yaml(config));
+}
+
+std::string config_reference_markdown() {
+  Config defaults;
+  Documenter doc;
+  visit(doc, defaults);
+  std::string out = "| key | expected | default | meaning |\n| --- | --- | --- | --- |\n";
+  for (const auto& r : doc.rows)
+    out += "| `" + r.path + "` | " + r.expected + " | `" + r.default_value + "` | " + r.description + " |\n";
+  return out;
+}
+
+}  // namespace qnas::core

@@ -1,0 +1,114 @@
+#pragma once
+// The run configuration: typed structs filled from one YAML file plus
+// `--set key.path=value` overrides, validated against one schema (config.cpp)
+// that also writes the resolved file and the README's config reference.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qnas::core {
+
+struct DataConfig {
+  std::string dir = "/usr/share/datasets/fashion-mnist";
+  int64_t train_subset = 0;      // 0 = all training images
+  int64_t val_size = 10000;      // carved from the training split
+  std::string val_from = "last"; // last | random (seeded)
+  double mean = 0.2860;          // input normalisation: (x/255 - mean) / std
+  double std = 0.3530;
+};
+
+struct StageConfig {
+  int width = 24;
+  int stride = 2;
+  bool se = false;
+  std::string act = "relu";  // relu | hswish
+};
+
+struct SupernetConfig {
+  std::string kind = "mbv3";
+  int stem_width = 16;
+  std::vector<StageConfig> stages = {{24, 2, false, "relu"},
+                                     {40, 2, true, "relu"},
+                                     {64, 2, true, "hswish"}};
+  std::vector<int> kernel = {3, 5, 7};
+  std::vector<int> expand = {3, 4, 6};
+  std::vector<int> depth = {2, 3, 4};
+  int head_width = 384;
+  int feature_width = 256;
+  double dropout = 0.0;
+  bool kernel_transform = true;
+};
+
+struct QuantConfig {
+  std::vector<int> weight_bits = {4, 8, 32};
+  std::vector<int> act_bits = {8, 32};
+  int calib_images = 512;
+};
+
+struct AugmentConfig {
+  int crop_padding = 2;
+  bool hflip = true;
+};
+
+struct TrainConfig {
+  int epochs = 1;
+  int batch_size = 128;
+  double lr = 0.1;
+  double momentum = 0.9;
+  bool nesterov = true;
+  double weight_decay = 5e-5;
+  double warmup_epochs = 0.2;
+  double label_smoothing = 0.1;
+  int random_subnets = 2;
+  double kd_ratio = 1.0;
+  double grad_clip = 0.0;
+  AugmentConfig augment;
+  int eval_every = 1;
+  int eval_images = 10000;
+};
+
+struct EvalConfig {
+  int batch_size = 256;
+  int bn_calib_images = 2000;
+};
+
+struct OutputConfig {
+  std::string dir = "runs/default";
+};
+
+struct Config {
+  uint64_t seed = 0;
+  int threads = 0;  // 0 = all cores
+  std::string device = "cpu";
+  DataConfig data;
+  SupernetConfig supernet;
+  QuantConfig quant;
+  TrainConfig train;
+  EvalConfig eval;
+  OutputConfig output;
+};
+
+/// Loads `path`, applies `overrides` ("key.path=value", value parsed as YAML)
+/// and validates. Throws qnas::Error listing every problem with its key path.
+Config load_config(const std::string& path,
+                   const std::vector<std::string>& overrides = {});
+
+/// Parses YAML text (as load_config does with a file's content); `origin`
+/// names the source in messages.
+Config parse_config(const std::string& yaml_text, const std::string& origin,
+                    const std::vector<std::string>& overrides = {});
+
+/// The resolved configuration, every key with its value, as YAML.
+std::string to_yaml(const Config& config);
+
+/// Writes to_yaml(config) atomically to `<dir>/config.resolved.yaml`.
+void write_resolved_config(const Config& config, const std::string& dir);
+
+/// Markdown table of every key: path, type and rule, default, description.
+std::string config_reference_markdown();
+
+/// Levenshtein distance, used for "did you mean" suggestions.
+size_t edit_distance(const std::string& a, const std::string& b);
+
+}  // namespace qnas::core

@@ -1,0 +1,53 @@
+#pragma once
+// File helpers: nothing already written is lost. Whole files are replaced
+// atomically (temp file in the same folder, fsync, rename); logs are
+// append-only CSVs flushed after every row.
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace qnas::core {
+
+/// Reads a whole file; `what` names it in the error ("config", "spec", ...).
+std::string read_text_file(const std::string& path, const std::string& what);
+
+/// Replaces `path` with `content` atomically; creates missing parent folders.
+void write_file_atomic(const std::string& path, const std::string& content);
+
+/// Renames a finished temp file over `path` (same filesystem), after fsync.
+void commit_file(const std::string& tmp_path, const std::string& path);
+
+/// A temp path beside `path`, unique to this process.
+std::string temp_path_for(const std::string& path);
+
+/// mkdir -p.
+void ensure_dir(const std::string& dir);
+
+bool file_exists(const std::string& path);
+
+/// Append-only CSV: the header is written when the file is new (or empty);
+/// an existing file must carry the same header. Each row is flushed.
+class CsvAppender {
+ public:
+  CsvAppender(const std::string& path, const std::vector<std::string>& header);
+  ~CsvAppender();
+  CsvAppender(const CsvAppender&) = delete;
+  CsvAppender& operator=(const CsvAppender&) = delete;
+
+  void append(const std::vector<std::string>& row);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  size_t columns_;
+  std::FILE* file_ = nullptr;
+};
+
+/// Quotes a CSV field when it holds a comma, quote or newline.
+std::string csv_field(const std::string& value);
+
+/// Splits one CSV line (RFC 4180 quoting).
+std::vector<std::string> csv_split(const std::string& line);
+
+}  // namespace qnas::core

@@ -1,0 +1,43 @@
+#pragma once
+// Cost metrics of a subnet, computed from its layer list as the deployed
+// (BN-folded) form holds it. Plain functions, no LibTorch.
+//
+//   params      weights + biases (BN folded into a per-channel bias)
+//   macs        multiply-accumulates of one image through conv/linear layers
+//               (SE layers included; elementwise ops are not MACs)
+//   bops        sum over layers of MACs * weight_bits * act_bits (fp32 = 32)
+//   model_bytes what an export holds: weights packed at their bit-width
+//               (ceil(n*b/8)), one fp32 scale per output channel for
+//               quantized weights (symmetric: no zero point), fp32 biases,
+//               and an fp32 scale + uint8 zero point per quantized input
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "supernet/layer_info.hpp"
+
+namespace qnas::eval {
+
+/// Named doubles; names are the CSV columns of DESIGN.md (top1, latency_ms,
+/// model_bytes, params, macs, bops, ...).
+using Metrics = std::map<std::string, double>;
+
+/// ceil(weight_numel * weight_bits / 8).
+int64_t packed_weight_bytes(const supernet::LayerInfo& layer);
+/// Packed weights plus their per-channel scales (when quantized).
+int64_t weight_bytes(const supernet::LayerInfo& layer);
+/// weight_bytes + fp32 bias + activation quantization parameters.
+int64_t layer_bytes(const supernet::LayerInfo& layer);
+int64_t layer_bops(const supernet::LayerInfo& layer);
+
+int64_t total_params(const std::vector<supernet::LayerInfo>& layers);
+int64_t total_macs(const std::vector<supernet::LayerInfo>& layers);
+int64_t total_bops(const std::vector<supernet::LayerInfo>& layers);
+int64_t model_bytes(const std::vector<supernet::LayerInfo>& layers);
+
+/// params, macs, bops, model_bytes of a layer list.
+Metrics cost_metrics(const std::vector<supernet::LayerInfo>& layers);
+
+}  // namespace qnas::eval

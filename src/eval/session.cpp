@@ -1,0 +1,90 @@
+#include "src/eval/session.hpp"
+
+#include <torch/utils.h>
+
+#include "src/core/error.hpp"
+#include "src/core/runtime.hpp"
+#include "src/eval/evaluator.hpp"
+#include "supernet/checkpoint.hpp"
+
+namespace qnas::eval {
+
+namespace {
+supernet::InputShape input_shape(const core::Dataset& d) {
+  return {d.train.images.size(1), d.height, d.width, d.classes};
+}
+}  // namespace
+
+Session open_session(const core::Config& config, const std::string& checkpoint) {
+  Session s;
+  s.config = config;
+  s.threads = core::init_runtime(config);
+  s.data = core::load_dataset(config.data, config.seed);
+  torch::manual_seed(core::derive_seed(config.seed, "init"));
+  s.net = supernet::make_supernet(config, input_shape(s.data));
+  if (!checkpoint.empty()) supernet::load_checkpoint(checkpoint, *s.net);
+  return s;
+}
+
+supernet::TrainSummary train_supernet(Session& s, bool resume) {
+  supernet::Trainer trainer(s.config, s.net, s.data);
+  Evaluator evaluator(s.config, s.net, s.data);
+  supernet::TrainOptions options;
+  options.resume = resume;
+  if (s.data.val.size() > 0) {
+    options.epoch_metric_names = {"val_top1_largest", "val_top1_smallest"};
+    options.on_epoch_end = [&](int) {
+      const auto& space = s.net->space();
+      const int64_t n = s.config.train.eval_images;
+      return supernet::EpochMetrics{
+          {"val_top1_largest", evaluator.evaluate(supernet::largest_spec(space), "val", n).metrics.at("top1")},
+          {"val_top1_smallest", evaluator.evaluate(supernet::smallest_spec(space), "val", n).metrics.at("top1")}};
+    };
+  }
+  return trainer.run(options);
+}
+
+quant::LayerPolicy parse_bits(const std::string& text) {
+  quant::LayerPolicy p;
+  const auto slash = text.find('/');
+  try {
+    size_t used = 0;
+    p.weight_bits = std::stoi(text.substr(0, slash), &used);
+    QNAS_CHECK(used == (slash == std::string::npos ? text.size() : slash), "");
+    if (slash != std::string::npos) {
+      p.act_bits = std::stoi(text.substr(slash + 1), &used);
+      QNAS_CHECK(used == text.size() - slash - 1, "");
+    }
+  } catch (const std::exception&) {
+    QNAS_THROW("--bits '", text, "': expected W or W/A, e.g. 8, 4/8 or 8/8");
+  }
+  quant::check_policy(p, "--bits '" + text + "'");
+  return p;
+}
+
+void check_subnet_word(const std::string& which) {
+  const bool json = which.size() > 5 && which.substr(which.size() - 5) == ".json";
+  QNAS_CHECK(which == "largest" || which == "smallest" || which == "random" || json, "--subnet '", which,
+             "': expected largest, smallest, random or a path to a spec .json file");
+}
+
+supernet::SubnetSpec choose_subnet(const supernet::SpaceDesc& space, const std::string& which,
+                                   const std::optional<quant::LayerPolicy>& bits, uint64_t seed) {
+  supernet::SubnetSpec spec;
+  if (which == "largest") {
+    spec = supernet::largest_spec(space);
+  } else if (which == "smallest") {
+    spec = supernet::smallest_spec(space);
+  } else if (which == "random") {
+    core::Rng rng(core::derive_seed(seed, "cli_random_subnet"));
+    spec = supernet::random_spec(space, rng, /*with_policy=*/!bits.has_value());
+  } else {
+    check_subnet_word(which);
+    spec = supernet::load_spec(which);
+  }
+  if (bits) spec = supernet::with_uniform_policy(spec, *bits);
+  supernet::validate_spec(space, spec, "--subnet " + which);
+  return spec;
+}
+
+}  // namespace qnas::eval

@@ -1,0 +1,42 @@
+#pragma once
+// The workflows behind the commands: a session (config, data, supernet),
+// training with per-epoch validation, and choosing a subnet from the command
+// line's words. The CLI only parses arguments and calls these.
+
+#include <optional>
+#include <string>
+
+#include "src/core/config.hpp"
+#include "src/core/dataset.hpp"
+#include "supernet/supernet.hpp"
+#include "supernet/trainer.hpp"
+
+namespace qnas::eval {
+
+struct Session {
+  core::Config config;
+  core::Dataset data;
+  supernet::Supernet net;
+  int threads = 1;
+};
+
+/// Sets threads, loads the data and builds the supernet (seeded init). With
+/// `checkpoint` non-empty, loads those weights (refusing a different space).
+Session open_session(const core::Config& config, const std::string& checkpoint = "");
+
+/// Trains session.net into config.output.dir, validating the largest and
+/// smallest subnets on the validation split after each epoch.
+supernet::TrainSummary train_supernet(Session& session, bool resume);
+
+/// Parses "W" or "W/A" (e.g. "4/8"); W alone means weights only (A = 32).
+quant::LayerPolicy parse_bits(const std::string& text);
+
+/// Throws unless `which` is largest, smallest, random or a *.json path.
+void check_subnet_word(const std::string& which);
+
+/// largest | smallest | random | path to a spec JSON. `bits` overrides every
+/// layer's policy; random draws from (seed), policies included unless `bits`.
+supernet::SubnetSpec choose_subnet(const supernet::SpaceDesc& space, const std::string& which,
+                                   const std::optional<quant::LayerPolicy>& bits, uint64_t seed);
+
+}  // namespace qnas::eval

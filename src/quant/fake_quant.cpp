@@ -1,0 +1,68 @@
+#include "src/quant/fake_quant.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "src/core/error.hpp"
+
+namespace qnas::quant {
+
+int64_t symmetric_qmax(int bits) {
+  QNAS_CHECK(bits >= 2 && bits <= 16, "symmetric grid: bits ", bits, "; expected 2..16");
+  return (int64_t(1) << (bits - 1)) - 1;
+}
+
+at::Tensor symmetric_weight_scales(const at::Tensor& w, int bits) {
+  const auto amax = w.detach().abs().reshape({w.size(0), -1}).amax(1).to(at::kDouble);
+  auto scales = amax / double(symmetric_qmax(bits));
+  return at::where(scales > 0, scales, at::ones_like(scales));
+}
+
+at::Tensor quantize_weight_codes(const at::Tensor& w, const at::Tensor& scales, int bits) {
+  const int64_t qmax = symmetric_qmax(bits);
+  std::vector<int64_t> shape(size_t(w.dim()), 1);
+  shape[0] = w.size(0);
+  const auto s = scales.to(at::kFloat).reshape(shape);
+  auto codes = at::clamp(at::round(w.detach() / s), -qmax, qmax);
+  return bits <= 8 ? codes.to(at::kChar) : codes.to(at::kInt);
+}
+
+at::Tensor fake_quant_weight(const at::Tensor& w, int bits) {
+  if (bits >= 32) return w;
+  const auto scales = symmetric_weight_scales(w, bits);
+  std::vector<int64_t> shape(size_t(w.dim()), 1);
+  shape[0] = w.size(0);
+  return quantize_weight_codes(w, scales, bits).to(at::kFloat) * scales.to(at::kFloat).reshape(shape);
+}
+
+ActQParams act_qparams_from_range(double min, double max, int bits) {
+  ActQParams q;
+  q.bits = bits;
+  if (bits >= 32) return q;
+  QNAS_CHECK(std::isfinite(min) && std::isfinite(max), "activation range [", min, ", ", max,
+             "] is not finite; expected finite calibration values");
+  min = std::min(min, 0.0);
+  max = std::max(max, 0.0);
+  const double levels = double((int64_t(1) << bits) - 1);
+  q.scale = (max - min) / levels;
+  if (q.scale <= 0) q.scale = 1.0;  // an all-zero tensor: any scale is exact
+  q.zero_point = std::clamp<int64_t>(int64_t(std::nearbyint(-min / q.scale)), 0, int64_t(levels));
+  return q;
+}
+
+at::Tensor fake_quant_act(const at::Tensor& x, const ActQParams& q) {
+  if (!q.enabled()) return x;
+  return at::fake_quantize_per_tensor_affine(x, q.scale, q.zero_point, 0, (int64_t(1) << q.bits) - 1);
+}
+
+void MinMaxObserver::observe(const at::Tensor& x) {
+  const auto mm = at::aminmax(x.detach());
+  const double lo = std::get<0>(mm).item<double>(), hi = std::get<1>(mm).item<double>();
+  min_ = seen_ ? std::min(min_, lo) : lo;
+  max_ = seen_ ? std::max(max_, hi) : hi;
+  seen_ = true;
+}
+
+}  // namespace qnas::quant

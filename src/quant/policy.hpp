@@ -1,0 +1,41 @@
+#pragma once
+// LayerPolicy: how one compressible layer is compressed. Plain data with a
+// stable JSON form; no LibTorch here.
+
+#include <map>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace qnas::quant {
+
+/// Bit-widths a layer may use at all; what a run searches is a subset (config).
+inline constexpr int kLegalWeightBits[] = {2, 3, 4, 8, 32};
+inline constexpr int kLegalActBits[] = {8, 32};
+
+struct LayerPolicy {
+  int weight_bits = 32;  // per-channel symmetric round-to-nearest below 32
+  int act_bits = 32;     // per-tensor asymmetric on the layer's input below 32
+  std::string method = "rtn";
+  std::map<std::string, double> params;  // method parameters (rank, alpha, ...)
+
+  bool quantizes_weights() const { return weight_bits < 32; }
+  bool quantizes_acts() const { return act_bits < 32; }
+  bool operator==(const LayerPolicy& o) const {
+    return weight_bits == o.weight_bits && act_bits == o.act_bits && method == o.method &&
+           params == o.params;
+  }
+  bool operator!=(const LayerPolicy& o) const { return !(*this == o); }
+};
+
+/// "w4a8", "w32a32": a compact label for tables.
+std::string policy_label(const LayerPolicy& p);
+
+/// Throws qnas::Error naming `where` when a field is outside its legal set.
+void check_policy(const LayerPolicy& p, const std::string& where);
+
+void to_json(nlohmann::json& j, const LayerPolicy& p);
+/// Strict: unknown keys and wrong types are errors naming `where`.
+LayerPolicy policy_from_json(const nlohmann::json& j, const std::string& where);
+
+}  // namespace qnas::quant

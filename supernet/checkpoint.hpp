@@ -1,0 +1,32 @@
+#pragma once
+// Supernet checkpoints: one file (weights, optimizer state, training
+// progress, the space's structure and its hash) written atomically, plus a
+// readable space.json beside it.
+
+#include <torch/optim/optimizer.h>
+
+#include <string>
+
+#include "supernet/supernet.hpp"
+
+namespace qnas::supernet {
+
+struct TrainProgress {
+  int epochs_done = 0;
+  int64_t steps_done = 0;
+};
+
+/// `<dir>/supernet.pt`.
+std::string checkpoint_path(const std::string& dir);
+
+/// Writes net (+ optimizer when given) and progress to `path` atomically, and
+/// `space.json` beside it.
+void save_checkpoint(const std::string& path, SupernetImpl& net, torch::optim::Optimizer* optimizer,
+                     const TrainProgress& progress);
+
+/// Loads into net (+ optimizer). Refuses, with a list of the differences, a
+/// checkpoint whose structure differs from net's.
+TrainProgress load_checkpoint(const std::string& path, SupernetImpl& net,
+                              torch::optim::Optimizer* optimizer = nullptr);
+
+}  // namespace qnas::supernet

@@ -1,0 +1,322 @@
+#include "supernet/mbv3.hpp"
+
+#include <ATen/ATen.h>
+#include <torch/nn/functional/dropout.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "src/core/error.hpp"
+#include "supernet/depthwise.hpp"
+
+namespace qnas::supernet {
+
+namespace {
+
+ElasticBN register_bn(torch::nn::Module& m, const std::string& prefix, int64_t channels) {
+  return {m.register_parameter(prefix + "_gamma", at::ones({channels})),
+          m.register_parameter(prefix + "_beta", at::zeros({channels})),
+          m.register_buffer(prefix + "_running_mean", at::zeros({channels})),
+          m.register_buffer(prefix + "_running_var", at::ones({channels}))};
+}
+
+at::Tensor lead(const at::Tensor& t, int64_t n) { return t.narrow(0, 0, n); }
+
+at::Tensor centre_crop(const at::Tensor& w, int64_t k) {
+  const int64_t start = (w.size(-1) - k) / 2;
+  return w.narrow(-2, start, k).narrow(-1, start, k);
+}
+
+// OFA's "he_fout": normal(0, sqrt(2 / (k*k*out_channels))).
+void init_conv(at::Tensor& w) {
+  const double n = double(w.size(0) * w.size(2) * w.size(3));
+  w.normal_(0.0, std::sqrt(2.0 / n));
+}
+
+void init_linear(at::Tensor& w, at::Tensor& b) {
+  const double bound = 1.0 / std::sqrt(double(w.size(1)));
+  w.uniform_(-bound, bound);
+  b.zero_();
+}
+
+int stage_max(const std::vector<int>& choices) { return *std::max_element(choices.begin(), choices.end()); }
+int stage_min(const std::vector<int>& choices) { return *std::min_element(choices.begin(), choices.end()); }
+
+std::vector<int> sorted(std::vector<int> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+std::string block_name(size_t stage, size_t block) {
+  return "s" + std::to_string(stage) + ".b" + std::to_string(block);
+}
+
+}  // namespace
+
+// --- ElasticBlock ------------------------------------------------------------
+
+ElasticBlockImpl::ElasticBlockImpl(int64_t in_, int64_t out_, int64_t stride_, bool se_, Act act_,
+                                   const std::vector<int>& kernels, const std::vector<int>& expands,
+                                   bool kernel_transform)
+    : in(in_), out(out_), stride(stride_), se(se_), residual(stride_ == 1 && in_ == out_), act(act_),
+      kernels_(sorted(kernels)), kernel_transform_(kernel_transform) {
+  mid_max_ = 0;
+  for (int e : expands) mid_max_ = std::max(mid_max_, mid_channels(e));
+  se_max_ = se_channels(mid_max_);
+  const int64_t kmax = kernels_.back();
+  pw1_w_ = register_parameter("pw1_weight", at::empty({mid_max_, in, 1, 1}));
+  pw1_bn_ = register_bn(*this, "pw1_bn", mid_max_);
+  dw_w_ = register_parameter("dw_weight", at::empty({mid_max_, 1, kmax, kmax}));
+  dw_bn_ = register_bn(*this, "dw_bn", mid_max_);
+  if (se) {
+    se_rw_ = register_parameter("se_reduce_weight", at::empty({se_max_, mid_max_, 1, 1}));
+    se_rb_ = register_parameter("se_reduce_bias", at::zeros({se_max_}));
+    se_ew_ = register_parameter("se_expand_weight", at::empty({mid_max_, se_max_, 1, 1}));
+    se_eb_ = register_parameter("se_expand_bias", at::zeros({mid_max_}));
+  }
+  pw2_w_ = register_parameter("pw2_weight", at::empty({out, mid_max_, 1, 1}));
+  pw2_bn_ = register_bn(*this, "pw2_bn", out);
+  if (kernel_transform_) {
+    for (size_t i = 0; i + 1 < kernels_.size(); ++i) {
+      const int k = kernels_[i];
+      transform_[k] = register_parameter(
+          "transform_" + std::to_string(kernels_[i + 1]) + "to" + std::to_string(k), at::eye(k * k));
+    }
+  }
+  at::NoGradGuard no_grad;
+  for (at::Tensor* w : {&pw1_w_, &dw_w_, &pw2_w_}) init_conv(*w);
+  if (se) {
+    init_conv(se_rw_);
+    init_conv(se_ew_);
+  }
+}
+
+int64_t ElasticBlockImpl::mid_channels(int expand) const { return make_divisible(double(in * expand)); }
+
+void ElasticBlockImpl::zero_last_bn() {
+  at::NoGradGuard no_grad;
+  pw2_bn_.gamma.zero_();
+}
+
+at::Tensor ElasticBlockImpl::dw_kernel(int64_t mid, int k) const {
+  QNAS_CHECK(std::find(kernels_.begin(), kernels_.end(), k) != kernels_.end(), "kernel ", k,
+             " is not a choice of this block; expected one of ", nlohmann::json(kernels_).dump());
+  at::Tensor w = lead(dw_w_, mid);
+  if (!kernel_transform_) return centre_crop(w, k);
+  // From the largest kernel down, each step crops to the next smaller size
+  // and mixes the k*k taps with that transition's matrix (shared by channels).
+  for (size_t i = kernels_.size() - 1; i > 0 && kernels_[i] > k; --i) {
+    const int target = kernels_[i - 1];
+    const auto crop = centre_crop(w, target).reshape({mid, target * target});
+    w = at::linear(crop, transform_.at(target)).reshape({mid, 1, target, target});
+  }
+  return w;
+}
+
+at::Tensor ElasticBlockImpl::bn(const at::Tensor& x, const ElasticBN& p, int64_t c) const {
+  const bool train = is_training();
+  return batch_norm(x, lead(p.gamma, c), lead(p.beta, c), train ? at::Tensor() : lead(p.running_mean, c),
+                    train ? at::Tensor() : lead(p.running_var, c), train);
+}
+
+at::Tensor ElasticBlockImpl::forward(const at::Tensor& x, int kernel, int expand) const {
+  const int64_t mid = mid_channels(expand);
+  at::Tensor y = apply_act(bn(conv_same(x, lead(pw1_w_, mid), {}, 1, 1), pw1_bn_, mid), act);
+  // Training uses the hand-written depthwise backward (supernet/depthwise.hpp).
+  const at::Tensor kw = dw_kernel(mid, kernel);
+  y = at::GradMode::is_enabled() ? depthwise_conv2d(y, kw, stride) : conv_same(y, kw, {}, stride, mid);
+  y = apply_act(bn(y, dw_bn_, mid), act);
+  if (se) {
+    const int64_t s = se_channels(mid);
+    y = squeeze_excite(y, lead(se_rw_, s).narrow(1, 0, mid), lead(se_rb_, s), lead(se_ew_, mid).narrow(1, 0, s),
+                       lead(se_eb_, mid));
+  }
+  y = bn(conv_same(y, pw2_w_.narrow(1, 0, mid), {}, 1, 1), pw2_bn_, out);
+  return residual ? y + x : y;
+}
+
+UnitWeights ElasticBlockImpl::unit_weights(const at::Tensor& w, const ElasticBN& p, int64_t c) const {
+  return {w, {}, lead(p.gamma, c), lead(p.beta, c), lead(p.running_mean, c), lead(p.running_var, c)};
+}
+
+MBBlock ElasticBlockImpl::extract(const std::string& name, int kernel, int expand, int64_t in_h,
+                                  int64_t in_w) const {
+  at::NoGradGuard no_grad;
+  const int64_t mid = mid_channels(expand);
+  UnitDesc d1{name + ".pw1", "conv", in, mid, 1, 1, true, act, in_h, in_w};
+  UnitDesc d2{name + ".dw", "dwconv", mid, mid, kernel, stride, true, act, in_h, in_w};
+  UnitDesc d3{name + ".pw2", "conv", mid, out, 1, 1, true, Act::kNone, d2.out_h(), d2.out_w()};
+  ConvUnit pw1(d1), dw(d2), pw2(d3);
+  pw1->load(unit_weights(lead(pw1_w_, mid), pw1_bn_, mid));
+  dw->load(unit_weights(dw_kernel(mid, kernel), dw_bn_, mid));
+  pw2->load(unit_weights(pw2_w_.narrow(1, 0, mid), pw2_bn_, out));
+  MBBlock block(pw1, dw, pw2, residual);
+  if (se) {
+    const int64_t s = se_channels(mid);
+    block->set_se({lead(se_rw_, s).narrow(1, 0, mid), lead(se_rb_, s), lead(se_ew_, mid).narrow(1, 0, s),
+                   lead(se_eb_, mid)});
+  }
+  return block;
+}
+
+// --- MBV3Supernet ------------------------------------------------------------
+
+MBV3SupernetImpl::MBV3SupernetImpl(const core::SupernetConfig& cfg, const core::QuantConfig& quant,
+                                   const InputShape& input)
+    : cfg_(cfg), input_(input) {
+  QNAS_CHECK(!cfg.stages.empty(), "supernet.stages: expected at least one stage");
+  stem_w_ = register_parameter("stem_weight", at::empty({cfg.stem_width, input.channels, 3, 3}));
+  stem_bn_ = register_bn(*this, "stem_bn", cfg.stem_width);
+  int64_t in = cfg.stem_width;
+  for (size_t s = 0; s < cfg.stages.size(); ++s) {
+    const auto& st = cfg.stages[s];
+    std::vector<ElasticBlock> blocks;
+    for (int b = 0; b < stage_max(cfg.depth); ++b) {
+      ElasticBlock block(in, st.width, b == 0 ? st.stride : 1, st.se, parse_act(st.act), cfg.kernel,
+                         cfg.expand, cfg.kernel_transform);
+      blocks.push_back(register_module("s" + std::to_string(s) + "_b" + std::to_string(b), block));
+      in = st.width;
+    }
+    stages_.push_back(std::move(blocks));
+  }
+  head_w_ = register_parameter("head_weight", at::empty({cfg.head_width, in, 1, 1}));
+  head_bn_ = register_bn(*this, "head_bn", cfg.head_width);
+  mix_w_ = register_parameter("mix_weight", at::empty({cfg.feature_width, cfg.head_width}));
+  mix_b_ = register_parameter("mix_bias", at::empty({cfg.feature_width}));
+  cls_w_ = register_parameter("classifier_weight", at::empty({input.classes, cfg.feature_width}));
+  cls_b_ = register_parameter("classifier_bias", at::empty({input.classes}));
+  init_weights();
+  build_space(quant);
+}
+
+void MBV3SupernetImpl::init_weights() {
+  at::NoGradGuard no_grad;
+  init_conv(stem_w_);
+  init_conv(head_w_);
+  init_linear(mix_w_, mix_b_);
+  init_linear(cls_w_, cls_b_);
+  for (auto& stage : stages_)
+    for (auto& b : stage)
+      if (b->residual) b->zero_last_bn();
+}
+
+void MBV3SupernetImpl::build_space(const core::QuantConfig& quant) {
+  space_.supernet = "mbv3";
+  const auto depths = sorted(cfg_.depth), kernels = sorted(cfg_.kernel), expands = sorted(cfg_.expand);
+  const auto wbits = sorted(quant.weight_bits), abits = sorted(quant.act_bits);
+  std::vector<Variable> policy_vars;
+  auto add_layer = [&](const std::string& layer, const std::string& active_var, int active_min) {
+    space_.layers.push_back(layer);
+    policy_vars.push_back({layer + ".weight_bits", wbits, layer, "weight_bits", active_var, active_min});
+    policy_vars.push_back({layer + ".act_bits", abits, layer, "act_bits", active_var, active_min});
+  };
+  add_layer("stem", "", 0);
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    const std::string depth_var = "s" + std::to_string(s) + ".depth";
+    space_.variables.push_back({depth_var, depths, "", "depth", "", 0});
+    for (size_t b = 0; b < stages_[s].size(); ++b) {
+      // Blocks every depth choice keeps are unconditional.
+      const bool always = int(b) < stage_min(depths);
+      const std::string cond = always ? "" : depth_var;
+      const int min = always ? 0 : int(b) + 1;
+      const std::string name = block_name(s, b);
+      space_.variables.push_back({name + ".kernel", kernels, "", "kernel", cond, min});
+      space_.variables.push_back({name + ".expand", expands, "", "expand", cond, min});
+      for (const char* unit : {".pw1", ".dw", ".pw2"}) add_layer(name + unit, cond, min);
+    }
+  }
+  for (const char* layer : {"head.expand", "head.mix", "classifier"}) add_layer(layer, "", 0);
+  space_.variables.insert(space_.variables.end(), policy_vars.begin(), policy_vars.end());
+
+  nlohmann::json stages = nlohmann::json::array();
+  for (const auto& st : cfg_.stages)
+    stages.push_back({{"width", st.width}, {"stride", st.stride}, {"se", st.se}, {"act", st.act}});
+  space_.structure = {{"kind", "mbv3"},
+                      {"input", {input_.channels, input_.height, input_.width}},
+                      {"classes", input_.classes},
+                      {"stem_width", cfg_.stem_width},
+                      {"stages", stages},
+                      {"kernel", kernels},
+                      {"expand", expands},
+                      {"depth", depths},
+                      {"head_width", cfg_.head_width},
+                      {"feature_width", cfg_.feature_width},
+                      {"kernel_transform", cfg_.kernel_transform}};
+}
+
+MBV3Arch MBV3SupernetImpl::arch_of(const SubnetSpec& spec) const {
+  validate_spec(space_, spec, "subnet spec");
+  MBV3Arch a;
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    const int d = spec.arch.at("s" + std::to_string(s) + ".depth");
+    a.depth.push_back(d);
+    a.kernel.emplace_back();
+    a.expand.emplace_back();
+    for (int b = 0; b < d; ++b) {
+      a.kernel.back().push_back(spec.arch.at(block_name(s, size_t(b)) + ".kernel"));
+      a.expand.back().push_back(spec.arch.at(block_name(s, size_t(b)) + ".expand"));
+    }
+  }
+  return a;
+}
+
+at::Tensor MBV3SupernetImpl::stem_forward(const at::Tensor& x) const {
+  const bool train = is_training();
+  auto y = conv_same(x, stem_w_, {}, 1, 1);
+  y = batch_norm(y, stem_bn_.gamma, stem_bn_.beta, train ? at::Tensor() : stem_bn_.running_mean,
+                 train ? at::Tensor() : stem_bn_.running_var, train);
+  // Channels-last from here on: with one input channel the input's layout is
+  // ambiguous and LibTorch would keep NCHW (2x slower for these convs).
+  return at::hardswish(y).contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+at::Tensor MBV3SupernetImpl::forward(const at::Tensor& x, const SubnetSpec& spec) {
+  const MBV3Arch a = arch_of(spec);
+  const bool train = is_training();
+  at::Tensor y = stem_forward(x);
+  for (size_t s = 0; s < stages_.size(); ++s)
+    for (int b = 0; b < a.depth[s]; ++b) y = stages_[s][size_t(b)]->forward(y, a.kernel[s][size_t(b)], a.expand[s][size_t(b)]);
+  y = conv_same(y, head_w_, {}, 1, 1);
+  y = batch_norm(y, head_bn_.gamma, head_bn_.beta, train ? at::Tensor() : head_bn_.running_mean,
+                 train ? at::Tensor() : head_bn_.running_var, train);
+  y = at::hardswish(y).mean({2, 3});
+  y = at::hardswish(at::linear(y, mix_w_, mix_b_));
+  if (cfg_.dropout > 0)
+    y = torch::nn::functional::dropout(y, torch::nn::functional::DropoutFuncOptions().p(cfg_.dropout).training(train));
+  return at::linear(y, cls_w_, cls_b_);
+}
+
+Subnet MBV3SupernetImpl::extract(const SubnetSpec& spec) const {
+  const MBV3Arch a = arch_of(spec);
+  at::NoGradGuard no_grad;
+  int64_t h = input_.height, w = input_.width;
+  UnitDesc stem_d{"stem", "conv", input_.channels, cfg_.stem_width, 3, 1, true, Act::kHswish, h, w};
+  ConvUnit stem(stem_d);
+  stem->load({stem_w_, {}, stem_bn_.gamma, stem_bn_.beta, stem_bn_.running_mean, stem_bn_.running_var});
+  std::vector<MBBlock> blocks;
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    for (int b = 0; b < a.depth[s]; ++b) {
+      const auto& eb = stages_[s][size_t(b)];
+      blocks.push_back(eb->extract(block_name(s, size_t(b)), a.kernel[s][size_t(b)], a.expand[s][size_t(b)], h, w));
+      h = blocks.back()->dw->desc().out_h();
+      w = blocks.back()->dw->desc().out_w();
+    }
+  }
+  const int64_t last = stages_.back().front()->out;
+  ConvUnit head(UnitDesc{"head.expand", "conv", last, cfg_.head_width, 1, 1, true, Act::kHswish, h, w});
+  head->load({head_w_, {}, head_bn_.gamma, head_bn_.beta, head_bn_.running_mean, head_bn_.running_var});
+  ConvUnit mix(UnitDesc{"head.mix", "linear", cfg_.head_width, cfg_.feature_width, 1, 1, false, Act::kHswish, 1, 1});
+  mix->load({mix_w_, mix_b_, {}, {}, {}, {}});
+  ConvUnit cls(UnitDesc{"classifier", "linear", cfg_.feature_width, input_.classes, 1, 1, false, Act::kNone, 1, 1});
+  cls->load({cls_w_, cls_b_, {}, {}, {}, {}});
+  auto subnet = std::make_shared<MBV3SubnetImpl>(spec, stem, std::move(blocks), head, mix, cls, cfg_.dropout);
+  subnet->eval();
+  return subnet;
+}
+
+Supernet make_supernet(const core::Config& cfg, const InputShape& input) {
+  QNAS_CHECK(cfg.supernet.kind == "mbv3", "supernet.kind: '", cfg.supernet.kind, "'; expected 'mbv3'");
+  return std::make_shared<MBV3SupernetImpl>(cfg.supernet, cfg.quant, input);
+}
+
+}  // namespace qnas::supernet

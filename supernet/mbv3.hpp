@@ -1,0 +1,100 @@
+#pragma once
+// Once-for-All style MobileNetV3 supernet for small images.
+//
+//   stem 3x3 conv (stride 1) -> stages of inverted-residual blocks -> 1x1
+//   head expansion -> global pool -> feature-mix linear -> classifier
+//
+// Elastic per block: depthwise kernel (config supernet.kernel) and expand
+// ratio (supernet.expand); per stage: depth (supernet.depth, the first d
+// blocks run). Design choices, after OFA (Cai et al. 2020) and BigNAS:
+// - Kernel sharing: a smaller kernel is the centre crop of the next larger
+//   one multiplied by a learned k^2 x k^2 transform matrix per layer and
+//   transition (OFA's kernel transform, identity at init); with
+//   supernet.kernel_transform: false, the plain centre crop.
+// - Expand ratio: mid channels = make_divisible(in * ratio, 8), the leading
+//   channels of the largest block (no importance sorting: the sandwich rule
+//   trains the leading channels into the shared ones from the start).
+// - SE (reduction 4, hard-sigmoid gate) and h-swish per stage, as in MBV3.
+// - BN statistics are not tracked while training (every subnet has its own);
+//   a subnet gets them by recalibration after extraction.
+// - The last BN of each residual block starts at gamma = 0 (BigNAS).
+
+#include <map>
+
+#include "supernet/supernet.hpp"
+
+namespace qnas::supernet {
+
+/// Typed architecture of one mbv3 subnet.
+struct MBV3Arch {
+  std::vector<int> depth;                        // per stage
+  std::vector<std::vector<int>> kernel, expand;  // per stage, per active block
+};
+
+/// BN parameters at their largest size; a subnet uses the leading channels.
+struct ElasticBN {
+  at::Tensor gamma, beta, running_mean, running_var;
+};
+
+/// One inverted-residual block at its largest size.
+class ElasticBlockImpl : public torch::nn::Module {
+ public:
+  ElasticBlockImpl(int64_t in, int64_t out, int64_t stride, bool se, Act act,
+                   const std::vector<int>& kernels, const std::vector<int>& expands, bool kernel_transform);
+
+  at::Tensor forward(const at::Tensor& x, int kernel, int expand) const;
+  /// Standalone copy for (kernel, expand), named `name`, running at in_h x in_w.
+  MBBlock extract(const std::string& name, int kernel, int expand, int64_t in_h, int64_t in_w) const;
+
+  int64_t mid_channels(int expand) const;
+  /// The depthwise kernel of size k for the leading `mid` channels.
+  at::Tensor dw_kernel(int64_t mid, int k) const;
+  /// Zero-inits the last BN's gamma (residual blocks, BigNAS).
+  void zero_last_bn();
+
+  const int64_t in, out, stride;
+  const bool se, residual;
+  const Act act;
+
+ private:
+  at::Tensor bn(const at::Tensor& x, const ElasticBN& p, int64_t channels) const;
+  UnitWeights unit_weights(const at::Tensor& w, const ElasticBN& p, int64_t channels) const;
+
+  std::vector<int> kernels_;  // ascending
+  int64_t mid_max_, se_max_;
+  bool kernel_transform_;
+  at::Tensor pw1_w_, dw_w_, pw2_w_;
+  ElasticBN pw1_bn_, dw_bn_, pw2_bn_;
+  at::Tensor se_rw_, se_rb_, se_ew_, se_eb_;
+  std::map<int, at::Tensor> transform_;  // target kernel -> (k^2 x k^2) from the next larger
+};
+TORCH_MODULE(ElasticBlock);
+
+class MBV3SupernetImpl : public SupernetImpl {
+ public:
+  MBV3SupernetImpl(const core::SupernetConfig& cfg, const core::QuantConfig& quant, const InputShape& input);
+
+  const SpaceDesc& space() const override { return space_; }
+  at::Tensor forward(const at::Tensor& x, const SubnetSpec& spec) override;
+  Subnet extract(const SubnetSpec& spec) const override;
+
+  /// Validates `spec` against the space and returns its typed architecture.
+  MBV3Arch arch_of(const SubnetSpec& spec) const;
+
+ private:
+  void build_space(const core::QuantConfig& quant);
+  void init_weights();
+  at::Tensor stem_forward(const at::Tensor& x) const;
+
+  core::SupernetConfig cfg_;
+  InputShape input_;
+  SpaceDesc space_;
+  at::Tensor stem_w_;
+  ElasticBN stem_bn_;
+  std::vector<std::vector<ElasticBlock>> stages_;
+  at::Tensor head_w_;
+  ElasticBN head_bn_;
+  at::Tensor mix_w_, mix_b_, cls_w_, cls_b_;
+};
+
+}  // namespace qnas::supernet

@@ -1,0 +1,51 @@
+#include "supernet/ops.hpp"
+
+#include <ATen/ATen.h>
+
+#include "src/core/error.hpp"
+
+namespace qnas::supernet {
+
+Act parse_act(const std::string& name) {
+  if (name == "relu") return Act::kRelu;
+  if (name == "hswish") return Act::kHswish;
+  if (name == "none") return Act::kNone;
+  QNAS_THROW("activation '", name, "'; expected relu, hswish or none");
+}
+
+at::Tensor apply_act(const at::Tensor& x, Act act) {
+  switch (act) {
+    case Act::kRelu: return at::relu(x);
+    case Act::kHswish: return at::hardswish(x);
+    case Act::kNone: break;
+  }
+  return x;
+}
+
+at::Tensor conv_same(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                     int64_t stride, int64_t groups) {
+  const int64_t pad = w.size(-1) / 2;
+  return at::conv2d(x, w, bias, {stride, stride}, {pad, pad}, {1, 1}, groups);
+}
+
+at::Tensor batch_norm(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta,
+                      const at::Tensor& running_mean, const at::Tensor& running_var, bool training) {
+  return at::batch_norm(x, gamma, beta, running_mean, running_var, training, 0.1, kBnEps,
+                        /*cudnn_enabled=*/true);
+}
+
+at::Tensor squeeze_excite(const at::Tensor& x, const at::Tensor& w_reduce, const at::Tensor& b_reduce,
+                          const at::Tensor& w_expand, const at::Tensor& b_expand) {
+  auto s = x.mean({2, 3}, /*keepdim=*/true);
+  s = at::relu(at::conv2d(s, w_reduce, b_reduce));
+  s = at::hardsigmoid(at::conv2d(s, w_expand, b_expand));
+  return x * s;
+}
+
+int64_t make_divisible(double v, int64_t divisor) {
+  int64_t r = std::max(divisor, int64_t(v + double(divisor) / 2) / divisor * divisor);
+  if (double(r) < 0.9 * v) r += divisor;
+  return r;
+}
+
+}  // namespace qnas::supernet

@@ -1,0 +1,39 @@
+#pragma once
+// Functional pieces shared by the supernet's elastic forward and the
+// extracted subnet's static forward, so both compute the same thing.
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+
+namespace qnas::supernet {
+
+enum class Act { kNone, kRelu, kHswish };
+
+Act parse_act(const std::string& name);
+at::Tensor apply_act(const at::Tensor& x, Act act);
+
+/// Convolution with "same" padding (kernel / 2).
+at::Tensor conv_same(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
+                     int64_t stride, int64_t groups);
+
+/// Batch normalisation; undefined running statistics in training mode mean
+/// batch statistics only (the supernet does not track them: a subnet's
+/// statistics come from recalibration).
+at::Tensor batch_norm(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta,
+                      const at::Tensor& running_mean, const at::Tensor& running_var, bool training);
+
+inline constexpr double kBnEps = 1e-5;
+
+/// Squeeze-and-excitation: x * hsigmoid(W_e relu(W_r mean_hw(x) + b_r) + b_e).
+at::Tensor squeeze_excite(const at::Tensor& x, const at::Tensor& w_reduce, const at::Tensor& b_reduce,
+                          const at::Tensor& w_expand, const at::Tensor& b_expand);
+
+/// Rounds v to the nearest multiple of `divisor`, never more than 10% below v
+/// (the MobileNet / OFA rule for channel counts).
+int64_t make_divisible(double v, int64_t divisor = 8);
+
+/// Hidden width of the SE bottleneck for `channels` inputs (reduction 4).
+inline int64_t se_channels(int64_t channels) { return make_divisible(double(channels) / 4.0); }
+
+}  // namespace qnas::supernet

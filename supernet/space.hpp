@@ -1,0 +1,92 @@
+#pragma once
+// The supernet's search space as plain data: an ordered list of named integer
+// variables with their finite choices. Architecture variables (depth, kernel,
+// expand) and one policy variable pair per compressible layer. A variable
+// may be conditional: it is active only when another variable (a stage's
+// depth) is at least some value. Plain data, no LibTorch.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "src/core/rng.hpp"
+#include "src/quant/policy.hpp"
+
+namespace qnas::supernet {
+
+struct Variable {
+  std::string name;          // e.g. "s1.depth", "s1.b2.kernel", "s1.b2.dw.weight_bits"
+  std::vector<int> choices;  // ascending
+  std::string layer;         // policy variables: the layer they configure; empty for arch
+  std::string field;         // depth | kernel | expand | weight_bits | act_bits
+  std::string active_var;    // empty: always active
+  int active_min = 0;        // active iff value(active_var) >= active_min
+
+  bool is_policy() const { return !layer.empty(); }
+};
+
+/// A subnet: architecture choices and one LayerPolicy per active compressible
+/// layer. Inactive (depth-cut) blocks carry neither.
+struct SubnetSpec {
+  std::string supernet;
+  std::map<std::string, int> arch;
+  std::map<std::string, quant::LayerPolicy> policy;
+
+  bool operator==(const SubnetSpec& o) const {
+    return supernet == o.supernet && arch == o.arch && policy == o.policy;
+  }
+};
+
+struct SpaceDesc {
+  std::string supernet;                // "mbv3"
+  std::vector<Variable> variables;     // architecture first, then policies
+  std::vector<std::string> layers;     // compressible layers, network order
+  nlohmann::json structure;            // everything that shapes the weights
+
+  const Variable* find(const std::string& name) const;
+  /// log10 of the number of distinct subnets (conditional variables counted
+  /// only where active).
+  double log10_size() const;
+  /// Stable hash of `structure` (hex), stored in checkpoints.
+  std::string structure_hash() const;
+};
+
+// --- Specs over a space -----------------------------------------------------
+
+/// Every arch variable at its largest (smallest) choice; `policy` on every layer.
+SubnetSpec largest_spec(const SpaceDesc& space, const quant::LayerPolicy& policy = {});
+SubnetSpec smallest_spec(const SpaceDesc& space, const quant::LayerPolicy& policy = {});
+
+/// Uniform choice of every variable (architecture only when `with_policy` is
+/// false; layers then get the default fp32 policy).
+SubnetSpec random_spec(const SpaceDesc& space, core::Rng& rng, bool with_policy = true);
+
+/// Builds a spec from values for (at least) every active variable.
+SubnetSpec spec_from_values(const SpaceDesc& space, const std::map<std::string, int>& values);
+
+/// Replaces every layer's policy by `policy`.
+SubnetSpec with_uniform_policy(SubnetSpec spec, const quant::LayerPolicy& policy);
+
+/// Throws qnas::Error naming the variable or layer when the spec is not a
+/// subnet of this space: unknown or missing variables, an architecture choice
+/// outside the space, a policy outside the legal bit-widths, policies for
+/// absent layers. Policies need not be among the searched choices.
+void validate_spec(const SpaceDesc& space, const SubnetSpec& spec, const std::string& where);
+
+/// True when the variable is active in `spec`.
+bool is_active(const Variable& v, const SubnetSpec& spec);
+
+// --- JSON ------------------------------------------------------------------
+
+nlohmann::json to_json(const SubnetSpec& spec);
+SubnetSpec spec_from_json(const nlohmann::json& j, const std::string& where);
+SubnetSpec load_spec(const std::string& path);
+nlohmann::json to_json(const SpaceDesc& space);
+
+/// Human-readable differences between two structures ("supernet.kernel:
+/// checkpoint [3,5,7], config [3,5]"); empty when equal.
+std::vector<std::string> structure_diff(const nlohmann::json& checkpoint, const nlohmann::json& config);
+
+}  // namespace qnas::supernet

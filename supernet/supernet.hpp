@@ -1,0 +1,42 @@
+#pragma once
+// The weight-sharing supernet interface: a space of subnets, an elastic
+// forward for training, and extraction of standalone subnets.
+
+#include <torch/nn/module.h>
+
+#include <memory>
+
+#include "src/core/config.hpp"
+#include "supernet/space.hpp"
+#include "supernet/subnet.hpp"
+
+namespace qnas::supernet {
+
+/// Shape of the data a supernet is built for.
+struct InputShape {
+  int64_t channels = 1, height = 28, width = 28, classes = 10;
+};
+
+class SupernetImpl : public torch::nn::Module {
+ public:
+  virtual ~SupernetImpl() = default;
+
+  /// Every variable with its choices; policies' choices come from the config.
+  virtual const SpaceDesc& space() const = 0;
+
+  /// Logits of subnet `spec` (its architecture; the supernet trains in fp32,
+  /// so policies are not applied here). Training mode uses batch statistics.
+  /// Thread-safe: it reads weights and writes nothing.
+  virtual at::Tensor forward(const at::Tensor& x, const SubnetSpec& spec) = 0;
+
+  /// A standalone copy of subnet `spec`: sliced, transformed weights, its
+  /// policy recorded (applied later, after BN recalibration and folding).
+  virtual Subnet extract(const SubnetSpec& spec) const = 0;
+};
+using Supernet = std::shared_ptr<SupernetImpl>;
+
+/// Builds the supernet named by cfg.supernet.kind (weights initialised from
+/// the current LibTorch seed).
+Supernet make_supernet(const core::Config& cfg, const InputShape& input);
+
+}  // namespace qnas::supernet

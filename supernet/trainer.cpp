@@ -1,0 +1,204 @@
+#include "supernet/trainer.hpp"
+
+#include <ATen/ATen.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/sgd.h>
+#include <torch/utils.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <numeric>
+
+#include "src/core/error.hpp"
+#include "src/core/fs.hpp"
+#include "src/core/progress.hpp"
+#include "src/core/rng.hpp"
+
+namespace qnas::supernet {
+
+namespace {
+
+namespace F = torch::nn::functional;
+
+bool decays(const std::string& name) {
+  // Weight decay on conv/linear weights only: not on BN, biases or the
+  // kernel transform matrices (pulling those towards 0 fights their identity init).
+  for (const char* skip : {"_gamma", "_beta", "bias", "transform"})
+    if (name.find(skip) != std::string::npos) return false;
+  return true;
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& net, const core::TrainConfig& t) {
+  std::vector<at::Tensor> with_wd, without_wd;
+  for (const auto& item : net.named_parameters()) (decays(item.key()) ? with_wd : without_wd).push_back(item.value());
+  auto opts = torch::optim::SGDOptions(t.lr).momentum(t.momentum).nesterov(t.nesterov);
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(with_wd, std::make_unique<torch::optim::SGDOptions>(
+                                   torch::optim::SGDOptions(opts).weight_decay(t.weight_decay)));
+  groups.emplace_back(without_wd, std::make_unique<torch::optim::SGDOptions>(
+                                      torch::optim::SGDOptions(opts).weight_decay(0)));
+  return std::make_unique<torch::optim::SGD>(groups, opts);
+}
+
+// Soft cross-entropy against the teacher's probabilities.
+at::Tensor distillation_loss(const at::Tensor& logits, const at::Tensor& teacher_probs) {
+  return -(teacher_probs * at::log_softmax(logits, 1)).sum(1).mean();
+}
+
+std::string fmt(double v, const char* format = "%.4f") {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+// Drops log rows of epochs after `epochs_done` (a run killed between its log
+// row and its checkpoint redoes that epoch), rewriting the file atomically.
+void truncate_log(const std::string& path, int epochs_done) {
+  if (!core::file_exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (!header && !line.empty() && std::stoi(core::csv_split(line)[0]) > epochs_done) continue;
+    kept += line + "\n";
+    header = false;
+  }
+  core::write_file_atomic(path, kept);
+}
+
+}  // namespace
+
+Trainer::Trainer(const core::Config& config, Supernet net, const core::Dataset& data)
+    : cfg_(config), net_(std::move(net)), data_(data), optimizer_(make_optimizer(*net_, config.train)) {}
+
+std::vector<SubnetSpec> Trainer::sandwich(core::Rng& sampler) const {
+  std::vector<SubnetSpec> specs{largest_spec(net_->space()), smallest_spec(net_->space())};
+  for (int i = 0; i < cfg_.train.random_subnets; ++i)
+    specs.push_back(random_spec(net_->space(), sampler, /*with_policy=*/false));
+  return specs;
+}
+
+double Trainer::lr_at(int64_t step, int64_t steps_per_epoch) const {
+  const auto& t = cfg_.train;
+  const int64_t total = int64_t(t.epochs) * steps_per_epoch;
+  const int64_t warmup = std::min<int64_t>(total, int64_t(std::llround(t.warmup_epochs * double(steps_per_epoch))));
+  if (step < warmup) return t.lr * double(step + 1) / double(warmup);
+  const double progress = double(step - warmup) / double(std::max<int64_t>(1, total - warmup));
+  return 0.5 * t.lr * (1.0 + std::cos(M_PI * progress));
+}
+
+void Trainer::set_lr(double lr) {
+  for (auto& group : optimizer_->param_groups())
+    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+}
+
+double Trainer::step(const at::Tensor& images, const at::Tensor& labels, core::Rng& sampler, double lr) {
+  const auto& t = cfg_.train;
+  set_lr(lr);
+  // Gradients are reset to undefined, not zero: SGD then skips weights this
+  // step's subnets did not use (no stale momentum push), and no gradient state
+  // outlives a step, so a resumed run continues exactly.
+  for (auto& p : net_->parameters()) p.mutable_grad().reset();
+  const auto specs = sandwich(sampler);
+  const auto label_loss = [&](const at::Tensor& logits) {
+    return F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().label_smoothing(t.label_smoothing));
+  };
+  const at::Tensor teacher_logits = net_->forward(images, specs[0]);
+  const at::Tensor largest_loss = label_loss(teacher_logits);
+  largest_loss.backward();
+  const at::Tensor teacher = at::softmax(teacher_logits.detach(), 1);
+  for (size_t i = 1; i < specs.size(); ++i) {
+    const at::Tensor logits = net_->forward(images, specs[i]);
+    at::Tensor loss = distillation_loss(logits, teacher) * t.kd_ratio;
+    if (t.kd_ratio < 1.0) loss = loss + label_loss(logits) * (1.0 - t.kd_ratio);
+    loss.backward();
+  }
+  if (t.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), t.grad_clip);
+  optimizer_->step();
+  return largest_loss.item<double>();
+}
+
+TrainSummary Trainer::run(const TrainOptions& options) {
+  const auto& t = cfg_.train;
+  const std::string dir = cfg_.output.dir;
+  const std::string ckpt = checkpoint_path(dir);
+  core::ensure_dir(dir);
+  TrainProgress progress;
+  if (options.resume && core::file_exists(ckpt)) {
+    progress = load_checkpoint(ckpt, *net_, optimizer_.get());
+    std::fprintf(stderr, "resuming from %s after epoch %d\n", ckpt.c_str(), progress.epochs_done);
+  } else {
+    QNAS_CHECK(options.resume || !core::file_exists(ckpt), "checkpoint '", ckpt,
+               "' exists; expected --resume to continue it, or a fresh output.dir");
+    std::remove((dir + "/train_log.csv").c_str());
+  }
+  const std::string log_path = dir + "/train_log.csv";
+  truncate_log(log_path, progress.epochs_done);
+  std::vector<std::string> header{"epoch", "steps", "lr", "loss_largest", "images_per_s", "epoch_s"};
+  header.insert(header.end(), options.epoch_metric_names.begin(), options.epoch_metric_names.end());
+  core::CsvAppender log(log_path, header);
+
+  const int64_t n = data_.train.size(), batch = t.batch_size;
+  const int64_t steps_per_epoch = n / batch;
+  QNAS_CHECK(steps_per_epoch > 0, "train.batch_size: ", batch, " is larger than the ", n,
+             " training images; expected at most ", n);
+  const int last_epoch = options.stop_after_epochs < 0 ? t.epochs
+                                                       : std::min(t.epochs, progress.epochs_done + options.stop_after_epochs);
+  const core::Augment augment{t.augment.crop_padding, t.augment.hflip};
+  core::Progress bar("train step", int64_t(last_epoch - progress.epochs_done) * steps_per_epoch, "img");
+  int64_t images_seen = 0;
+  net_->train();
+
+  for (int epoch = progress.epochs_done + 1; epoch <= last_epoch; ++epoch) {
+    const auto epoch_start = std::chrono::steady_clock::now();
+    core::Rng shuffle(core::derive_seed(cfg_.seed, "shuffle", uint64_t(epoch)));
+    core::Rng augment_rng(core::derive_seed(cfg_.seed, "augment", uint64_t(epoch)));
+    core::Rng sampler(core::derive_seed(cfg_.seed, "sample", uint64_t(epoch)));
+    torch::manual_seed(core::derive_seed(cfg_.seed, "torch", uint64_t(epoch)));
+    std::vector<int64_t> order(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), 0);
+    for (int64_t i = n - 1; i > 0; --i) std::swap(order[size_t(i)], order[size_t(core::uniform_index(shuffle, i + 1))]);
+
+    double loss_sum = 0, lr = 0;
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      const std::vector<int64_t> index(order.begin() + s * batch, order.begin() + (s + 1) * batch);
+      auto [images, labels] = core::make_batch(data_.train, index, augment, data_.pad_value(), augment_rng);
+      images = images.contiguous(at::MemoryFormat::ChannelsLast);
+      lr = lr_at(progress.steps_done, steps_per_epoch);
+      const double loss = step(images, labels, sampler, lr);
+      QNAS_CHECK(std::isfinite(loss), "training diverged at epoch ", epoch, " step ", s,
+                 " (loss ", loss, "); expected a finite loss: lower train.lr or set train.grad_clip");
+      loss_sum += loss;
+      ++progress.steps_done;
+      images_seen += batch;
+      bar.update(images_seen / batch, images_seen, "epoch " + std::to_string(epoch) + "/" + std::to_string(t.epochs) +
+                                  " loss " + fmt(loss_sum / double(s + 1), "%.3f") + " lr " + fmt(lr));
+    }
+    const double epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    std::vector<std::string> row{std::to_string(epoch), std::to_string(progress.steps_done), fmt(lr, "%.6f"),
+                                 fmt(loss_sum / double(steps_per_epoch)),
+                                 fmt(double(steps_per_epoch * batch) / epoch_s, "%.1f"), fmt(epoch_s, "%.2f")};
+    const bool validate = options.on_epoch_end && t.eval_every > 0 && (epoch % t.eval_every == 0 || epoch == t.epochs);
+    EpochMetrics metrics;
+    if (validate) {
+      net_->eval();
+      metrics = options.on_epoch_end(epoch);
+      net_->train();
+    }
+    for (const auto& name : options.epoch_metric_names)
+      row.push_back(metrics.count(name) ? fmt(metrics.at(name)) : "");
+    log.append(row);
+    progress.epochs_done = epoch;
+    save_checkpoint(ckpt, *net_, optimizer_.get(), progress);
+  }
+  bar.finish();
+  TrainSummary summary;
+  summary.epochs_done = progress.epochs_done;
+  summary.seconds = bar.elapsed_s();
+  summary.images_per_s = summary.seconds > 0 ? double(images_seen) / summary.seconds : 0;
+  return summary;
+}
+
+}  // namespace qnas::supernet

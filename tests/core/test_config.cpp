@@ -1,0 +1,138 @@
+// Config: every error path names the key path and what was expected;
+// --set overrides; the resolved config round-trips.
+#include <gtest/gtest.h>
+
+#include "src/core/config.hpp"
+#include "src/core/error.hpp"
+
+using namespace qnas;
+
+namespace {
+
+std::string error_of(const std::string& yaml, const std::vector<std::string>& sets = {}) {
+  try {
+    core::parse_config(yaml, "test.yaml", sets);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void expect_contains(const std::string& text, const std::string& fragment) {
+  EXPECT_NE(text.find(fragment), std::string::npos) << "message: " << text << "\nmissing: " << fragment;
+}
+
+}  // namespace
+
+TEST(Config, EmptyFileGivesDefaults) {
+  const auto c = core::parse_config("", "empty.yaml");
+  EXPECT_EQ(c.train.epochs, core::TrainConfig{}.epochs);
+  EXPECT_EQ(c.supernet.kind, "mbv3");
+}
+
+TEST(Config, ReadsTypedValues) {
+  const auto c = core::parse_config(R"(
+seed: 3
+threads: 1
+data: {dir: /tmp/x, train_subset: 500}
+supernet: {kernel: [3, 5], stages: [{width: 16, stride: 1}, {width: 32, se: true}]}
+train: {epochs: 4, lr: 0.05, augment: {hflip: false}}
+)", "t.yaml");
+  EXPECT_EQ(c.seed, 3u);
+  EXPECT_EQ(c.data.dir, "/tmp/x");
+  EXPECT_EQ(c.data.train_subset, 500);
+  EXPECT_EQ(c.supernet.kernel, (std::vector<int>{3, 5}));
+  ASSERT_EQ(c.supernet.stages.size(), 2u);
+  EXPECT_EQ(c.supernet.stages[0].stride, 1);
+  EXPECT_TRUE(c.supernet.stages[1].se);
+  EXPECT_EQ(c.supernet.stages[1].act, "relu");  // default kept
+  EXPECT_EQ(c.train.epochs, 4);
+  EXPECT_DOUBLE_EQ(c.train.lr, 0.05);
+  EXPECT_FALSE(c.train.augment.hflip);
+}
+
+TEST(Config, UnknownKeySuggestsNearestKey) {
+  const auto msg = error_of("train:\n  epoch: 3\n");
+  expect_contains(msg, "test.yaml");
+  expect_contains(msg, "train.epoch (line 2): unknown key; did you mean 'train.epochs'?");
+}
+
+TEST(Config, KeyInWrongSectionSuggestsItsHome) {
+  expect_contains(error_of("epochs: 3\n"), "epochs (line 1): unknown key; did you mean 'train.epochs'?");
+}
+
+TEST(Config, HopelessKeyListsValidKeys) {
+  expect_contains(error_of("data: {zzzzzzzz: 1}\n"), "valid keys here: dir, train_subset");
+}
+
+TEST(Config, WrongTypeNamesKeyAndExpectedForm) {
+  expect_contains(error_of("train: {epochs: three}\n"), "train.epochs (line 1): expected an integer in [1, 100000], got 'three'");
+  expect_contains(error_of("train: {epochs: 2.5}\n"), "expected an integer in [1, 100000], got '2.5'");
+  expect_contains(error_of("train: {nesterov: maybe}\n"), "train.nesterov (line 1): expected a boolean");
+  expect_contains(error_of("train: 5\n"), "train (line 1): expected a section");
+  expect_contains(error_of("seed: -1\n"), "seed (line 1): expected a non-negative integer, got '-1'");
+}
+
+TEST(Config, OutOfRangeAndNotAChoice) {
+  expect_contains(error_of("train: {lr: -1}\n"), "train.lr (line 1): expected a number in [0, 100], got '-1'");
+  expect_contains(error_of("device: gpu\n"), "device (line 1): expected one of {cpu, cuda}, got 'gpu'");
+  expect_contains(error_of("supernet: {kernel: [3, 4]}\n"),
+                  "supernet.kernel.1 (line 1): expected one of {3, 5, 7}, got '4'");
+  expect_contains(error_of("supernet: {kernel: []}\n"), "supernet.kernel (line 1): expected a list of integers, each one of {3, 5, 7}, not empty");
+  expect_contains(error_of("quant: {weight_bits: [4, 4]}\n"), "expected distinct values");
+  expect_contains(error_of("supernet: {stages: [{width: 0}]}\n"), "supernet.stages.0.width (line 1): expected an integer in [1, 4096], got '0'");
+}
+
+TEST(Config, ReportsEveryProblemAtOnce) {
+  const auto msg = error_of("train: {epochs: 0, lr: x}\nbogus: 1\n");
+  expect_contains(msg, "train.epochs");
+  expect_contains(msg, "train.lr");
+  expect_contains(msg, "bogus");
+}
+
+TEST(Config, YamlSyntaxErrorNamesLine) {
+  expect_contains(error_of("train:\n  epochs: [1, 2\n"), "test.yaml: not valid YAML at line");
+}
+
+TEST(Config, SetOverridesAnyKey) {
+  const auto c = core::parse_config("train: {epochs: 2}\n", "t.yaml",
+                                    {"train.epochs=5", "supernet.kernel=[3]", "supernet.stages.0.width=8",
+                                     "data.dir=/elsewhere", "train.augment.hflip=false"});
+  EXPECT_EQ(c.train.epochs, 5);
+  EXPECT_EQ(c.supernet.kernel, (std::vector<int>{3}));
+  EXPECT_EQ(c.supernet.stages[0].width, 8);
+  EXPECT_EQ(c.data.dir, "/elsewhere");
+  EXPECT_FALSE(c.train.augment.hflip);
+}
+
+TEST(Config, SetErrorsAreClear) {
+  expect_contains(error_of("", {"train.epoch=5"}), "train.epoch (from --set): unknown key; did you mean 'train.epochs'?");
+  expect_contains(error_of("", {"train.epochs=abc"}), "train.epochs (from --set): expected an integer in [1, 100000], got 'abc'");
+  expect_contains(error_of("", {"train.epochs"}), "--set 'train.epochs': expected key.path=value");
+  expect_contains(error_of("", {"supernet.stages.9.width=8"}), "index 9 is past the end of a list of 3");
+  expect_contains(error_of("", {"train..epochs=1"}), "empty segment");
+}
+
+TEST(Config, ResolvedConfigRoundTrips) {
+  const auto c = core::parse_config("seed: 9\ntrain: {lr: 0.0123, epochs: 7}\nsupernet: {kernel: [5, 7]}\n", "t.yaml");
+  const std::string yaml = core::to_yaml(c);
+  const auto back = core::parse_config(yaml, "resolved.yaml");
+  EXPECT_EQ(core::to_yaml(back), yaml);
+  EXPECT_EQ(back.seed, 9u);
+  EXPECT_DOUBLE_EQ(back.train.lr, 0.0123);
+  EXPECT_EQ(back.supernet.kernel, (std::vector<int>{5, 7}));
+  EXPECT_NE(yaml.find("lr: 0.0123"), std::string::npos) << yaml;  // shortest round-trip form
+}
+
+TEST(Config, ReferenceListsEveryKey) {
+  const auto md = core::config_reference_markdown();
+  for (const char* key : {"`data.dir`", "`data.train_subset`", "`supernet.kind`", "`train.epochs`",
+                          "`train.batch_size`", "`threads`", "`device`", "`output.dir`", "`supernet.stages.N.width`"})
+    expect_contains(md, key);
+}
+
+TEST(Config, EditDistance) {
+  EXPECT_EQ(core::edit_distance("epoch", "epochs"), 1u);
+  EXPECT_EQ(core::edit_distance("", "abc"), 3u);
+  EXPECT_EQ(core::edit_distance("kitten", "sitting"), 3u);
+}

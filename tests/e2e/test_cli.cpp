@@ -1,0 +1,134 @@
+// The qnas command: clear errors for bad input, and a training run killed
+// with SIGKILL then resumed ends with the weights of an uninterrupted run.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "src/core/fs.hpp"
+#include "src/eval/session.hpp"
+#include "supernet/checkpoint.hpp"
+#include "tests/test_util.hpp"
+
+using namespace qnas;
+
+namespace {
+
+struct RunResult {
+  int code;
+  std::string output;
+};
+
+RunResult run(const std::string& args) {
+  const std::string cmd = std::string(QNAS_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string tiny_yaml(const std::string& out_dir, int epochs) {
+  return "seed: 1\nthreads: 1\n"
+         "data: {dir: " QNAS_FMNIST_DIR ", train_subset: 1500, val_size: 300}\n"
+         "supernet: {stem_width: 8, stages: [{width: 16, stride: 2}, {width: 24, stride: 2, se: true, act: hswish}],"
+         " kernel: [3, 5], expand: [2, 3], depth: [1, 2], head_width: 48, feature_width: 32}\n"
+         "train: {epochs: " + std::to_string(epochs) + ", batch_size: 50, lr: 0.3, random_subnets: 1, eval_images: 300}\n"
+         "eval: {batch_size: 150, bn_calib_images: 150}\n"
+         "output: {dir: " + out_dir + "}\n";
+}
+
+void expect_contains(const std::string& text, const std::string& fragment) {
+  EXPECT_NE(text.find(fragment), std::string::npos) << "output: " << text << "\nmissing: " << fragment;
+}
+
+}  // namespace
+
+TEST(Cli, BadConfigKeyIsAClearError) {
+  qnas::testing::TempDir dir("cli");
+  core::write_file_atomic(dir.file("c.yaml"), "train:\n  epoch: 3\n");
+  const auto r = run("train " + dir.file("c.yaml"));
+  EXPECT_EQ(r.code, 1);
+  expect_contains(r.output, "qnas: error: invalid config " + dir.file("c.yaml"));
+  expect_contains(r.output, "train.epoch (line 2): unknown key; did you mean 'train.epochs'?");
+  const auto s = run("config " + dir.file("c.yaml") + " --set train.epoch=2");
+  expect_contains(s.output, "did you mean 'train.epochs'?");
+  expect_contains(run("train /no/such.yaml").output, "config file '/no/such.yaml': cannot open");
+}
+
+TEST(Cli, EvalRejectsBadSubnetAndBits) {
+  qnas::testing::TempDir dir("cli");
+  core::write_file_atomic(dir.file("c.yaml"), tiny_yaml(dir.str(), 1));
+  expect_contains(run("eval " + dir.file("c.yaml")).output, "supernet.pt' does not exist");
+  expect_contains(run("eval " + dir.file("c.yaml") + " --bits 5/8").output, "weight_bits 5; expected one of {2, 3, 4, 8, 32}");
+  expect_contains(run("eval " + dir.file("c.yaml") + " --bits x").output, "--bits 'x': expected W or W/A");
+  expect_contains(run("eval " + dir.file("c.yaml") + " --subnet medium").output,
+                  "--subnet 'medium': expected largest, smallest, random or a path to a spec .json file");
+}
+
+TEST(Cli, KilledTrainingResumesToTheSameWeights) {
+  qnas::testing::TempDir a("cli_full"), b("cli_killed");
+  core::write_file_atomic(a.file("c.yaml"), tiny_yaml(a.file("run"), 3));
+  core::write_file_atomic(b.file("c.yaml"), tiny_yaml(b.file("run"), 3));
+  ASSERT_EQ(run("train " + a.file("c.yaml")).code, 0);
+
+  // Kill -9 once the first checkpoint exists, i.e. somewhere in epoch 2 or 3.
+  const pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stderr);
+    execl(QNAS_BINARY, QNAS_BINARY, "train", b.file("c.yaml").c_str(), nullptr);
+    _exit(127);
+  }
+  const auto ckpt = supernet::checkpoint_path(b.file("run"));
+  for (int i = 0; i < 600 && !core::file_exists(ckpt); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(core::file_exists(ckpt));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const auto resumed = run("train " + b.file("c.yaml") + " --resume");
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+
+  const auto cfg = core::load_config(a.file("c.yaml"));
+  auto full = eval::open_session(cfg, supernet::checkpoint_path(a.file("run"))).net;
+  auto killed = eval::open_session(core::load_config(b.file("c.yaml")), ckpt).net;
+  for (const auto& item : full->named_parameters())
+    EXPECT_TRUE(item.value().equal(killed->named_parameters()[item.key()])) << item.key();
+  // The training log has exactly one row per epoch.
+  const auto log = core::read_text_file(b.file("run") + "/train_log.csv", "log");
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 4) << log;
+  // No temp files left behind.
+  for (const auto& f : std::filesystem::directory_iterator(b.file("run")))
+    EXPECT_EQ(f.path().string().find(".tmp."), std::string::npos) << f.path();
+}
+
+TEST(Cli, EvalPrintsMetricsAndWritesJson) {
+  qnas::testing::TempDir dir("cli_eval");
+  core::write_file_atomic(dir.file("c.yaml"), tiny_yaml(dir.file("run"), 1));
+  ASSERT_EQ(run("train " + dir.file("c.yaml")).code, 0);
+  EXPECT_TRUE(core::file_exists(dir.file("run/config.resolved.yaml")));
+  EXPECT_TRUE(core::file_exists(dir.file("run/space.json")));
+  const auto r = run("eval " + dir.file("c.yaml") + " --subnet smallest --bits 8/8 --split val --json " + dir.file("e.json"));
+  ASSERT_EQ(r.code, 0) << r.output;
+  for (const char* col : {"top1", "params", "macs", "bops", "model_bytes"}) expect_contains(r.output, col);
+  const auto j = nlohmann::json::parse(core::read_text_file(dir.file("e.json"), "json"));
+  EXPECT_EQ(j["split"], "val");
+  EXPECT_EQ(j["images"], 300);
+  EXPECT_GT(j["metrics"]["top1"].get<double>(), 25.0);  // chance: 10%
+  EXPECT_EQ(j["spec"]["policy"]["stem"]["weight_bits"], 8);
+  // The spec it wrote is accepted back as --subnet.
+  core::write_file_atomic(dir.file("spec.json"), j["spec"].dump());
+  const auto again = run("eval " + dir.file("c.yaml") + " --subnet " + dir.file("spec.json") + " --split val --format json");
+  ASSERT_EQ(again.code, 0) << again.output;
+  const auto first = again.output.find('['), last = again.output.rfind(']');
+  const auto table = nlohmann::json::parse(again.output.substr(first, last - first + 1));
+  EXPECT_NEAR(table[0]["top1"].get<double>(), j["metrics"]["top1"].get<double>(), 0.006);
+}

@@ -1,0 +1,95 @@
+// Fake quantization: RTN error bounds, identity at 32 bits, observers,
+// activation parameters, policy validation.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include "src/core/error.hpp"
+#include "src/quant/fake_quant.hpp"
+#include "src/quant/policy.hpp"
+
+using namespace qnas;
+
+TEST(FakeQuant, SymmetricGrid) {
+  EXPECT_EQ(quant::symmetric_qmax(8), 127);
+  EXPECT_EQ(quant::symmetric_qmax(4), 7);
+  EXPECT_EQ(quant::symmetric_qmax(2), 1);
+}
+
+class RtnBits : public ::testing::TestWithParam<int> {};
+
+TEST_P(RtnBits, PerElementErrorAtMostHalfAScale) {
+  const int bits = GetParam();
+  at::manual_seed(0);
+  const auto w = at::randn({16, 8, 3, 3}) * at::rand({16, 1, 1, 1}) * 3;
+  const auto scales = quant::symmetric_weight_scales(w, bits).to(at::kFloat);
+  const auto q = quant::fake_quant_weight(w, bits);
+  const auto err = (q - w).abs().reshape({16, -1}).amax(1);
+  EXPECT_TRUE((err <= scales / 2 + 1e-6).all().item<bool>()) << "bits " << bits;
+  // On the grid: q / scale is an integer within +-qmax.
+  const auto codes = q.reshape({16, -1}) / scales.reshape({16, 1});
+  EXPECT_TRUE(at::allclose(codes, codes.round(), 1e-4, 1e-4));
+  EXPECT_LE(codes.abs().max().item<double>(), quant::symmetric_qmax(bits) + 1e-4);
+  // The channel maximum is represented exactly (symmetric max scaling).
+  EXPECT_TRUE(at::allclose(q.abs().reshape({16, -1}).amax(1), w.abs().reshape({16, -1}).amax(1), 1e-5, 1e-6));
+}
+
+INSTANTIATE_TEST_SUITE_P(Bits, RtnBits, ::testing::Values(2, 3, 4, 8));
+
+TEST(FakeQuant, ThirtyTwoBitsIsIdentity) {
+  const auto w = at::randn({4, 4});
+  EXPECT_TRUE(quant::fake_quant_weight(w, 32).equal(w));
+  EXPECT_TRUE(quant::fake_quant_act(w, quant::act_qparams_from_range(-1, 1, 32)).equal(w));
+}
+
+TEST(FakeQuant, ZeroChannelStaysZero) {
+  auto w = at::randn({3, 5});
+  w[1].zero_();
+  EXPECT_TRUE(quant::fake_quant_weight(w, 4)[1].eq(0).all().item<bool>());
+}
+
+TEST(FakeQuant, MinMaxObserver) {
+  quant::MinMaxObserver obs;
+  EXPECT_FALSE(obs.seen());
+  obs.observe(at::tensor({0.5f, 2.0f, -1.0f}));
+  obs.observe(at::tensor({3.0f, -0.25f}));
+  EXPECT_TRUE(obs.seen());
+  EXPECT_DOUBLE_EQ(obs.min(), -1.0);
+  EXPECT_DOUBLE_EQ(obs.max(), 3.0);
+  obs.reset();
+  obs.observe(at::tensor({1.0f}));
+  EXPECT_DOUBLE_EQ(obs.min(), 1.0);
+}
+
+TEST(FakeQuant, ActivationParamsCoverRangeAndZero) {
+  const auto q = quant::act_qparams_from_range(-1.0, 3.0, 8);
+  EXPECT_NEAR(q.scale, 4.0 / 255, 1e-12);
+  EXPECT_EQ(q.zero_point, 64);  // round(1 / (4/255)) = round(63.75)
+  const auto pos = quant::act_qparams_from_range(0.5, 2.0, 8);  // widened to include 0
+  EXPECT_EQ(pos.zero_point, 0);
+  EXPECT_NEAR(pos.scale, 2.0 / 255, 1e-12);
+  const auto x = at::linspace(-1, 3, 1001);
+  const auto y = quant::fake_quant_act(x, q);
+  EXPECT_LE((y - x).abs().max().item<double>(), q.scale / 2 + 1e-6);
+  EXPECT_EQ(quant::fake_quant_act(at::zeros({3}), q).abs().sum().item<double>(), 0.0);  // 0 exact
+}
+
+TEST(Policy, JsonRoundTripAndValidation) {
+  quant::LayerPolicy p;
+  p.weight_bits = 4;
+  p.act_bits = 8;
+  nlohmann::json j = p;
+  EXPECT_EQ(quant::policy_from_json(j, "x"), p);
+  EXPECT_EQ(quant::policy_label(p), "w4a8");
+  EXPECT_THROW(quant::policy_from_json({{"weight_bits", 5}, {"act_bits", 8}}, "x"), Error);
+  try {
+    quant::policy_from_json({{"weight_bits", 8}, {"act_bits", 4}}, "layer s0.b0.dw");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("layer s0.b0.dw: act_bits 4; expected one of {8, 32}"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(quant::policy_from_json({{"wbits", 8}}, "x"), Error);
+  EXPECT_THROW(quant::policy_from_json({{"weight_bits", "8"}}, "x"), Error);
+}

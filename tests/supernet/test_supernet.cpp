@@ -1,0 +1,173 @@
+// The mbv3 supernet: extracted subnets compute what the supernet computes,
+// kernel cropping / transforms and channel slicing have the right shapes,
+// every choice runs, BN folding is exact.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include "supernet/mbv3.hpp"
+#include "tests/test_util.hpp"
+
+using namespace qnas;
+
+namespace {
+
+supernet::Supernet tiny_net(core::Config cfg = qnas::testing::tiny_config()) {
+  torch::manual_seed(0);
+  auto net = supernet::make_supernet(cfg, {1, 28, 28, 10});
+  // Non-trivial weights everywhere, including BN statistics and transforms.
+  at::NoGradGuard no_grad;
+  for (auto& p : net->named_parameters()) {
+    if (p.key().find("gamma") != std::string::npos) p.value().uniform_(0.5, 1.5);
+    else if (p.key().find("beta") != std::string::npos) p.value().uniform_(-0.2, 0.2);
+    else if (p.key().find("transform") != std::string::npos) p.value().add_(at::randn_like(p.value()) * 0.1);
+  }
+  for (auto& b : net->named_buffers()) {
+    if (b.key().find("running_mean") != std::string::npos) b.value().uniform_(-0.3, 0.3);
+    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
+  }
+  net->eval();
+  return net;
+}
+
+at::Tensor images(int n = 6) {
+  at::manual_seed(42);
+  return at::randn({n, 1, 28, 28});
+}
+
+}  // namespace
+
+TEST(Supernet, ExtractedSubnetMatchesSupernet) {
+  auto net = tiny_net();
+  core::Rng rng(5);
+  std::vector<supernet::SubnetSpec> specs{supernet::largest_spec(net->space()), supernet::smallest_spec(net->space())};
+  for (int i = 0; i < 8; ++i) specs.push_back(supernet::random_spec(net->space(), rng, false));
+  const auto x = images();
+  at::NoGradGuard no_grad;
+  for (const auto& spec : specs) {
+    const auto expected = net->forward(x, spec);
+    auto subnet = net->extract(spec);
+    const auto got = subnet->forward(x);
+    EXPECT_TRUE(at::allclose(got, expected, 1e-5, 1e-5))
+        << "max diff " << (got - expected).abs().max().item<double>() << " for " << supernet::to_json(spec).dump();
+  }
+}
+
+TEST(Supernet, ExtractedSubnetHoldsCopies) {
+  auto net = tiny_net();
+  const auto spec = supernet::largest_spec(net->space());
+  auto subnet = net->extract(spec);
+  const auto x = images(2);
+  at::NoGradGuard no_grad;
+  const auto before = subnet->forward(x);
+  for (auto& p : net->parameters()) p.mul_(0.0);
+  EXPECT_TRUE(subnet->forward(x).equal(before));
+}
+
+TEST(Supernet, ChannelSlicingShapes) {
+  auto net = tiny_net();
+  auto spec = supernet::smallest_spec(net->space());
+  spec.arch["s1.b0.expand"] = 3;
+  spec.arch["s1.b0.kernel"] = 5;
+  auto subnet = std::dynamic_pointer_cast<supernet::MBV3SubnetImpl>(net->extract(spec));
+  ASSERT_TRUE(subnet);
+  ASSERT_EQ(subnet->blocks.size(), 2u);
+  // Stage 0 block 0: in 8 (stem), expand 2 -> mid make_divisible(16) = 16, out 16.
+  const auto& b0 = subnet->blocks[0];
+  EXPECT_EQ(b0->pw1->weight.sizes(), (at::IntArrayRef{16, 8, 1, 1}));
+  EXPECT_EQ(b0->dw->weight.sizes(), (at::IntArrayRef{16, 1, 3, 3}));
+  EXPECT_EQ(b0->pw2->weight.sizes(), (at::IntArrayRef{16, 16, 1, 1}));
+  // Stage 1 block 0: in 16, expand 3 -> mid 48, kernel 5, SE bottleneck make_divisible(12) = 16.
+  const auto& b1 = subnet->blocks[1];
+  EXPECT_EQ(b1->pw1->weight.sizes(), (at::IntArrayRef{48, 16, 1, 1}));
+  EXPECT_EQ(b1->dw->weight.sizes(), (at::IntArrayRef{48, 1, 5, 5}));
+  EXPECT_EQ(b1->se_reduce_weight.sizes(), (at::IntArrayRef{16, 48, 1, 1}));
+  EXPECT_EQ(b1->se_expand_weight.sizes(), (at::IntArrayRef{48, 16, 1, 1}));
+  EXPECT_EQ(b1->pw2->weight.sizes(), (at::IntArrayRef{24, 48, 1, 1}));
+  EXPECT_FALSE(b0->residual);
+  // Spatial sizes: 28 -> 14 -> 7.
+  EXPECT_EQ(b0->dw->desc().out_h(), 14);
+  EXPECT_EQ(b1->dw->desc().out_h(), 7);
+}
+
+TEST(Supernet, KernelCropAndTransform) {
+  auto cfg = qnas::testing::tiny_config();
+  cfg.supernet.kernel = {3, 5, 7};
+  for (bool transform : {false, true}) {
+    cfg.supernet.kernel_transform = transform;
+    torch::manual_seed(0);
+    auto net = supernet::make_supernet(cfg, {1, 28, 28, 10});
+    auto mb = std::dynamic_pointer_cast<supernet::MBV3SupernetImpl>(net);
+    auto block = std::dynamic_pointer_cast<supernet::ElasticBlockImpl>(mb->named_modules()["s0_b0"]);
+    ASSERT_TRUE(block);
+    at::NoGradGuard no_grad;
+    const auto full = block->dw_kernel(24, 7);
+    EXPECT_EQ(full.sizes(), (at::IntArrayRef{24, 1, 7, 7}));
+    // At initialisation the transforms are the identity: every kernel is the centre crop.
+    EXPECT_TRUE(block->dw_kernel(24, 5).equal(full.narrow(2, 1, 5).narrow(3, 1, 5)));
+    EXPECT_TRUE(block->dw_kernel(16, 3).equal(full.narrow(0, 0, 16).narrow(2, 2, 3).narrow(3, 2, 3)));
+    EXPECT_EQ(block->named_parameters().contains("transform_5to3"), transform);
+    if (!transform) continue;
+    // A trained transform mixes the cropped taps: 5x5 = crop(7) @ T(7->5)^T.
+    auto& t75 = block->named_parameters()["transform_7to5"];
+    t75.copy_(at::randn({25, 25}));
+    const auto crop = full.narrow(2, 1, 5).narrow(3, 1, 5).reshape({24, 25});
+    EXPECT_TRUE(at::allclose(block->dw_kernel(24, 5).reshape({24, 25}), crop.matmul(t75.t()), 1e-5, 1e-5));
+  }
+}
+
+TEST(Supernet, EveryChoiceOfEveryVariableRuns) {
+  auto net = tiny_net();
+  const auto& space = net->space();
+  const auto x = images(2);
+  at::NoGradGuard no_grad;
+  for (const auto& v : space.variables) {
+    if (v.is_policy()) continue;
+    for (int choice : v.choices) {
+      std::map<std::string, int> values;
+      for (const auto& u : space.variables) values[u.name] = u.choices.back();
+      values[v.name] = choice;
+      const auto spec = supernet::spec_from_values(space, values);
+      const auto y = net->extract(spec)->forward(x);
+      EXPECT_EQ(y.sizes(), (at::IntArrayRef{2, 10})) << v.name << "=" << choice;
+      EXPECT_TRUE(at::allclose(y, net->forward(x, spec), 1e-5, 1e-5)) << v.name << "=" << choice;
+    }
+  }
+}
+
+TEST(Supernet, BnFoldingIsExactInFp32) {
+  auto net = tiny_net();
+  core::Rng rng(9);
+  const auto x = images();
+  at::NoGradGuard no_grad;
+  for (int i = 0; i < 4; ++i) {
+    auto subnet = net->extract(supernet::random_spec(net->space(), rng, false));
+    const auto before = subnet->forward(x);
+    subnet->fold_bn();
+    EXPECT_TRUE(subnet->bn_folded());
+    EXPECT_TRUE(at::allclose(subnet->forward(x), before, 1e-4, 1e-5))
+        << (subnet->forward(x) - before).abs().max().item<double>();
+  }
+}
+
+TEST(Supernet, PolicyQuantizesFoldedWeights) {
+  auto net = tiny_net();
+  quant::LayerPolicy w4;
+  w4.weight_bits = 4;
+  const auto spec = supernet::with_uniform_policy(supernet::largest_spec(net->space()), w4);
+  auto subnet = net->extract(spec);
+  subnet->fold_bn();
+  auto stem = subnet->units()[0];
+  const auto folded = stem->weight.clone();
+  subnet->quantize_weights();
+  const auto x = images(2);
+  at::NoGradGuard no_grad;
+  const auto expected = at::hardswish(supernet::conv_same(x, quant::fake_quant_weight(folded, 4), stem->bias, 1, 1));
+  EXPECT_TRUE(at::allclose(stem->forward(x), expected, 1e-5, 1e-6));
+  EXPECT_FALSE(stem->forward(x).equal(at::hardswish(supernet::conv_same(x, folded, stem->bias, 1, 1))));
+  // Folding after quantization would quantize the wrong weights: refused.
+  auto other = net->extract(spec);
+  other->quantize_weights();
+  qnas::testing::expect_error([&] { other->fold_bn(); }, {"fold_bn() after quantization"});
+}
