@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "src/core/error.hpp"
+#include "supernet/bn_act.hpp"
 #include "supernet/depthwise.hpp"
 
 namespace qnas::supernet {
@@ -113,25 +114,33 @@ at::Tensor ElasticBlockImpl::dw_kernel(int64_t mid, int k) const {
   return w;
 }
 
-at::Tensor ElasticBlockImpl::bn(const at::Tensor& x, const ElasticBN& p, int64_t c) const {
-  const bool train = is_training();
-  return batch_norm(x, lead(p.gamma, c), lead(p.beta, c), train ? at::Tensor() : lead(p.running_mean, c),
-                    train ? at::Tensor() : lead(p.running_var, c), train);
+namespace {
+// Training: fused BN + activation with batch statistics (supernet/bn_act.hpp);
+// evaluation: the running statistics.
+at::Tensor elastic_bn_act(const at::Tensor& x, const ElasticBN& p, int64_t c, Act a, bool training) {
+  if (training) return batch_norm_act(x, lead(p.gamma, c), lead(p.beta, c), a);
+  return apply_act(batch_norm(x, lead(p.gamma, c), lead(p.beta, c), lead(p.running_mean, c),
+                              lead(p.running_var, c), false), a);
+}
+}  // namespace
+
+at::Tensor ElasticBlockImpl::bn_act(const at::Tensor& x, const ElasticBN& p, int64_t c, Act a) const {
+  return elastic_bn_act(x, p, c, a, is_training());
 }
 
 at::Tensor ElasticBlockImpl::forward(const at::Tensor& x, int kernel, int expand) const {
   const int64_t mid = mid_channels(expand);
-  at::Tensor y = apply_act(bn(conv_same(x, lead(pw1_w_, mid), {}, 1, 1), pw1_bn_, mid), act);
+  at::Tensor y = bn_act(conv_same(x, lead(pw1_w_, mid), {}, 1, 1), pw1_bn_, mid, act);
   // Training uses the hand-written depthwise backward (supernet/depthwise.hpp).
   const at::Tensor kw = dw_kernel(mid, kernel);
   y = at::GradMode::is_enabled() ? depthwise_conv2d(y, kw, stride) : conv_same(y, kw, {}, stride, mid);
-  y = apply_act(bn(y, dw_bn_, mid), act);
+  y = bn_act(y, dw_bn_, mid, act);
   if (se) {
     const int64_t s = se_channels(mid);
     y = squeeze_excite(y, lead(se_rw_, s).narrow(1, 0, mid), lead(se_rb_, s), lead(se_ew_, mid).narrow(1, 0, s),
                        lead(se_eb_, mid));
   }
-  y = bn(conv_same(y, pw2_w_.narrow(1, 0, mid), {}, 1, 1), pw2_bn_, out);
+  y = bn_act(conv_same(y, pw2_w_.narrow(1, 0, mid), {}, 1, 1), pw2_bn_, out, Act::kNone);
   return residual ? y + x : y;
 }
 
@@ -260,29 +269,22 @@ MBV3Arch MBV3SupernetImpl::arch_of(const SubnetSpec& spec) const {
   return a;
 }
 
-at::Tensor MBV3SupernetImpl::stem_forward(const at::Tensor& x) const {
-  const bool train = is_training();
-  auto y = conv_same(x, stem_w_, {}, 1, 1);
-  y = batch_norm(y, stem_bn_.gamma, stem_bn_.beta, train ? at::Tensor() : stem_bn_.running_mean,
-                 train ? at::Tensor() : stem_bn_.running_var, train);
+at::Tensor MBV3SupernetImpl::stem(const at::Tensor& x) {
+  const auto y = elastic_bn_act(conv_same(x, stem_w_, {}, 1, 1), stem_bn_, cfg_.stem_width, Act::kHswish, is_training());
   // Channels-last from here on: with one input channel the input's layout is
   // ambiguous and LibTorch would keep NCHW (2x slower for these convs).
-  return at::hardswish(y).contiguous(at::MemoryFormat::ChannelsLast);
+  return y.contiguous(at::MemoryFormat::ChannelsLast);
 }
 
-at::Tensor MBV3SupernetImpl::forward(const at::Tensor& x, const SubnetSpec& spec) {
+at::Tensor MBV3SupernetImpl::forward_from_stem(const at::Tensor& stem, const SubnetSpec& spec) {
   const MBV3Arch a = arch_of(spec);
-  const bool train = is_training();
-  at::Tensor y = stem_forward(x);
+  at::Tensor y = stem;
   for (size_t s = 0; s < stages_.size(); ++s)
     for (int b = 0; b < a.depth[s]; ++b) y = stages_[s][size_t(b)]->forward(y, a.kernel[s][size_t(b)], a.expand[s][size_t(b)]);
-  y = conv_same(y, head_w_, {}, 1, 1);
-  y = batch_norm(y, head_bn_.gamma, head_bn_.beta, train ? at::Tensor() : head_bn_.running_mean,
-                 train ? at::Tensor() : head_bn_.running_var, train);
-  y = at::hardswish(y).mean({2, 3});
-  y = at::hardswish(at::linear(y, mix_w_, mix_b_));
+  y = elastic_bn_act(conv_same(y, head_w_, {}, 1, 1), head_bn_, cfg_.head_width, Act::kHswish, is_training());
+  y = at::hardswish(at::linear(y.mean({2, 3}), mix_w_, mix_b_));
   if (cfg_.dropout > 0)
-    y = torch::nn::functional::dropout(y, torch::nn::functional::DropoutFuncOptions().p(cfg_.dropout).training(train));
+    y = torch::nn::functional::dropout(y, torch::nn::functional::DropoutFuncOptions().p(cfg_.dropout).training(is_training()));
   return at::linear(y, cls_w_, cls_b_);
 }
 

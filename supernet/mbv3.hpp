@@ -57,7 +57,7 @@ class ElasticBlockImpl : public torch::nn::Module {
   const Act act;
 
  private:
-  at::Tensor bn(const at::Tensor& x, const ElasticBN& p, int64_t channels) const;
+  at::Tensor bn_act(const at::Tensor& x, const ElasticBN& p, int64_t channels, Act a) const;
   UnitWeights unit_weights(const at::Tensor& w, const ElasticBN& p, int64_t channels) const;
 
   std::vector<int> kernels_;  // ascending
@@ -75,7 +75,8 @@ class MBV3SupernetImpl : public SupernetImpl {
   MBV3SupernetImpl(const core::SupernetConfig& cfg, const core::QuantConfig& quant, const InputShape& input);
 
   const SpaceDesc& space() const override { return space_; }
-  at::Tensor forward(const at::Tensor& x, const SubnetSpec& spec) override;
+  at::Tensor stem(const at::Tensor& x) override;
+  at::Tensor forward_from_stem(const at::Tensor& stem, const SubnetSpec& spec) override;
   Subnet extract(const SubnetSpec& spec) const override;
 
   /// Validates `spec` against the space and returns its typed architecture.
@@ -84,7 +85,6 @@ class MBV3SupernetImpl : public SupernetImpl {
  private:
   void build_space(const core::QuantConfig& quant);
   void init_weights();
-  at::Tensor stem_forward(const at::Tensor& x) const;
 
   core::SupernetConfig cfg_;
   InputShape input_;

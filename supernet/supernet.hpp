@@ -27,7 +27,13 @@ class SupernetImpl : public torch::nn::Module {
   /// Logits of subnet `spec` (its architecture; the supernet trains in fp32,
   /// so policies are not applied here). Training mode uses batch statistics.
   /// Thread-safe: it reads weights and writes nothing.
-  virtual at::Tensor forward(const at::Tensor& x, const SubnetSpec& spec) = 0;
+  at::Tensor forward(const at::Tensor& x, const SubnetSpec& spec) { return forward_from_stem(stem(x), spec); }
+
+  /// The part every subnet shares (its output does not depend on the
+  /// subnet): a training step computes it once for all its subnets.
+  virtual at::Tensor stem(const at::Tensor& x) = 0;
+  /// The rest of subnet `spec` from the stem's output.
+  virtual at::Tensor forward_from_stem(const at::Tensor& stem, const SubnetSpec& spec) = 0;
 
   /// A standalone copy of subnet `spec`: sliced, transformed weights, its
   /// policy recorded (applied later, after BN recalibration and folding).

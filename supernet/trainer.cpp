@@ -95,26 +95,35 @@ void Trainer::set_lr(double lr) {
 }
 
 double Trainer::step(const at::Tensor& images, const at::Tensor& labels, core::Rng& sampler, double lr) {
+  return step_with(images, labels, sandwich(sampler), lr);
+}
+
+double Trainer::step_with(const at::Tensor& images, const at::Tensor& labels, const std::vector<SubnetSpec>& specs,
+                          double lr) {
   const auto& t = cfg_.train;
   set_lr(lr);
   // Gradients are reset to undefined, not zero: SGD then skips weights this
   // step's subnets did not use (no stale momentum push), and no gradient state
   // outlives a step, so a resumed run continues exactly.
   for (auto& p : net_->parameters()) p.mutable_grad().reset();
-  const auto specs = sandwich(sampler);
   const auto label_loss = [&](const at::Tensor& logits) {
     return F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().label_smoothing(t.label_smoothing));
   };
-  const at::Tensor teacher_logits = net_->forward(images, specs[0]);
+  // The stem is the same for every subnet: computed once, its backward run
+  // once on the sum of the subnets' gradients.
+  const at::Tensor stem = net_->stem(images);
+  const at::Tensor shared = stem.detach().requires_grad_(true);
+  const at::Tensor teacher_logits = net_->forward_from_stem(shared, specs[0]);
   const at::Tensor largest_loss = label_loss(teacher_logits);
   largest_loss.backward();
   const at::Tensor teacher = at::softmax(teacher_logits.detach(), 1);
   for (size_t i = 1; i < specs.size(); ++i) {
-    const at::Tensor logits = net_->forward(images, specs[i]);
+    const at::Tensor logits = net_->forward_from_stem(shared, specs[i]);
     at::Tensor loss = distillation_loss(logits, teacher) * t.kd_ratio;
     if (t.kd_ratio < 1.0) loss = loss + label_loss(logits) * (1.0 - t.kd_ratio);
     loss.backward();
   }
+  stem.backward(shared.grad());
   if (t.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), t.grad_clip);
   optimizer_->step();
   return largest_loss.item<double>();

@@ -49,6 +49,10 @@ class Trainer {
   /// gradients, one optimizer step. Returns the largest subnet's loss.
   double step(const at::Tensor& images, const at::Tensor& labels, core::Rng& sampler, double lr);
 
+  /// The same step on given subnets (the first is the teacher).
+  double step_with(const at::Tensor& images, const at::Tensor& labels, const std::vector<SubnetSpec>& specs,
+                   double lr);
+
   /// The subnets of one step: largest, smallest, then random ones.
   std::vector<SubnetSpec> sandwich(core::Rng& sampler) const;
 
