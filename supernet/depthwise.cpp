@@ -65,6 +65,27 @@ inline TapRange tap_range(int64_t o, int64_t stride, int64_t pad, int64_t size, 
   return {int(std::max<int64_t>(0, -i0)), int(std::min<int64_t>(k, size - i0))};
 }
 
+// For every output pixel of one image, `pixel(p)` (p: the pixel's index)
+// returns the action for that pixel's taps, which is called with (q, t) for
+// every kernel tap t = ky*K + kx landing inside the image, q being the index
+// of the input pixel it reads.
+template <int K, int S, class Pixel>
+__attribute__((always_inline)) inline void for_each_tap(const Geometry& g, Pixel&& pixel) {
+  for (int64_t oy = 0; oy < g.oh; ++oy) {
+    const TapRange ry = tap_range(oy, S, g.pad, g.h, K);
+    for (int64_t ox = 0; ox < g.ow; ++ox) {
+      const TapRange rx = tap_range(ox, S, g.pad, g.w, K);
+      auto tap = pixel(oy * g.ow + ox);
+      const int64_t base = (oy * S - g.pad) * g.w + (ox * S - g.pad);
+#pragma GCC unroll 8
+      for (int ky = 0; ky < K; ++ky)
+#pragma GCC unroll 8
+        for (int kx = 0; kx < K; ++kx)
+          if (ky >= ry.lo && ky < ry.hi && kx >= rx.lo && kx < rx.hi) tap(base + ky * g.w + kx, ky * K + kx);
+    }
+  }
+}
+
 // grad_w[tap, c0:c0+W] += sum over one image's output pixels of gy * x.
 template <int K, int S, int W>
 __attribute__((always_inline)) inline void grad_w_block(const float* x, const float* gy, float* gw,
@@ -73,22 +94,10 @@ __attribute__((always_inline)) inline void grad_w_block(const float* x, const fl
   V acc[K * K];
   const int64_t c = g.c;
   for (int t = 0; t < K * K; ++t) acc[t] = load<V>(gw + t * c + c0);
-  for (int64_t oy = 0; oy < g.oh; ++oy) {
-    const TapRange ry = tap_range(oy, S, g.pad, g.h, K);
-    const float* grow = gy + oy * g.ow * c + c0;
-    const float* xrow = x + (oy * S - g.pad) * g.w * c + c0;
-    for (int64_t ox = 0; ox < g.ow; ++ox) {
-      const TapRange rx = tap_range(ox, S, g.pad, g.w, K);
-      const V gv = load<V>(grow + ox * c);
-      const float* xb = xrow + (ox * S - g.pad) * c;
-#pragma GCC unroll 8
-      for (int ky = 0; ky < K; ++ky)
-#pragma GCC unroll 8
-        for (int kx = 0; kx < K; ++kx)
-          if (ky >= ry.lo && ky < ry.hi && kx >= rx.lo && kx < rx.hi)
-            acc[ky * K + kx] += gv * load<V>(xb + (ky * g.w + kx) * c);
-    }
-  }
+  for_each_tap<K, S>(g, [&](int64_t p) {
+    const V gv = load<V>(gy + p * c + c0);
+    return [&, gv](int64_t q, int t) { acc[t] += gv * load<V>(x + q * c + c0); };
+  });
   for (int t = 0; t < K * K; ++t) store(gw + t * c + c0, acc[t]);
 }
 
@@ -100,24 +109,13 @@ __attribute__((always_inline)) inline void grad_x_block(const float* gy, const f
   V wv[K * K];
   const int64_t c = g.c;
   for (int t = 0; t < K * K; ++t) wv[t] = load<V>(wt + t * c + c0);
-  for (int64_t oy = 0; oy < g.oh; ++oy) {
-    const TapRange ry = tap_range(oy, S, g.pad, g.h, K);
-    const float* grow = gy + oy * g.ow * c + c0;
-    float* xrow = gx + (oy * S - g.pad) * g.w * c + c0;
-    for (int64_t ox = 0; ox < g.ow; ++ox) {
-      const TapRange rx = tap_range(ox, S, g.pad, g.w, K);
-      const V gv = load<V>(grow + ox * c);
-      float* xb = xrow + (ox * S - g.pad) * c;
-#pragma GCC unroll 8
-      for (int ky = 0; ky < K; ++ky)
-#pragma GCC unroll 8
-        for (int kx = 0; kx < K; ++kx)
-          if (ky >= ry.lo && ky < ry.hi && kx >= rx.lo && kx < rx.hi) {
-            float* p = xb + (ky * g.w + kx) * c;
-            store(p, load<V>(p) + gv * wv[ky * K + kx]);
-          }
-    }
-  }
+  for_each_tap<K, S>(g, [&](int64_t p) {
+    const V gv = load<V>(gy + p * c + c0);
+    return [&, gv](int64_t q, int t) {
+      float* dst = gx + q * c + c0;
+      store(dst, load<V>(dst) + gv * wv[t]);
+    };
+  });
 }
 
 // Calls F<K, S, W> for the geometry's kernel and stride and block width.

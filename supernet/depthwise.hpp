@@ -1,7 +1,7 @@
 #pragma once
 // Depthwise convolution for training: oneDNN's forward, and a hand-written
 // backward. In LibTorch 1.13 on CPU the depthwise backward costs 7-16x its
-// forward (measured: experiments/bench/depthwise) and dominates supernet
+// forward (measured: build/bench/bench_kernels) and dominates supernet
 // training; this backward computes grad_input and grad_weight in one pass
 // over channels-last data, vectorised over channels.
 //

@@ -59,11 +59,18 @@ void truncate_log(const std::string& path, int epochs_done) {
   if (!core::file_exists(path)) return;
   std::ifstream in(path);
   std::string line, kept;
-  bool header = true;
-  while (std::getline(in, line)) {
-    if (!header && !line.empty() && std::stoi(core::csv_split(line)[0]) > epochs_done) continue;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (number > 1 && !line.empty()) {
+      int epoch = 0;
+      try {
+        epoch = std::stoi(core::csv_split(line)[0]);
+      } catch (const std::exception&) {
+        QNAS_THROW("training log '", path, "' line ", number, ": '", line,
+                   "'; expected an epoch number first (delete the file to start a new log)");
+      }
+      if (epoch > epochs_done) continue;
+    }
     kept += line + "\n";
-    header = false;
   }
   core::write_file_atomic(path, kept);
 }

@@ -189,7 +189,7 @@ template <class V> void visit(V& v, OutputConfig& c) {
 template <class V> void visit(V& v, Config& c) {
   v.field("seed", c.seed, "seed of every random choice (weights, data order, augmentation, subnet sampling)", any());
   v.field("threads", c.threads, "CPU threads for LibTorch (0 = all cores); results are deterministic for a given seed and thread count", range(0, 1024));
-  v.field("device", c.device, "cpu, or cuda when LibTorch was built with it", one_of({"cpu", "cuda"}));
+  v.field("device", c.device, "cpu (cuda is reserved: refused until the trainer and evaluator run on GPUs)", one_of({"cpu", "cuda"}));
   v.section("data", c.data, "dataset");
   v.section("supernet", c.supernet, "weight-sharing supernet");
   v.section("quant", c.quant, "per-layer quantization policy choices");

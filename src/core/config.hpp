@@ -69,7 +69,7 @@ struct TrainConfig {
 };
 
 struct EvalConfig {
-  int batch_size = 256;
+  int batch_size = 64;  // measured fastest on 2 cores (experiments/bench/eval_time.cpp)
   int bn_calib_images = 2000;
 };
 

@@ -34,6 +34,9 @@ std::string device_name(const Config& config) {
   if (config.device == "cuda") {
     QNAS_CHECK(at::hasCUDA(), "device: 'cuda' requested, but this LibTorch was built without CUDA "
                "(Debian's libtorch is CPU-only); expected 'cpu'");
+    // Refused rather than silently run on the CPU: the trainer's fused
+    // kernels and the evaluator are CPU code today.
+    QNAS_THROW("device: 'cuda' is not supported yet (training and evaluation run on the CPU); expected 'cpu'");
   }
   return config.device;
 }

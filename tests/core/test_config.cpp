@@ -2,8 +2,11 @@
 // --set overrides; the resolved config round-trips.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "src/core/config.hpp"
 #include "src/core/error.hpp"
+#include "src/core/runtime.hpp"
 
 using namespace qnas;
 
@@ -135,4 +138,28 @@ TEST(Config, EditDistance) {
   EXPECT_EQ(core::edit_distance("epoch", "epochs"), 1u);
   EXPECT_EQ(core::edit_distance("", "abc"), 3u);
   EXPECT_EQ(core::edit_distance("kitten", "sitting"), 3u);
+}
+
+TEST(Config, ReadmeReferenceIsCurrent) {
+  // The README's config table is `qnas config --reference`: keep them equal.
+  std::ifstream in(std::string(QNAS_SOURCE_DIR) + "/README.md");
+  const std::string readme((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string begin = "<!-- config-reference:begin -->\n", end = "<!-- config-reference:end -->";
+  const auto b = readme.find(begin), e = readme.find(end);
+  ASSERT_NE(b, std::string::npos);
+  ASSERT_NE(e, std::string::npos);
+  EXPECT_EQ(readme.substr(b + begin.size(), e - b - begin.size()), core::config_reference_markdown())
+      << "regenerate the README table with: build/qnas config --reference";
+}
+
+TEST(Runtime, CudaIsRefusedNotIgnored) {
+  core::Config c;
+  c.device = "cuda";
+  try {
+    core::init_runtime(c);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    expect_contains(e.what(), "device: 'cuda'");
+    expect_contains(e.what(), "expected 'cpu'");
+  }
 }

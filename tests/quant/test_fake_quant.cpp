@@ -93,3 +93,23 @@ TEST(Policy, JsonRoundTripAndValidation) {
   EXPECT_THROW(quant::policy_from_json({{"wbits", 8}}, "x"), Error);
   EXPECT_THROW(quant::policy_from_json({{"weight_bits", "8"}}, "x"), Error);
 }
+
+TEST(FakeQuant, FusedInferencePathMatchesAten) {
+  at::manual_seed(1);
+  const auto q = quant::act_qparams_from_range(-2.5, 4.0, 8);
+  for (auto x : {at::randn({7, 16, 9, 9}) * 2, at::randn({4, 8, 5, 5}).contiguous(at::MemoryFormat::ChannelsLast),
+                 at::linspace(-3, 5, 100001)}) {
+    at::Tensor fused;
+    {
+      at::NoGradGuard no_grad;
+      fused = quant::fake_quant_act(x, q);
+    }
+    const auto ref = at::fake_quantize_per_tensor_affine(x, q.scale, q.zero_point, 0, 255);
+    EXPECT_TRUE(fused.equal(ref)) << (fused - ref).abs().max().item<double>();
+    EXPECT_EQ(fused.strides(), x.strides());
+  }
+  // With autograd on, the straight-through gradient is kept.
+  auto x = at::randn({10}).requires_grad_();
+  quant::fake_quant_act(x, q).sum().backward();
+  EXPECT_TRUE(x.grad().defined());
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs every Debian package qnas needs. Idempotent: installs only what is
+# missing, so it is cheap to re-run.
+#
+#   scripts/install-deps.sh          build, tests, quickstart
+#   scripts/install-deps.sh --bench  also python3-torch, the side-by-side
+#                                    baseline of experiments/bench (never a
+#                                    dependency of qnas itself)
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config zlib1g-dev
+  libtorch-dev            # supernet, training, quantized ops, TorchScript
+  libopenblas0-openmp     # a real BLAS under LibTorch's fp32 matmuls (reference BLAS is ~30x slower)
+  libeigen3-dev           # predictors, factorisations
+  libtbb-dev              # CPU parallelism outside LibTorch
+  nlohmann-json3-dev      # specs, state, results
+  libyaml-cpp-dev         # configs
+  libcli11-dev            # the qnas command line
+  libsvm-dev              # epsilon-SVR predictor
+  libonnx-dev libprotobuf-dev protobuf-compiler  # ONNX export and checking
+  libgtest-dev            # tests
+  dataset-fashion-mnist   # the data: /usr/share/datasets/fashion-mnist
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(python3-torch python3-numpy)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: all ${#packages[@]} packages present" >&2
+fi
+
+# LibTorch uses whichever libblas.so.3 is selected: make it OpenBLAS.
+openblas=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3
+if [[ -e "$openblas" ]] && [[ "$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)" != "$openblas" ]]; then
+  $sudo update-alternatives --set libblas.so.3-x86_64-linux-gnu "$openblas"
+fi
