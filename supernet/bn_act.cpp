@@ -25,6 +25,7 @@ inline float act_value(float z, Act a) {
   switch (a) {
     case Act::kRelu: return z > 0.f ? z : 0.f;
     case Act::kHswish: return z <= -3.f ? 0.f : (z >= 3.f ? z : z * (z + 3.f) * (1.f / 6.f));
+    case Act::kHsigmoid: return z <= -3.f ? 0.f : (z >= 3.f ? 1.f : (z + 3.f) * (1.f / 6.f));
     case Act::kNone: break;
   }
   return z;
@@ -33,6 +34,7 @@ inline float act_grad(float z, Act a) {
   switch (a) {
     case Act::kRelu: return z > 0.f ? 1.f : 0.f;
     case Act::kHswish: return z < -3.f ? 0.f : (z > 3.f ? 1.f : (2.f * z + 3.f) * (1.f / 6.f));
+    case Act::kHsigmoid: return z < -3.f || z > 3.f ? 0.f : 1.f / 6.f;
     case Act::kNone: break;
   }
   return 1.f;
@@ -121,6 +123,7 @@ void with_act(Act a, Args&&... args) {
     case Act::kRelu: K<Act::kRelu>::run(args...); break;
     case Act::kHswish: K<Act::kHswish>::run(args...); break;
     case Act::kNone: K<Act::kNone>::run(args...); break;
+    case Act::kHsigmoid: QNAS_THROW("batch_norm_act: h-sigmoid after BN is not a supernet layer; expected relu, hswish or none");
   }
 }
 

@@ -162,8 +162,11 @@ MBBlock ElasticBlockImpl::extract(const std::string& name, int kernel, int expan
   MBBlock block(pw1, dw, pw2, residual);
   if (se) {
     const int64_t s = se_channels(mid);
-    block->set_se({lead(se_rw_, s).narrow(1, 0, mid), lead(se_rb_, s), lead(se_ew_, mid).narrow(1, 0, s),
-                   lead(se_eb_, mid)});
+    ConvUnit reduce(UnitDesc{name + ".se_reduce", "linear", mid, s, 1, 1, false, Act::kRelu, 1, 1});
+    ConvUnit expand(UnitDesc{name + ".se_expand", "linear", s, mid, 1, 1, false, Act::kHsigmoid, 1, 1});
+    reduce->load({lead(se_rw_, s).narrow(1, 0, mid).reshape({s, mid}), lead(se_rb_, s), {}, {}, {}, {}});
+    expand->load({lead(se_ew_, mid).narrow(1, 0, s).reshape({mid, s}), lead(se_eb_, mid), {}, {}, {}, {}});
+    block->set_se(reduce, expand);
   }
   return block;
 }
@@ -231,7 +234,9 @@ void MBV3SupernetImpl::build_space(const core::QuantConfig& quant) {
       const std::string name = block_name(s, b);
       space_.variables.push_back({name + ".kernel", kernels, "", "kernel", cond, min});
       space_.variables.push_back({name + ".expand", expands, "", "expand", cond, min});
-      for (const char* unit : {".pw1", ".dw", ".pw2"}) add_layer(name + unit, cond, min);
+      std::vector<std::string> units{".pw1", ".dw", ".pw2"};
+      if (stages_[s][b]->se) units.insert(units.begin() + 2, {".se_reduce", ".se_expand"});
+      for (const auto& unit : units) add_layer(name + unit, cond, min);
     }
   }
   for (const char* layer : {"head.expand", "head.mix", "classifier"}) add_layer(layer, "", 0);

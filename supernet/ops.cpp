@@ -17,6 +17,7 @@ at::Tensor apply_act(const at::Tensor& x, Act act) {
   switch (act) {
     case Act::kRelu: return at::relu(x);
     case Act::kHswish: return at::hardswish(x);
+    case Act::kHsigmoid: return at::hardsigmoid(x);
     case Act::kNone: break;
   }
   return x;

@@ -8,7 +8,7 @@
 
 namespace qnas::supernet {
 
-enum class Act { kNone, kRelu, kHswish };
+enum class Act { kNone, kRelu, kHswish, kHsigmoid };
 
 Act parse_act(const std::string& name);
 at::Tensor apply_act(const at::Tensor& x, Act act);

@@ -26,11 +26,8 @@ ConvUnitImpl::ConvUnitImpl(UnitDesc desc) : desc_(std::move(desc)) {
 }
 
 at::Tensor ConvUnitImpl::forward(const at::Tensor& x) {
-  if (observing_) observer_.observe(x);
-  const at::Tensor in = quant::fake_quant_act(x, in_q_);
-  const at::Tensor& w = qweight_.defined() ? qweight_ : weight;
-  at::Tensor y = desc_.kind == "linear" ? at::linear(in, w, bias)
-                                        : conv_same(in, w, bias, desc_.stride, desc_.groups());
+  at::Tensor y = desc_.kind == "linear" ? at::linear(x, weight, bias)
+                                        : conv_same(x, weight, bias, desc_.stride, desc_.groups());
   if (bn) y = bn->forward(y);
   return apply_act(y, desc_.act);
 }
@@ -55,8 +52,6 @@ void ConvUnitImpl::load(const UnitWeights& w) {
 
 void ConvUnitImpl::fold_bn() {
   if (!bn) return;
-  QNAS_CHECK(!qweight_.defined(), "subnet unit '", desc_.name,
-             "': fold_bn() after quantization; expected fold first, then quantize");
   at::NoGradGuard no_grad;
   const auto inv_std = at::rsqrt(bn->running_var + bn->options.eps());
   const auto scale = bn->weight * inv_std;
@@ -68,23 +63,6 @@ void ConvUnitImpl::fold_bn() {
   bias = register_parameter("bias", folded_b);
   unregister_module("bn");
   bn = nullptr;
-}
-
-void ConvUnitImpl::set_policy(const quant::LayerPolicy& policy) {
-  quant::check_policy(policy, "layer '" + desc_.name + "'");
-  policy_ = policy;
-  at::NoGradGuard no_grad;
-  qweight_ = policy.quantizes_weights() ? quant::fake_quant_weight(weight, policy.weight_bits) : at::Tensor();
-  in_q_ = quant::ActQParams{};
-  observer_.reset();
-}
-
-void ConvUnitImpl::finish_calibration() {
-  observing_ = false;
-  if (!policy_.quantizes_acts()) return;
-  QNAS_CHECK(observer_.seen(), "layer '", desc_.name,
-             "': activation calibration saw no input; expected at least one batch");
-  in_q_ = quant::act_qparams_from_range(observer_.min(), observer_.max(), policy_.act_bits);
 }
 
 LayerInfo ConvUnitImpl::info() const {
@@ -100,7 +78,6 @@ LayerInfo ConvUnitImpl::info() const {
   li.out_w = desc_.kind == "linear" ? 1 : desc_.out_w();
   li.weight_numel = weight.numel();
   li.bias_numel = desc_.out_channels;  // the deployed (BN-folded) form always has one
-  li.policy = policy_;
   return li;
 }
 
@@ -112,35 +89,24 @@ MBBlockImpl::MBBlockImpl(ConvUnit pw1_, ConvUnit dw_, ConvUnit pw2_, bool residu
       pw2(register_module("pw2", std::move(pw2_))),
       residual(residual_) {}
 
-void MBBlockImpl::set_se(const SEWeights& se) {
-  se_reduce_weight = register_parameter("se_reduce_weight", se.reduce_weight.clone());
-  se_reduce_bias = register_parameter("se_reduce_bias", se.reduce_bias.clone());
-  se_expand_weight = register_parameter("se_expand_weight", se.expand_weight.clone());
-  se_expand_bias = register_parameter("se_expand_bias", se.expand_bias.clone());
+void MBBlockImpl::set_se(ConvUnit reduce, ConvUnit expand) {
+  se_reduce = register_module("se_reduce", std::move(reduce));
+  se_expand = register_module("se_expand", std::move(expand));
 }
 
 at::Tensor MBBlockImpl::forward(const at::Tensor& x) {
   at::Tensor y = dw->forward(pw1->forward(x));
-  if (has_se()) y = squeeze_excite(y, se_reduce_weight, se_reduce_bias, se_expand_weight, se_expand_bias);
+  if (has_se()) {
+    const auto gate = se_expand->forward(se_reduce->forward(y.mean({2, 3})));
+    y = y * gate.reshape({gate.size(0), gate.size(1), 1, 1});
+  }
   y = pw2->forward(y);
   return residual ? y + x : y;
 }
 
-std::vector<LayerInfo> MBBlockImpl::se_infos() const {
-  if (!has_se()) return {};
-  const std::string block = pw1->desc().name.substr(0, pw1->desc().name.rfind('.'));
-  auto make = [&](const char* name, const at::Tensor& w) {
-    LayerInfo li;
-    li.name = block + "." + name;
-    li.kind = "se";
-    li.in_channels = w.size(1);
-    li.out_channels = w.size(0);
-    li.weight_numel = w.numel();
-    li.bias_numel = w.size(0);
-    li.compressible = false;
-    return li;
-  };
-  return {make("se_reduce", se_reduce_weight), make("se_expand", se_expand_weight)};
+std::vector<ConvUnit> MBBlockImpl::units() const {
+  if (has_se()) return {pw1, dw, se_reduce, se_expand, pw2};
+  return {pw1, dw, pw2};
 }
 
 // --- Subnet ------------------------------------------------------------------
@@ -150,20 +116,10 @@ void SubnetImpl::fold_bn() {
   bn_folded_ = true;
 }
 
-void SubnetImpl::quantize_weights() {
-  for (auto& u : units()) {
-    const auto it = spec_.policy.find(u->desc().name);
-    QNAS_CHECK(it != spec_.policy.end(), "subnet: no policy for layer '", u->desc().name, "'");
-    u->set_policy(it->second);
-  }
-}
-
-void SubnetImpl::observe_activations(bool on) {
-  for (auto& u : units()) {
-    if (!u->policy().quantizes_acts()) continue;
-    if (on) u->set_observing(true);
-    else u->finish_calibration();
-  }
+const quant::LayerPolicy& SubnetImpl::policy(const std::string& unit) const {
+  const auto it = spec_.policy.find(unit);
+  QNAS_CHECK(it != spec_.policy.end(), "subnet: no policy for layer '", unit, "'; expected one per compressible layer");
+  return it->second;
 }
 
 MBV3SubnetImpl::MBV3SubnetImpl(SubnetSpec spec, ConvUnit stem_, std::vector<MBBlock> blocks_,
@@ -191,27 +147,18 @@ at::Tensor MBV3SubnetImpl::forward(const at::Tensor& x) {
 
 std::vector<ConvUnit> MBV3SubnetImpl::units() const {
   std::vector<ConvUnit> out{stem};
-  for (const auto& b : blocks) {
-    out.push_back(b->pw1);
-    out.push_back(b->dw);
-    out.push_back(b->pw2);
-  }
+  for (const auto& b : blocks)
+    for (auto& u : b->units()) out.push_back(u);
   out.insert(out.end(), {head_expand, mix, classifier});
   return out;
 }
 
 std::vector<LayerInfo> MBV3SubnetImpl::layer_infos() const {
-  std::vector<LayerInfo> out{stem->info()};
-  for (const auto& b : blocks) {
-    out.push_back(b->pw1->info());
-    out.push_back(b->dw->info());
-    for (auto& se : b->se_infos()) out.push_back(se);
-    out.push_back(b->pw2->info());
+  std::vector<LayerInfo> out;
+  for (const auto& u : units()) {
+    out.push_back(u->info());
+    out.back().policy = policy(u->desc().name);
   }
-  for (const auto& u : {head_expand, mix, classifier}) out.push_back(u->info());
-  // Policies come from the spec, whether or not they have been applied yet.
-  for (auto& li : out)
-    if (li.compressible) li.policy = spec_.policy.at(li.name);
   return out;
 }
 

@@ -1,14 +1,13 @@
 #pragma once
 // A standalone subnet extracted from a supernet: plain convolution / linear
-// units holding copies of the sliced weights, with the per-layer policy
-// applied as fake quantization.
+// units holding copies of the sliced weights, in fp32. The spec's per-layer
+// policy travels with it; src/deploy/ turns a BN-folded subnet into the
+// quantized graph that is simulated (fake quantization) or run on int8
+// kernels.
 //
 // Life cycle used by the evaluator:
 //   extract -> BN recalibration (fp32, train-mode statistics) -> fold_bn()
-//   -> quantize_weights() -> activation calibration (observe, then
-//   finish_calibration()) -> inference.
-// Weights are quantized after BN folding, as the deployed int8 form will hold
-// them.
+//   -> deploy::build_graph().
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -18,7 +17,6 @@
 #include <string>
 #include <vector>
 
-#include "src/quant/fake_quant.hpp"
 #include "src/quant/policy.hpp"
 #include "supernet/layer_info.hpp"
 #include "supernet/ops.hpp"
@@ -31,6 +29,7 @@ struct UnitDesc {
   std::string kind = "conv";  // conv | dwconv | linear
   int64_t in_channels = 0, out_channels = 0, kernel = 1, stride = 1;
   bool batch_norm = true;     // followed by BN (conv units); linear units carry a bias instead
+                              // (squeeze-excitation layers are linear units on pooled vectors)
   Act act = Act::kNone;
   int64_t in_h = 1, in_w = 1;
 
@@ -45,8 +44,7 @@ struct UnitWeights {
   at::Tensor weight, bias, gamma, beta, running_mean, running_var;
 };
 
-/// One compressible layer: conv (or depthwise conv, or linear) -> BN -> act,
-/// with fake quantization of its weight and of its input activation.
+/// One compressible layer: conv (or depthwise conv, or linear) -> BN -> act.
 class ConvUnitImpl : public torch::nn::Module {
  public:
   explicit ConvUnitImpl(UnitDesc desc);
@@ -54,18 +52,11 @@ class ConvUnitImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
 
   void load(const UnitWeights& w);
-  /// Folds BN into weight and bias (exact in fp32). Call before quantizing.
+  /// Folds BN into weight and bias (exact in fp32).
   void fold_bn();
-  /// Applies the policy: caches the fake-quantized weight; activation
-  /// quantization starts after calibration.
-  void set_policy(const quant::LayerPolicy& policy);
-  void set_observing(bool on) { observing_ = on; }
-  /// Turns the observed input range into activation quantization parameters.
-  void finish_calibration();
 
   const UnitDesc& desc() const { return desc_; }
-  const quant::LayerPolicy& policy() const { return policy_; }
-  const quant::ActQParams& input_qparams() const { return in_q_; }
+  /// Shapes and cost; the policy is filled in by the subnet from its spec.
   LayerInfo info() const;
 
   at::Tensor weight, bias;
@@ -73,30 +64,23 @@ class ConvUnitImpl : public torch::nn::Module {
 
  private:
   UnitDesc desc_;
-  quant::LayerPolicy policy_;
-  at::Tensor qweight_;  // fake-quantized weight, when weight_bits < 32
-  quant::ActQParams in_q_;
-  quant::MinMaxObserver observer_;
-  bool observing_ = false;
 };
 TORCH_MODULE(ConvUnit);
 
-/// Squeeze-and-excitation weights of a block (fp32, not compressible).
-struct SEWeights {
-  at::Tensor reduce_weight, reduce_bias, expand_weight, expand_bias;
-};
-
 /// Inverted residual block: pw1 (1x1 expand) -> dw (kxk) -> [SE] -> pw2 (1x1 project) [+ x].
+/// SE: y * se_expand(se_reduce(mean_hw(y))), se_reduce with ReLU, se_expand
+/// with hard sigmoid, both linear units on the pooled vector.
 class MBBlockImpl : public torch::nn::Module {
  public:
   MBBlockImpl(ConvUnit pw1, ConvUnit dw, ConvUnit pw2, bool residual);
   at::Tensor forward(const at::Tensor& x);
-  void set_se(const SEWeights& se);
-  bool has_se() const { return se_reduce_weight.defined(); }
-  std::vector<LayerInfo> se_infos() const;
+  void set_se(ConvUnit reduce, ConvUnit expand);
+  bool has_se() const { return !se_reduce.is_empty(); }
+  /// Compressible units in network order (pw1, dw, [se_reduce, se_expand], pw2).
+  std::vector<ConvUnit> units() const;
 
   ConvUnit pw1, dw, pw2;
-  at::Tensor se_reduce_weight, se_reduce_bias, se_expand_weight, se_expand_bias;
+  ConvUnit se_reduce{nullptr}, se_expand{nullptr};
   bool residual;
 };
 TORCH_MODULE(MBBlock);
@@ -112,12 +96,9 @@ class SubnetImpl : public torch::nn::Module {
   virtual std::vector<LayerInfo> layer_infos() const = 0;
 
   const SubnetSpec& spec() const { return spec_; }
+  /// The policy of a compressible unit, from spec().
+  const quant::LayerPolicy& policy(const std::string& unit) const;
   void fold_bn();
-  /// Quantizes every unit's weight by its policy in spec(); call after fold_bn().
-  void quantize_weights();
-  /// Starts (true) or ends (false) observing inputs of units whose policy
-  /// quantizes activations; ending computes their quantization parameters.
-  void observe_activations(bool on);
   bool bn_folded() const { return bn_folded_; }
 
  protected:

@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <tuple>
 
 #include "src/cli/commands.hpp"
 #include "src/core/fs.hpp"
@@ -20,7 +21,31 @@ struct EvalArgs {
   std::string checkpoint;
   std::string format = "text";
   bool layers = false;
+  bool deployed = false;
+  bool no_latency = false;
 };
+
+// Column, metric, decimals: the metrics the table shows when present.
+const std::vector<std::tuple<std::string, std::string, int>> kColumns = {
+    {"top1", "top1", 2}, {"top1_int8", "top1_deployed", 2}, {"max_logit_diff", "max_logit_diff", 4},
+    {"params", "params", 0}, {"macs", "macs", 0}, {"bops", "bops", 0}, {"model_bytes", "model_bytes", 0},
+    {"latency_ms", "latency_ms", 3}, {"p10", "latency_ms_p10", 3}, {"p90", "latency_ms_p90", 3},
+    {"img_s", "throughput_img_s", 0}, {"peak_rss_mb", "peak_rss_bytes", -1}};
+
+std::string result_table(const std::string& label, const eval::EvalResult& r, const std::string& format) {
+  std::vector<std::string> head{"subnet", "split", "images"}, row{label, r.split, std::to_string(r.images)};
+  for (const auto& [column, metric, decimals] : kColumns) {
+    const auto it = r.metrics.find(metric);
+    if (it == r.metrics.end()) continue;
+    head.push_back(column);
+    row.push_back(decimals < 0 ? core::fixed(it->second / 1048576.0, 1) : core::fixed(it->second, decimals));
+  }
+  head.push_back("eval_s");
+  row.push_back(core::fixed(r.seconds, 2));
+  core::Table t(head);
+  t.add(row);
+  return t.render(format);
+}
 
 std::string layer_table(const std::vector<supernet::LayerInfo>& layers, const std::string& format) {
   core::Table t({"layer", "kind", "in", "out", "k", "stride", "out_hw", "policy", "macs", "bytes"});
@@ -38,8 +63,9 @@ nlohmann::json result_json(const eval::EvalResult& r) {
     layers.push_back({{"name", l.name}, {"kind", l.kind}, {"in_channels", l.in_channels},
                       {"out_channels", l.out_channels}, {"kernel", l.kernel}, {"stride", l.stride},
                       {"policy", l.policy}, {"macs", l.macs()}, {"bytes", eval::layer_bytes(l)}});
-  return {{"spec", supernet::to_json(r.spec)}, {"split", r.split}, {"images", r.images},
-          {"metrics", r.metrics}, {"eval_s", r.seconds}, {"phase_s", r.phase_s}, {"layers", layers}};
+  return {{"spec", supernet::to_json(r.spec)}, {"split", r.split},   {"images", r.images},
+          {"metrics", r.metrics},              {"eval_s", r.seconds}, {"phase_s", r.phase_s},
+          {"notes", r.notes},                  {"layers", layers}};
 }
 
 }  // namespace
@@ -56,6 +82,9 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--format", a->format, "stdout table format: text | csv | md | json")
       ->check(CLI::IsMember({"text", "csv", "md", "json"}))->capture_default_str();
   cmd->add_flag("--layers", a->layers, "also print the per-layer table");
+  cmd->add_flag("--deployed", a->deployed,
+                "also run top-1 on the deployed model (int8 kernels) and report its agreement with the simulation");
+  cmd->add_flag("--no-latency", a->no_latency, "skip timing the deployed model");
   cmd->callback([a] {
     // Arguments first: a typo should not wait for data and checkpoint to load.
     const auto config = core::load_config(a->config.path, a->config.sets);
@@ -66,14 +95,14 @@ void register_eval(CLI::App& app) {
     auto session = eval::open_session(config, ckpt);
     const auto spec = eval::choose_subnet(session.net->space(), a->subnet, bits, config.seed);
     eval::Evaluator evaluator(config, session.net, session.data);
-    const auto r = evaluator.evaluate(spec, a->split);
+    eval::EvalOptions opts;
+    opts.deployed = a->deployed;
+    opts.latency = !a->no_latency;
+    const auto r = evaluator.evaluate(spec, a->split, opts);
 
-    core::Table t({"subnet", "split", "images", "top1", "params", "macs", "bops", "model_bytes", "eval_s"});
-    t.add({a->subnet + (a->bits.empty() ? "" : " @" + a->bits), r.split, std::to_string(r.images),
-           core::fixed(r.metrics.at("top1"), 2), core::fixed(r.metrics.at("params"), 0),
-           core::fixed(r.metrics.at("macs"), 0), core::fixed(r.metrics.at("bops"), 0),
-           core::fixed(r.metrics.at("model_bytes"), 0), core::fixed(r.seconds, 2)});
-    std::printf("%s", t.render(a->format).c_str());
+    std::printf("%s", result_table(a->subnet + (a->bits.empty() ? "" : " @" + a->bits), r, a->format).c_str());
+    if (a->format != "json")
+      for (const auto& note : r.notes) std::printf("note: %s\n", note.c_str());
     std::string phases;
     for (const auto& [name, sec] : r.phase_s) phases += " " + name + " " + core::fixed(sec, 2) + "s";
     std::fprintf(stderr, "eval phases:%s\n", phases.c_str());

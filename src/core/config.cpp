@@ -182,6 +182,14 @@ template <class V> void visit(V& v, EvalConfig& c) {
   v.field("bn_calib_images", c.bn_calib_images, "training images used to recalibrate BatchNorm statistics of an extracted subnet", range(1, 60000));
 }
 
+template <class V> void visit(V& v, LatencyConfig& c) {
+  v.field("batch_size", c.batch_size, "images per forward pass of the deployed model when timing latency_ms", range(1, 4096));
+  v.field("throughput_batch", c.throughput_batch, "a larger batch timed for throughput_img_s (0 = off)", range(0, 4096));
+  v.field("threads", c.threads, "threads while timing (the rest of the run keeps `threads`)", range(1, 1024));
+  v.field("warmup", c.warmup, "untimed forward passes before timing (oneDNN builds its kernels on the first)", range(0, 100000));
+  v.field("runs", c.runs, "timed forward passes; the median is latency_ms", range(1, 100000));
+}
+
 template <class V> void visit(V& v, OutputConfig& c) {
   v.field("dir", c.dir, "run directory: checkpoint, logs, resolved config, results", any());
 }
@@ -195,6 +203,7 @@ template <class V> void visit(V& v, Config& c) {
   v.section("quant", c.quant, "per-layer quantization policy choices");
   v.section("train", c.train, "supernet training (sandwich rule, in-place distillation)");
   v.section("eval", c.eval, "subnet evaluation");
+  v.section("latency", c.latency, "latency of the deployed (int8 / fp32) model");
   v.section("output", c.output, "outputs");
 }
 

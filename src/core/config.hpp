@@ -73,6 +73,14 @@ struct EvalConfig {
   int bn_calib_images = 2000;
 };
 
+struct LatencyConfig {
+  int batch_size = 1;        // the latency_ms batch
+  int throughput_batch = 64; // a second, larger batch for throughput_img_s (0 = off)
+  int threads = 1;
+  int warmup = 10;           // untimed runs first (oneDNN builds its primitives)
+  int runs = 30;             // timed runs
+};
+
 struct OutputConfig {
   std::string dir = "runs/default";
 };
@@ -86,6 +94,7 @@ struct Config {
   QuantConfig quant;
   TrainConfig train;
   EvalConfig eval;
+  LatencyConfig latency;
   OutputConfig output;
 };
 

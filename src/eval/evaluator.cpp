@@ -8,6 +8,9 @@
 
 #include "src/core/error.hpp"
 #include "src/core/rng.hpp"
+#include "src/deploy/int8_runtime.hpp"
+#include "src/deploy/simulate.hpp"
+#include "src/eval/latency.hpp"
 
 namespace qnas::eval {
 
@@ -57,12 +60,12 @@ void recalibrate_bn(supernet::SubnetImpl& net, const at::Tensor& images, int64_t
   }
 }
 
-double top1(supernet::SubnetImpl& net, const core::Split& split, int64_t batch_size) {
+double top1(const Forward& forward, const core::Split& split, int64_t batch_size) {
   QNAS_CHECK(split.size() > 0, "top-1 on an empty split; expected images (is data.val_size 0?)");
   c10::InferenceMode guard;
   int64_t correct = 0;
   for_batches(split.images, batch_size, [&](int64_t start, const at::Tensor& x) {
-    const auto pred = net.forward(as_input(x)).argmax(1);
+    const auto pred = forward(as_input(x)).argmax(1);
     correct += pred.eq(split.labels.narrow(0, start, x.size(0))).sum().item<int64_t>();
   });
   return 100.0 * double(correct) / double(split.size());
@@ -87,40 +90,98 @@ const core::Split& Evaluator::split(const std::string& name) const {
   QNAS_THROW("split '", name, "'; expected val or test");
 }
 
-supernet::Subnet Evaluator::prepare(const supernet::SubnetSpec& spec, std::map<std::string, double>* phase_s) const {
+Prepared Evaluator::prepare(const supernet::SubnetSpec& spec, std::map<std::string, double>* phase_s) const {
   Stopwatch watch;
-  auto subnet = net_->extract(spec);
+  Prepared p;
+  p.subnet = net_->extract(spec);
   watch.lap("extract", phase_s);
-  recalibrate_bn(*subnet, bn_images_, cfg_.eval.batch_size);
+  recalibrate_bn(*p.subnet, bn_images_, cfg_.eval.batch_size);
   watch.lap("bn_recal", phase_s);
-  subnet->fold_bn();
-  subnet->quantize_weights();
-  subnet->observe_activations(true);
-  {
-    c10::InferenceMode guard;
-    for_batches(act_images_, cfg_.eval.batch_size, [&](int64_t, const at::Tensor& x) { subnet->forward(as_input(x)); });
-  }
-  subnet->observe_activations(false);
+  p.subnet->fold_bn();
+  p.graph = deploy::build_graph(*p.subnet);
+  deploy::calibrate(p.graph, act_images_, cfg_.eval.batch_size);
   watch.lap("calibrate", phase_s);
-  return subnet;
+  return p;
+}
+
+namespace {
+
+// Largest |a - b| over the split's logits, and top-1 of `deployed`.
+std::pair<double, double> deployed_agreement(const deploy::Graph& graph, const deploy::Int8Model& model,
+                                             const core::Split& s, int64_t batch_size) {
+  double max_diff = 0;
+  const double acc = top1(
+      [&](const at::Tensor& x) {
+        const auto y = model.forward(x);
+        max_diff = std::max(max_diff, (y - deploy::simulate(graph, x)).abs().max().item<double>());
+        return y;
+      },
+      s, batch_size);
+  return {acc, max_diff};
+}
+
+// "w4 weights stored packed, widened at load onto int8 kernels: stem, s0.b0.pw1"
+std::vector<std::string> widening_notes(const deploy::Graph& graph) {
+  std::map<std::string, std::string> layers_by_kind;
+  for (const auto& n : graph.nodes) {
+    if (!n.has_weight() || n.weight_bits >= 8) continue;
+    auto& list = layers_by_kind["w" + std::to_string(n.weight_bits) + " weights stored packed, widened at load onto " +
+                                (n.int8 ? "int8" : "fp32") + " kernels"];
+    list += (list.empty() ? "" : ", ") + n.name;
+  }
+  std::vector<std::string> notes;
+  for (const auto& [what, layers] : layers_by_kind) notes.push_back(what + ": " + layers);
+  return notes;
+}
+
+}  // namespace
+
+void Evaluator::measure_latency_of(const deploy::Graph& graph, Metrics& m) const {
+  const auto& lc = cfg_.latency;
+  const int64_t rss_before = current_rss_bytes();
+  const bool peak_ok = reset_peak_rss();
+  deploy::Int8Model model(graph);
+  const Forward forward = [&](const at::Tensor& x) { return model.forward(x); };
+  const LatencyOptions opts{lc.threads, lc.warmup, lc.runs};
+  add_latency_metrics(measure_latency(forward, as_input(act_images_.narrow(0, 0, 1).repeat({lc.batch_size, 1, 1, 1})), opts), m);
+  if (peak_ok) m["peak_rss_bytes"] = double(std::max<int64_t>(0, peak_rss_bytes() - rss_before));
+  if (lc.throughput_batch > 0) {
+    const auto batch = as_input(act_images_.narrow(0, 0, 1).repeat({lc.throughput_batch, 1, 1, 1}));
+    m["throughput_img_s"] = 1000.0 * double(lc.throughput_batch) / measure_latency(forward, batch, opts).median_ms;
+  }
 }
 
 EvalResult Evaluator::evaluate(const supernet::SubnetSpec& spec, const std::string& split_name,
-                               int64_t max_images) const {
+                               const EvalOptions& opts) const {
   const auto start = std::chrono::steady_clock::now();
   EvalResult r;
   r.spec = spec;
   r.split = split_name;
-  auto subnet = prepare(spec, &r.phase_s);
+  auto p = prepare(spec, &r.phase_s);
   Stopwatch watch;
   core::Split s = split(split_name);
-  if (max_images > 0 && max_images < s.size())
-    s = {s.images.narrow(0, 0, max_images), s.labels.narrow(0, 0, max_images)};
+  if (opts.max_images > 0 && opts.max_images < s.size())
+    s = {s.images.narrow(0, 0, opts.max_images), s.labels.narrow(0, 0, opts.max_images)};
   r.images = s.size();
-  r.metrics = cost_metrics(subnet->layer_infos());
-  r.metrics["top1"] = top1(*subnet, s, cfg_.eval.batch_size);
+  r.layers = p.subnet->layer_infos();
+  r.metrics = cost_metrics(r.layers);
+  r.metrics["model_bytes"] = double(p.graph.model_bytes());
+  r.metrics["top1"] = top1([&](const at::Tensor& x) { return deploy::simulate(p.graph, x); }, s, cfg_.eval.batch_size);
   watch.lap("top1", &r.phase_s);
-  r.layers = subnet->layer_infos();
+  r.notes = widening_notes(p.graph);
+  if (opts.latency) {
+    measure_latency_of(p.graph, r.metrics);
+    watch.lap("latency", &r.phase_s);
+  }
+  if (opts.deployed) {
+    deploy::Int8Model model(p.graph);
+    const auto [acc, diff] = deployed_agreement(p.graph, model, s, cfg_.eval.batch_size);
+    r.metrics["top1_deployed"] = acc;
+    r.metrics["max_logit_diff"] = diff;
+    r.metrics["int8_layers"] = model.int8_layers();
+    r.metrics["fp32_layers"] = model.fp32_layers();
+    watch.lap("deployed", &r.phase_s);
+  }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
 }

@@ -1,25 +1,39 @@
 #pragma once
 // Evaluation of one subnet: extract it from the supernet, recalibrate its BN
-// statistics on a fixed set of training images, fold BN, apply its policy
-// (weights, then activation ranges calibrated on a fixed set of training
-// images), then measure top-1 on a split and the cost metrics.
+// statistics on a fixed set of training images, fold BN, build its deployed
+// graph (weights quantized by its policy, activation ranges calibrated on a
+// fixed set of training images), then measure top-1 of the graph simulated
+// with fake quantization, the cost metrics and, on request, the same graph
+// on real int8 kernels: its top-1, agreement and latency.
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "src/core/config.hpp"
 #include "src/core/dataset.hpp"
+#include "src/deploy/graph.hpp"
 #include "src/eval/metrics.hpp"
 #include "supernet/supernet.hpp"
 
 namespace qnas::eval {
 
+struct EvalOptions {
+  int64_t max_images = 0;  // 0 = the whole split
+  bool deployed = false;   // also top-1 on the int8 runtime, and agreement with the simulation
+  bool latency = false;    // time the deployed model (config `latency`), peak_rss_bytes
+};
+
 struct EvalResult {
   supernet::SubnetSpec spec;
   std::string split;
   int64_t images = 0;
-  Metrics metrics;                            // top1 (%) and cost_metrics()
+  // top1 (%), params, macs, bops, model_bytes (of the deployed graph);
+  // deployed: top1_deployed, max_logit_diff, int8_layers, fp32_layers;
+  // latency: latency_ms(_p10/_p90/_std), throughput_img_s, peak_rss_bytes.
+  Metrics metrics;
+  std::vector<std::string> notes;             // e.g. weights widened onto int8 kernels
   std::vector<supernet::LayerInfo> layers;
   double seconds = 0;                         // wall time of the whole evaluation
   std::map<std::string, double> phase_s;      // extract, bn_recal, calibrate, top1
@@ -29,25 +43,34 @@ struct EvalResult {
 /// average over `images` (batches of `batch_size`), in fp32.
 void recalibrate_bn(supernet::SubnetImpl& net, const at::Tensor& images, int64_t batch_size);
 
-/// Top-1 accuracy in percent.
-double top1(supernet::SubnetImpl& net, const core::Split& split, int64_t batch_size);
+using Forward = std::function<at::Tensor(const at::Tensor&)>;
+
+/// Top-1 accuracy in percent of `forward` (logits of a batch).
+double top1(const Forward& forward, const core::Split& split, int64_t batch_size);
+
+/// A subnet ready for inference: recalibrated and folded, and its calibrated graph.
+struct Prepared {
+  supernet::Subnet subnet;
+  deploy::Graph graph;
+};
 
 class Evaluator {
  public:
   Evaluator(const core::Config& config, supernet::Supernet net, const core::Dataset& data);
 
-  /// A subnet ready for inference: recalibrated, folded, quantized, calibrated.
   /// Wall time of each phase goes to `phase_s` when given.
-  supernet::Subnet prepare(const supernet::SubnetSpec& spec,
-                           std::map<std::string, double>* phase_s = nullptr) const;
+  Prepared prepare(const supernet::SubnetSpec& spec, std::map<std::string, double>* phase_s = nullptr) const;
 
-  /// prepare() + top-1 on `split` ("val" or "test") + cost metrics.
+  /// prepare() + top-1 on `split` ("val" or "test") + cost metrics, and
+  /// what `opts` asks for.
   EvalResult evaluate(const supernet::SubnetSpec& spec, const std::string& split,
-                      int64_t max_images = 0) const;
+                      const EvalOptions& opts = {}) const;
 
   const core::Split& split(const std::string& name) const;
 
  private:
+  void measure_latency_of(const deploy::Graph& graph, Metrics& m) const;
+
   core::Config cfg_;
   supernet::Supernet net_;
   const core::Dataset& data_;

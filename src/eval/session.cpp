@@ -37,8 +37,8 @@ supernet::TrainSummary train_supernet(Session& s, bool resume) {
       const auto& space = s.net->space();
       const int64_t n = s.config.train.eval_images;
       return supernet::EpochMetrics{
-          {"val_top1_largest", evaluator.evaluate(supernet::largest_spec(space), "val", n).metrics.at("top1")},
-          {"val_top1_smallest", evaluator.evaluate(supernet::smallest_spec(space), "val", n).metrics.at("top1")}};
+          {"val_top1_largest", evaluator.evaluate(supernet::largest_spec(space), "val", {n}).metrics.at("top1")},
+          {"val_top1_smallest", evaluator.evaluate(supernet::smallest_spec(space), "val", {n}).metrics.at("top1")}};
     };
   }
   return trainer.run(options);

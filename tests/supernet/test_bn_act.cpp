@@ -56,7 +56,9 @@ TEST_P(BnActGrad, MatchesFloat64Reference) {
     EXPECT_TRUE(at::allclose(g[1].to(at::kDouble), rg[1], 1e-3, 1e-3));
     EXPECT_TRUE(at::allclose(g[2].to(at::kDouble), rg[2], 1e-3, 1e-3));
   }
-  if (x.dim() == 4) EXPECT_TRUE(y.is_contiguous(at::MemoryFormat::ChannelsLast));
+  if (x.dim() == 4) {
+    EXPECT_TRUE(y.is_contiguous(at::MemoryFormat::ChannelsLast));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, BnActGrad,

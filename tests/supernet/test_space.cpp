@@ -26,14 +26,15 @@ TEST(Space, VariablesAndSizeByHand) {
   int arch = 0, policy = 0;
   for (const auto& v : space.variables) (v.is_policy() ? policy : arch)++;
   EXPECT_EQ(arch, 2 * (1 + 2 * 2));
-  // Layers: stem + 2 stages x 2 blocks x 3 units + head.expand, head.mix, classifier = 16.
-  EXPECT_EQ(space.layers.size(), 16u);
-  EXPECT_EQ(policy, 2 * 16);
-  // Per stage: block 0 always (2 kernels x 2 expands x 3 units x (3 w x 2 a) policies),
-  // block 1 only at depth 2. Stage count = 4*216 * (1 + 4*216); the 4 fixed layers add 6^4.
-  const double block = 2 * 2 * std::pow(6.0, 3);
-  const double stage = block * (1 + block);
-  const double expected = 2 * std::log10(stage) + 4 * std::log10(6.0);
+  // Layers: stem + stage 0: 2 blocks x 3 units + stage 1 (SE): 2 blocks x 5 units
+  // (pw1, dw, se_reduce, se_expand, pw2) + head.expand, head.mix, classifier = 20.
+  EXPECT_EQ(space.layers.size(), 20u);
+  EXPECT_EQ(space.layers[1 + 6 + 2], "s1.b0.se_reduce");
+  EXPECT_EQ(policy, 2 * 20);
+  // Per stage: block 0 always (2 kernels x 2 expands x units x (3 w x 2 a) policies),
+  // block 1 only at depth 2: count = block * (1 + block); the 4 fixed layers add 6^4.
+  const double block0 = 2 * 2 * std::pow(6.0, 3), block1 = 2 * 2 * std::pow(6.0, 5);
+  const double expected = std::log10(block0 * (1 + block0)) + std::log10(block1 * (1 + block1)) + 4 * std::log10(6.0);
   EXPECT_NEAR(space.log10_size(), expected, 1e-9);
   const auto* v = space.find("s1.b1.kernel");
   ASSERT_NE(v, nullptr);
@@ -52,8 +53,8 @@ TEST(Space, LargestAndSmallest) {
   EXPECT_EQ(small.arch.at("s0.depth"), 1);
   EXPECT_EQ(small.arch.count("s0.b1.kernel"), 0u);  // removed by depth: no value
   EXPECT_EQ(small.policy.count("s0.b1.dw"), 0u);    // and no policy
-  EXPECT_EQ(big.policy.size(), 16u);
-  EXPECT_EQ(small.policy.size(), 10u);
+  EXPECT_EQ(big.policy.size(), 20u);
+  EXPECT_EQ(small.policy.size(), 12u);
   EXPECT_EQ(big.policy.at("stem").weight_bits, 32);
   supernet::validate_spec(net->space(), big, "t");
   supernet::validate_spec(net->space(), small, "t");

@@ -1,0 +1,196 @@
+#include "src/deploy/graph.hpp"
+
+#include <ATen/ATen.h>
+
+#include <map>
+
+#include "src/core/error.hpp"
+#include "src/quant/fake_quant.hpp"
+#include "supernet/subnet.hpp"
+
+namespace qnas::deploy {
+
+const char* op_name(OpKind kind) {
+  switch (kind) {
+    case OpKind::kConv: return "conv";
+    case OpKind::kLinear: return "linear";
+    case OpKind::kAct: return "act";
+    case OpKind::kAdd: return "add";
+    case OpKind::kMul: return "mul";
+    case OpKind::kMean: return "mean";
+    case OpKind::kQuantize: return "quantize";
+    case OpKind::kDequantize: return "dequantize";
+  }
+  return "?";
+}
+
+namespace {
+
+using supernet::Act;
+
+class GraphBuilder {
+ public:
+  explicit GraphBuilder(const supernet::SubnetImpl& subnet) : subnet_(subnet) {
+    g_.input = add_value("input", false);
+  }
+
+  Graph finish(int logits) {
+    g_.output = as_float(logits);
+    return std::move(g_);
+  }
+
+  /// A compressible unit applied to value `in`; returns its output value.
+  int layer(const supernet::ConvUnit& unit, int in) {
+    const auto& d = unit->desc();
+    const auto& policy = subnet_.policy(d.name);
+    QNAS_CHECK(policy.method == "rtn", "layer '", d.name, "': compression method '", policy.method,
+               "' is not implemented yet; expected rtn");
+    Node n;
+    n.kind = d.kind == "linear" ? OpKind::kLinear : OpKind::kConv;
+    n.name = d.name;
+    n.weight_bits = policy.weight_bits;
+    n.act_bits = policy.act_bits;
+    n.int8 = policy.weight_bits <= 8 && policy.act_bits == 8;
+    n.stride = d.stride;
+    n.groups = d.groups();
+    set_weights(n, unit->weight.detach(), unit->bias.detach());
+    // An fp32 kernel with an 8-bit input computes on the dequantized input.
+    const int x = policy.act_bits == 8 ? as_quantized(in) : in;
+    const bool int8 = n.int8;
+    n.inputs = {int8 ? x : as_float(x)};
+    // Only ReLU fuses into the int8 kernels; other activations follow them.
+    const bool fuse = !int8 || d.act == Act::kRelu || d.act == Act::kNone;
+    n.act = fuse ? d.act : Act::kNone;
+    const int out = add_node(std::move(n), d.name, /*quantized=*/int8);
+    if (fuse) return out;
+    return add_op(OpKind::kAct, {out}, d.name + ".act", true,
+                  d.act == Act::kHsigmoid ? QSource::kFixed : QSource::kObserved, d.act);
+  }
+
+  /// Quantized when every input is, fp32 otherwise.
+  int elementwise(OpKind kind, int a, int b, const std::string& name) {
+    if (g_.values[size_t(a)].quantized && g_.values[size_t(b)].quantized)
+      return add_op(kind, {a, b}, name, true, QSource::kObserved);
+    return add_op(kind, {as_float(a), as_float(b)}, name, false, QSource::kObserved);
+  }
+
+  int mean(int x, const std::string& name) {
+    const bool q = g_.values[size_t(x)].quantized;
+    return add_op(OpKind::kMean, {x}, name, q, QSource::kInput);
+  }
+
+  int input() const { return g_.input; }
+
+ private:
+  static void set_weights(Node& n, const at::Tensor& w, const at::Tensor& bias) {
+    n.bias = bias.to(at::kFloat).contiguous();
+    if (n.weight_bits >= 32) {
+      n.weight = w.contiguous();
+      return;
+    }
+    n.weight_scales = quant::symmetric_weight_scales(w, n.weight_bits);
+    n.weight_codes = quant::quantize_weight_codes(w, n.weight_scales, n.weight_bits);
+    std::vector<int64_t> shape(size_t(w.dim()), 1);
+    shape[0] = w.size(0);
+    n.weight = n.weight_codes.to(at::kFloat) * n.weight_scales.to(at::kFloat).reshape(shape);
+  }
+
+  int add_value(const std::string& name, bool quantized, QSource src = QSource::kObserved) {
+    Value v;
+    v.name = name;
+    v.quantized = quantized;
+    v.qsource = src;
+    if (src == QSource::kFixed) v.q = {1.0 / 256.0, 0};
+    g_.values.push_back(v);
+    return int(g_.values.size()) - 1;
+  }
+
+  int add_node(Node n, const std::string& value_name, bool quantized, QSource src = QSource::kObserved) {
+    n.output = add_value(value_name, quantized, src);
+    g_.nodes.push_back(std::move(n));
+    return g_.nodes.back().output;
+  }
+
+  int add_op(OpKind kind, std::vector<int> inputs, const std::string& name, bool quantized, QSource src,
+             Act act = Act::kNone) {
+    Node n;
+    n.kind = kind;
+    n.name = name;
+    n.inputs = std::move(inputs);
+    n.act = act;
+    return add_node(std::move(n), name, quantized, src);
+  }
+
+  // One quantized (fp32) version per value, shared by all its consumers.
+  int as_quantized(int v) {
+    if (g_.values[size_t(v)].quantized) return v;
+    auto it = quantized_of_.find(v);
+    if (it != quantized_of_.end()) return it->second;
+    const int q = add_op(OpKind::kQuantize, {v}, g_.values[size_t(v)].name + ".q", true, QSource::kObserved);
+    return quantized_of_[v] = q;
+  }
+
+  int as_float(int v) {
+    if (!g_.values[size_t(v)].quantized) return v;
+    auto it = float_of_.find(v);
+    if (it != float_of_.end()) return it->second;
+    const int f = add_op(OpKind::kDequantize, {v}, g_.values[size_t(v)].name + ".dq", false, QSource::kObserved);
+    return float_of_[v] = f;
+  }
+
+  const supernet::SubnetImpl& subnet_;
+  Graph g_;
+  std::map<int, int> quantized_of_, float_of_;
+};
+
+int build_block(GraphBuilder& b, const supernet::MBBlockImpl& block, int x) {
+  int y = b.layer(block.dw, b.layer(block.pw1, x));
+  if (block.has_se()) {
+    const std::string name = block.dw->desc().name;
+    const int gate = b.layer(block.se_expand, b.layer(block.se_reduce, b.mean(y, name + ".pool")));
+    y = b.elementwise(OpKind::kMul, y, gate, name + ".se_mul");
+  }
+  y = b.layer(block.pw2, y);
+  if (block.residual) y = b.elementwise(OpKind::kAdd, y, x, block.pw2->desc().name + ".add");
+  return y;
+}
+
+}  // namespace
+
+std::vector<std::vector<int>> Graph::dead_after() const {
+  std::vector<int> last(values.size(), -1);
+  for (size_t i = 0; i < nodes.size(); ++i)
+    for (int v : nodes[i].inputs) last[size_t(v)] = int(i);
+  std::vector<std::vector<int>> dead(nodes.size());
+  for (size_t v = 0; v < values.size(); ++v)
+    if (last[v] >= 0 && int(v) != output) dead[size_t(last[v])].push_back(int(v));
+  return dead;
+}
+
+int64_t Graph::model_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& n : nodes) {
+    if (!n.has_weight()) continue;
+    const int64_t numel = n.weight.numel();
+    bytes += (numel * n.weight_bits + 7) / 8;
+    if (n.weight_bits < 32) bytes += 4 * n.weight.size(0);  // per-channel scales
+    bytes += 4 * n.bias.numel();
+  }
+  for (const auto& v : values)
+    if (v.quantized && v.qsource == QSource::kObserved) bytes += 5;  // fp32 scale + uint8 zero point
+  return bytes;
+}
+
+Graph build_graph(const supernet::SubnetImpl& subnet) {
+  QNAS_CHECK(subnet.bn_folded(), "deploy: subnet BN is not folded; expected fold_bn() before build_graph()");
+  const auto* mbv3 = dynamic_cast<const supernet::MBV3SubnetImpl*>(&subnet);
+  QNAS_CHECK(mbv3, "deploy: subnet of supernet '", subnet.spec().supernet, "' has no deployed form; expected mbv3");
+  GraphBuilder b(subnet);
+  int y = b.layer(mbv3->stem, b.input());
+  for (const auto& block : mbv3->blocks) y = build_block(b, *block, y);
+  y = b.mean(b.layer(mbv3->head_expand, y), "head.pool");
+  y = b.layer(mbv3->classifier, b.layer(mbv3->mix, y));
+  return b.finish(y);
+}
+
+}  // namespace qnas::deploy

@@ -1,0 +1,112 @@
+#pragma once
+// The deployed form of a subnet as a small dataflow graph: what runs, at which
+// precision, with which quantization parameters. One graph feeds three
+// consumers, so they cannot disagree about where tensors are quantized:
+//   - the simulator (fake quantization in fp32; calibration; the evaluator's
+//     top-1),
+//   - the int8 runtime (LibTorch's quantized ops on the ONEDNN engine),
+//   - the exporters.
+//
+// Precision rules, from each compressible layer's policy (weight_bits W,
+// act_bits A):
+//   W <= 8, A = 8   the layer runs on an int8 kernel: quint8 input, qint8
+//                   per-channel weights (codes of W bits widened to int8,
+//                   exact), quint8 output with its own calibrated parameters;
+//                   ReLU is fused, h-swish / h-sigmoid follow as quantized ops.
+//   W = 32, A = 8   fp32 kernel on the quantized-then-dequantized input.
+//   W <= 8, A = 32  fp32 kernel on weights dequantized at load time.
+//   W = 32, A = 32  fp32.
+// Residual adds, SE gating and global pooling run quantized when all their
+// inputs are quantized, in fp32 otherwise. Quantize / Dequantize nodes sit
+// only where precision changes between neighbours.
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "supernet/ops.hpp"
+
+namespace qnas::supernet {
+class SubnetImpl;
+}
+
+namespace qnas::deploy {
+
+/// Per-tensor affine parameters of a quint8 tensor.
+struct QParams {
+  double scale = 1.0;
+  int64_t zero_point = 0;
+};
+
+/// Where a quantized value's parameters come from.
+enum class QSource {
+  kObserved,  // calibrated (min/max over calibration images)
+  kInput,     // the same as the node's first input (global average pooling)
+  kFixed,     // fixed by the op (h-sigmoid: scale 1/256, zero point 0)
+};
+
+struct Value {
+  std::string name;
+  bool quantized = false;  // quint8 at run time; fake-quantized in simulation
+  QSource qsource = QSource::kObserved;
+  QParams q;               // valid once calibrated
+};
+
+enum class OpKind {
+  kConv,        // conv2d, "same" padding, optional fused activation
+  kLinear,      // linear, optional fused activation
+  kAct,         // activation on its own (quantized h-swish / h-sigmoid)
+  kAdd,         // residual add
+  kMul,         // SE gating: x (N,C,H,W) * gate (N,C)
+  kMean,        // global average pooling: (N,C,H,W) -> (N,C)
+  kQuantize,    // fp32 -> quint8
+  kDequantize,  // quint8 -> fp32
+};
+
+const char* op_name(OpKind kind);
+
+struct Node {
+  OpKind kind = OpKind::kConv;
+  std::string name;  // the layer for conv/linear ("s0.b1.pw1"), else descriptive
+  std::vector<int> inputs;
+  int output = -1;
+  supernet::Act act = supernet::Act::kNone;  // kAct: the function; conv/linear: fused
+
+  // conv / linear only
+  bool int8 = false;         // runs on an int8 kernel
+  int weight_bits = 32;
+  int act_bits = 32;         // the layer's policy (input precision)
+  int64_t stride = 1, groups = 1;
+  at::Tensor weight;         // fp32 values computed with (dequantized codes when weight_bits < 32)
+  at::Tensor bias;           // fp32, BN folded in
+  at::Tensor weight_codes;   // int8 codes when weight_bits < 32
+  at::Tensor weight_scales;  // fp64 per output channel when weight_bits < 32
+
+  bool has_weight() const { return kind == OpKind::kConv || kind == OpKind::kLinear; }
+};
+
+struct Graph {
+  std::vector<Value> values;
+  std::vector<Node> nodes;  // in execution order
+  int input = 0;            // normalised images, N x C x H x W fp32
+  int output = -1;          // logits, fp32
+  bool calibrated = false;
+
+  /// For each node, the values no later node reads (freed after it runs, so
+  /// a forward pass holds only live activations).
+  std::vector<std::vector<int>> dead_after() const;
+
+  /// Bytes an export holds: weights packed at their bit-width, fp32
+  /// per-channel scales of quantized weights, fp32 biases, and an fp32 scale
+  /// + uint8 zero point per quantized value with its own parameters.
+  int64_t model_bytes() const;
+};
+
+/// Builds the graph of a BN-folded subnet from its spec's policies. Weights
+/// are quantized here (per-channel symmetric RTN); activation parameters
+/// come from calibrate() (deploy/simulate.hpp).
+Graph build_graph(const supernet::SubnetImpl& subnet);
+
+}  // namespace qnas::deploy

@@ -1,0 +1,85 @@
+#include "src/deploy/simulate.hpp"
+
+#include <ATen/ATen.h>
+
+#include "src/core/error.hpp"
+#include "src/quant/fake_quant.hpp"
+
+namespace qnas::deploy {
+
+at::Tensor run_fp32_node(const Node& n, const std::vector<at::Tensor>& in) {
+  switch (n.kind) {
+    case OpKind::kConv: {
+      // Channels-last throughout: with one input channel the stem's input
+      // layout is ambiguous and LibTorch would keep NCHW (2x slower here).
+      const auto y = supernet::conv_same(in[0], n.weight, n.bias, n.stride, n.groups);
+      return supernet::apply_act(y.contiguous(at::MemoryFormat::ChannelsLast), n.act);
+    }
+    case OpKind::kLinear: return supernet::apply_act(at::linear(in[0], n.weight, n.bias), n.act);
+    case OpKind::kAct: return supernet::apply_act(in[0], n.act);
+    case OpKind::kAdd: return in[0] + in[1];
+    case OpKind::kMul: return in[0] * in[1].reshape({in[1].size(0), in[1].size(1), 1, 1});
+    case OpKind::kMean: return in[0].mean({2, 3});
+    case OpKind::kQuantize:
+    case OpKind::kDequantize: return in[0];
+  }
+  QNAS_THROW("deploy: node '", n.name, "' of unknown kind");
+}
+
+namespace {
+
+quant::ActQParams act_qparams(const Value& v) { return {8, v.q.scale, v.q.zero_point}; }
+
+// Runs every node; `produced(value id, tensor)` may replace what is stored.
+template <class F>
+at::Tensor run(const Graph& g, const at::Tensor& x, F produced) {
+  std::vector<at::Tensor> vals(g.values.size());
+  vals[size_t(g.input)] = x;
+  std::vector<at::Tensor> in;
+  const auto dead = g.dead_after();
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const auto& n = g.nodes[k];
+    in.clear();
+    for (int i : n.inputs) in.push_back(vals[size_t(i)]);
+    vals[size_t(n.output)] = produced(n, run_fp32_node(n, in));
+    for (int v : dead[k]) vals[size_t(v)].reset();
+  }
+  return vals[size_t(g.output)];
+}
+
+}  // namespace
+
+at::Tensor simulate(const Graph& g, const at::Tensor& x) {
+  QNAS_CHECK(g.calibrated, "deploy: simulate() on an uncalibrated graph; expected calibrate() first");
+  return run(g, x, [&](const Node& n, at::Tensor y) {
+    const auto& v = g.values[size_t(n.output)];
+    return v.quantized ? quant::fake_quant_act(y, act_qparams(v)) : y;
+  });
+}
+
+void calibrate(Graph& g, const at::Tensor& images, int64_t batch_size) {
+  QNAS_CHECK(images.size(0) > 0, "deploy: calibration needs images; got none");
+  std::vector<quant::MinMaxObserver> observers(g.values.size());
+  c10::InferenceMode guard;
+  for (int64_t start = 0; start < images.size(0); start += batch_size) {
+    const auto x = images.narrow(0, start, std::min(batch_size, images.size(0) - start));
+    run(g, x.contiguous(at::MemoryFormat::ChannelsLast), [&](const Node& n, at::Tensor y) {
+      const auto& v = g.values[size_t(n.output)];
+      if (v.quantized && v.qsource == QSource::kObserved) observers[size_t(n.output)].observe(y);
+      return y;
+    });
+  }
+  for (const auto& n : g.nodes) {  // in order, so kInput sources are already set
+    auto& v = g.values[size_t(n.output)];
+    if (!v.quantized) continue;
+    if (v.qsource == QSource::kObserved) {
+      const auto q = quant::act_qparams_from_range(observers[size_t(n.output)].min(), observers[size_t(n.output)].max(), 8);
+      v.q = {q.scale, q.zero_point};
+    } else if (v.qsource == QSource::kInput) {
+      v.q = g.values[size_t(n.inputs[0])].q;
+    }
+  }
+  g.calibrated = true;
+}
+
+}  // namespace qnas::deploy

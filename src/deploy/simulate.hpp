@@ -1,0 +1,25 @@
+#pragma once
+// The graph in fp32 with fake quantization (quantize-dequantize) of every
+// quantized value: what the evaluator measures top-1 on, and what the int8
+// runtime must agree with. Calibration sets the quantized values' parameters.
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+#include "src/deploy/graph.hpp"
+
+namespace qnas::deploy {
+
+/// One node in fp32 on its (dequantized) inputs.
+at::Tensor run_fp32_node(const Node& node, const std::vector<at::Tensor>& inputs);
+
+/// Logits of normalised images x (N x C x H x W); the graph must be calibrated.
+at::Tensor simulate(const Graph& graph, const at::Tensor& x);
+
+/// Min/max calibration of every observed quantized value over `images`
+/// (weights quantized, activations in fp32), in batches of `batch_size`;
+/// sets each value's parameters and marks the graph calibrated.
+void calibrate(Graph& graph, const at::Tensor& images, int64_t batch_size);
+
+}  // namespace qnas::deploy

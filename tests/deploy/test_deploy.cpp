@@ -1,0 +1,158 @@
+// The deployed graph: the fp32 graph computes what the subnet computes; the
+// int8 runtime agrees with the fake-quant simulation for uniform and mixed
+// policies; precision changes only where neighbours differ; sub-8-bit
+// weights are exact on int8 kernels; model_bytes is the packed size.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include "src/core/dataset.hpp"
+#include "src/deploy/int8_runtime.hpp"
+#include "src/deploy/simulate.hpp"
+#include "src/eval/evaluator.hpp"
+#include "supernet/mbv3.hpp"
+#include "tests/test_util.hpp"
+
+using namespace qnas;
+
+namespace {
+
+const core::Dataset& data() {
+  static const core::Dataset d = core::load_dataset(qnas::testing::tiny_config().data, 1);
+  return d;
+}
+
+at::Tensor batch(const at::Tensor& images, int64_t n) {
+  return images.narrow(0, 0, n).contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+supernet::Supernet tiny_net() {
+  torch::manual_seed(0);
+  return supernet::make_supernet(qnas::testing::tiny_config(), {1, 28, 28, 10});
+}
+
+quant::LayerPolicy policy(int w, int a) {
+  quant::LayerPolicy p;
+  p.weight_bits = w;
+  p.act_bits = a;
+  return p;
+}
+
+struct Deployed {
+  supernet::Subnet subnet;
+  deploy::Graph graph;
+};
+
+Deployed deploy_spec(const supernet::Supernet& net, const supernet::SubnetSpec& spec) {
+  Deployed d{net->extract(spec), {}};
+  eval::recalibrate_bn(*d.subnet, batch(data().train.images, 256), 128);
+  d.subnet->fold_bn();
+  d.graph = deploy::build_graph(*d.subnet);
+  deploy::calibrate(d.graph, batch(data().train.images, 256), 128);
+  return d;
+}
+
+int count(const deploy::Graph& g, deploy::OpKind kind) {
+  int n = 0;
+  for (const auto& node : g.nodes) n += node.kind == kind;
+  return n;
+}
+
+// Fraction of equal argmax, and max |logit difference| relative to max |logit|.
+std::pair<double, double> agreement(const at::Tensor& a, const at::Tensor& b) {
+  const double same = a.argmax(1).eq(b.argmax(1)).to(at::kDouble).mean().item<double>();
+  return {same, ((a - b).abs().max() / a.abs().max()).item<double>()};
+}
+
+}  // namespace
+
+TEST(Deploy, Fp32GraphComputesWhatTheSubnetComputes) {
+  auto net = tiny_net();
+  auto d = deploy_spec(net, supernet::largest_spec(net->space()));
+  EXPECT_EQ(count(d.graph, deploy::OpKind::kQuantize), 0);
+  c10::InferenceMode guard;
+  const auto x = batch(data().test.images, 64);
+  const auto y = deploy::simulate(d.graph, x);
+  EXPECT_TRUE(at::allclose(y, d.subnet->forward(x), 1e-4, 1e-4)) << (y - d.subnet->forward(x)).abs().max().item<double>();
+}
+
+TEST(Deploy, AllInt8QuantizesOnceAndDequantizesOnce) {
+  auto net = tiny_net();
+  auto d = deploy_spec(net, supernet::largest_spec(net->space(), policy(8, 8)));
+  // Residual adds, SE pooling and gating, h-swish all stay quantized.
+  EXPECT_EQ(count(d.graph, deploy::OpKind::kQuantize), 1);
+  EXPECT_EQ(count(d.graph, deploy::OpKind::kDequantize), 1);
+  EXPECT_GT(count(d.graph, deploy::OpKind::kAdd), 0);
+  EXPECT_GT(count(d.graph, deploy::OpKind::kMul), 0);
+  for (const auto& n : d.graph.nodes) {
+    if (n.has_weight()) {
+      EXPECT_TRUE(n.int8) << n.name;
+    }
+  }
+}
+
+TEST(Deploy, Int8RuntimeAgreesWithSimulation) {
+  auto net = tiny_net();
+  core::Rng rng(7);
+  std::vector<supernet::SubnetSpec> specs{supernet::largest_spec(net->space(), policy(8, 8)),
+                                          supernet::smallest_spec(net->space(), policy(4, 8))};
+  // Mixed: every layer's policy drawn from {8/8, 4/8, 32/32, 32/8, 4/32}.
+  const std::vector<quant::LayerPolicy> mix{policy(8, 8), policy(4, 8), policy(32, 32), policy(32, 8), policy(4, 32)};
+  for (int i = 0; i < 3; ++i) {
+    auto spec = supernet::random_spec(net->space(), rng, false);
+    for (auto& [layer, p] : spec.policy) p = mix[core::uniform_index(rng, int64_t(mix.size()))];
+    specs.push_back(spec);
+  }
+  c10::InferenceMode guard;
+  const auto x = batch(data().test.images, 256);
+  for (const auto& spec : specs) {
+    auto d = deploy_spec(net, spec);
+    deploy::Int8Model model(d.graph);
+    const auto [same, rel] = agreement(deploy::simulate(d.graph, x), model.forward(x));
+    EXPECT_GE(same, 0.99) << supernet::to_json(spec).dump();
+    EXPECT_LT(rel, 0.05) << supernet::to_json(spec).dump();
+  }
+}
+
+TEST(Deploy, SubEightBitWeightsAreExactCodesOnInt8) {
+  auto net = tiny_net();
+  auto d = deploy_spec(net, supernet::largest_spec(net->space(), policy(4, 8)));
+  for (const auto& n : d.graph.nodes) {
+    if (!n.has_weight()) continue;
+    EXPECT_TRUE(n.int8 && n.weight_bits == 4) << n.name;
+    EXPECT_LE(n.weight_codes.abs().max().item<int>(), 7) << n.name;
+    std::vector<int64_t> shape(size_t(n.weight.dim()), 1);
+    shape[0] = n.weight.size(0);
+    EXPECT_TRUE(n.weight.equal(n.weight_codes.to(at::kFloat) * n.weight_scales.to(at::kFloat).reshape(shape)));
+  }
+}
+
+TEST(Deploy, ModelBytesIsThePackedSize) {
+  auto net = tiny_net();
+  const auto fp32 = deploy_spec(net, supernet::largest_spec(net->space()));
+  const auto w4 = deploy_spec(net, supernet::largest_spec(net->space(), policy(4, 32)));
+  int64_t weights = 0, channels = 0, biases = 0;
+  for (const auto& n : fp32.graph.nodes)
+    if (n.has_weight()) {
+      weights += n.weight.numel();
+      channels += n.weight.size(0);
+      biases += n.bias.numel();
+    }
+  EXPECT_EQ(fp32.graph.model_bytes(), 4 * (weights + biases));
+  // 4-bit weights: ceil(n/2) per layer, plus one fp32 scale per output channel.
+  int64_t packed = 0;
+  for (const auto& n : w4.graph.nodes)
+    if (n.has_weight()) packed += (n.weight.numel() * 4 + 7) / 8;
+  EXPECT_EQ(w4.graph.model_bytes(), packed + 4 * channels + 4 * biases);
+}
+
+TEST(Deploy, RefusesUnfoldedOrUncalibrated) {
+  auto net = tiny_net();
+  auto subnet = net->extract(supernet::largest_spec(net->space(), policy(8, 8)));
+  qnas::testing::expect_error([&] { deploy::build_graph(*subnet); }, {"BN is not folded"});
+  subnet->fold_bn();
+  auto g = deploy::build_graph(*subnet);
+  qnas::testing::expect_error([&] { deploy::Int8Model m(g); }, {"uncalibrated"});
+  qnas::testing::expect_error([&] { deploy::simulate(g, batch(data().test.images, 2)); }, {"uncalibrated"});
+}
