@@ -43,6 +43,10 @@ at::Tensor squeeze_excite(const at::Tensor& x, const at::Tensor& w_reduce, const
   return x * s;
 }
 
+at::Tensor scale_channels(const at::Tensor& x, const at::Tensor& gate) {
+  return x * gate.reshape({gate.size(0), gate.size(1), 1, 1});
+}
+
 int64_t make_divisible(double v, int64_t divisor) {
   int64_t r = std::max(divisor, int64_t(v + double(divisor) / 2) / divisor * divisor);
   if (double(r) < 0.9 * v) r += divisor;

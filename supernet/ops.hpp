@@ -29,6 +29,9 @@ inline constexpr double kBnEps = 1e-5;
 at::Tensor squeeze_excite(const at::Tensor& x, const at::Tensor& w_reduce, const at::Tensor& b_reduce,
                           const at::Tensor& w_expand, const at::Tensor& b_expand);
 
+/// x (N,C,H,W) * gate (N,C), per image and channel: SE gating.
+at::Tensor scale_channels(const at::Tensor& x, const at::Tensor& gate);
+
 /// Rounds v to the nearest multiple of `divisor`, never more than 10% below v
 /// (the MobileNet / OFA rule for channel counts).
 int64_t make_divisible(double v, int64_t divisor = 8);

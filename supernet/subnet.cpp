@@ -96,10 +96,7 @@ void MBBlockImpl::set_se(ConvUnit reduce, ConvUnit expand) {
 
 at::Tensor MBBlockImpl::forward(const at::Tensor& x) {
   at::Tensor y = dw->forward(pw1->forward(x));
-  if (has_se()) {
-    const auto gate = se_expand->forward(se_reduce->forward(y.mean({2, 3})));
-    y = y * gate.reshape({gate.size(0), gate.size(1), 1, 1});
-  }
+  if (has_se()) y = scale_channels(y, se_expand->forward(se_reduce->forward(y.mean({2, 3}))));
   y = pw2->forward(y);
   return residual ? y + x : y;
 }

@@ -49,7 +49,6 @@ class GraphBuilder {
     n.kind = d.kind == "linear" ? OpKind::kLinear : OpKind::kConv;
     n.name = d.name;
     n.weight_bits = policy.weight_bits;
-    n.act_bits = policy.act_bits;
     n.int8 = policy.weight_bits <= 8 && policy.act_bits == 8;
     n.stride = d.stride;
     n.groups = d.groups();
@@ -90,9 +89,7 @@ class GraphBuilder {
     }
     n.weight_scales = quant::symmetric_weight_scales(w, n.weight_bits);
     n.weight_codes = quant::quantize_weight_codes(w, n.weight_scales, n.weight_bits);
-    std::vector<int64_t> shape(size_t(w.dim()), 1);
-    shape[0] = w.size(0);
-    n.weight = n.weight_codes.to(at::kFloat) * n.weight_scales.to(at::kFloat).reshape(shape);
+    n.weight = quant::dequantize_weight_codes(n.weight_codes, n.weight_scales);
   }
 
   int add_value(const std::string& name, bool quantized, QSource src = QSource::kObserved) {
@@ -169,15 +166,12 @@ std::vector<std::vector<int>> Graph::dead_after() const {
 
 int64_t Graph::model_bytes() const {
   int64_t bytes = 0;
-  for (const auto& n : nodes) {
-    if (!n.has_weight()) continue;
-    const int64_t numel = n.weight.numel();
-    bytes += (numel * n.weight_bits + 7) / 8;
-    if (n.weight_bits < 32) bytes += 4 * n.weight.size(0);  // per-channel scales
-    bytes += 4 * n.bias.numel();
-  }
+  for (const auto& n : nodes)
+    if (n.has_weight())
+      bytes += quant::stored_weight_bytes(n.weight.numel(), n.weight.size(0), n.weight_bits) +
+               quant::kFloatBytes * n.bias.numel();
   for (const auto& v : values)
-    if (v.quantized && v.qsource == QSource::kObserved) bytes += 5;  // fp32 scale + uint8 zero point
+    if (v.quantized && v.qsource == QSource::kObserved) bytes += quant::kActQParamBytes;
   return bytes;
 }
 

@@ -77,7 +77,6 @@ struct Node {
   // conv / linear only
   bool int8 = false;         // runs on an int8 kernel
   int weight_bits = 32;
-  int act_bits = 32;         // the layer's policy (input precision)
   int64_t stride = 1, groups = 1;
   at::Tensor weight;         // fp32 values computed with (dequantized codes when weight_bits < 32)
   at::Tensor bias;           // fp32, BN folded in

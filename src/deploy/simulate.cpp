@@ -18,7 +18,7 @@ at::Tensor run_fp32_node(const Node& n, const std::vector<at::Tensor>& in) {
     case OpKind::kLinear: return supernet::apply_act(at::linear(in[0], n.weight, n.bias), n.act);
     case OpKind::kAct: return supernet::apply_act(in[0], n.act);
     case OpKind::kAdd: return in[0] + in[1];
-    case OpKind::kMul: return in[0] * in[1].reshape({in[1].size(0), in[1].size(1), 1, 1});
+    case OpKind::kMul: return supernet::scale_channels(in[0], in[1]);
     case OpKind::kMean: return in[0].mean({2, 3});
     case OpKind::kQuantize:
     case OpKind::kDequantize: return in[0];

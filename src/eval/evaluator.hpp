@@ -14,6 +14,7 @@
 #include "src/core/config.hpp"
 #include "src/core/dataset.hpp"
 #include "src/deploy/graph.hpp"
+#include "src/deploy/int8_runtime.hpp"
 #include "src/eval/metrics.hpp"
 #include "supernet/supernet.hpp"
 
@@ -69,7 +70,7 @@ class Evaluator {
   const core::Split& split(const std::string& name) const;
 
  private:
-  void measure_latency_of(const deploy::Graph& graph, Metrics& m) const;
+  void measure_latency_of(const deploy::Int8Model& model, Metrics& m) const;
 
   core::Config cfg_;
   supernet::Supernet net_;

@@ -36,7 +36,7 @@ int64_t status_field_bytes(const char* key) {
 }  // namespace
 
 LatencyStats measure_latency(const std::function<at::Tensor(const at::Tensor&)>& forward,
-                             const at::Tensor& input, const LatencyOptions& opts) {
+                             const at::Tensor& input, const core::LatencyConfig& opts) {
   QNAS_CHECK(opts.runs >= 1, "latency: runs ", opts.runs, "; expected at least 1");
   const int previous = at::get_num_threads();
   at::set_num_threads(opts.threads);

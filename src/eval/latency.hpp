@@ -8,24 +8,20 @@
 #include <cstdint>
 #include <functional>
 
+#include "src/core/config.hpp"
 #include "src/eval/metrics.hpp"
 
 namespace qnas::eval {
-
-struct LatencyOptions {
-  int threads = 1;
-  int warmup = 10;
-  int runs = 30;
-};
 
 struct LatencyStats {
   double median_ms = 0, p10_ms = 0, p90_ms = 0, std_ms = 0;
 };
 
-/// Times `forward(input)` (its result discarded) with LibTorch at
-/// `opts.threads` threads; the previous thread count is restored.
+/// Times `forward(input)` (its result discarded): `opts.warmup` untimed
+/// runs, then `opts.runs` timed ones, with LibTorch at `opts.threads`
+/// threads; the previous thread count is restored. The batch is the input's.
 LatencyStats measure_latency(const std::function<at::Tensor(const at::Tensor&)>& forward,
-                             const at::Tensor& input, const LatencyOptions& opts);
+                             const at::Tensor& input, const core::LatencyConfig& opts);
 
 /// Adds latency_ms, latency_ms_p10, latency_ms_p90, latency_ms_std.
 void add_latency_metrics(const LatencyStats& s, Metrics& m);

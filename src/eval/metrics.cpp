@@ -4,22 +4,16 @@ namespace qnas::eval {
 
 using supernet::LayerInfo;
 
-namespace {
-constexpr int64_t kFloatBytes = 4;
-constexpr int64_t kActQParamBytes = 4 + 1;  // fp32 scale + uint8 zero point
-}  // namespace
-
 int64_t packed_weight_bytes(const LayerInfo& l) {
   return (l.weight_numel * l.policy.weight_bits + 7) / 8;
 }
 
 int64_t weight_bytes(const LayerInfo& l) {
-  const int64_t scales = l.policy.quantizes_weights() ? kFloatBytes * l.out_channels : 0;
-  return packed_weight_bytes(l) + scales;
+  return quant::stored_weight_bytes(l.weight_numel, l.out_channels, l.policy.weight_bits);
 }
 
 int64_t layer_bytes(const LayerInfo& l) {
-  return weight_bytes(l) + kFloatBytes * l.bias_numel + (l.policy.quantizes_acts() ? kActQParamBytes : 0);
+  return weight_bytes(l) + quant::kFloatBytes * l.bias_numel + (l.policy.quantizes_acts() ? quant::kActQParamBytes : 0);
 }
 
 int64_t layer_bops(const LayerInfo& l) {

@@ -21,21 +21,29 @@ at::Tensor symmetric_weight_scales(const at::Tensor& w, int bits) {
   return at::where(scales > 0, scales, at::ones_like(scales));
 }
 
+namespace {
+// Per-output-channel scales shaped to broadcast against a weight of `dim` dims.
+at::Tensor channel_scales(const at::Tensor& scales, int64_t dim) {
+  std::vector<int64_t> shape(size_t(dim), 1);
+  shape[0] = scales.size(0);
+  return scales.to(at::kFloat).reshape(shape);
+}
+}  // namespace
+
 at::Tensor quantize_weight_codes(const at::Tensor& w, const at::Tensor& scales, int bits) {
   const int64_t qmax = symmetric_qmax(bits);
-  std::vector<int64_t> shape(size_t(w.dim()), 1);
-  shape[0] = w.size(0);
-  const auto s = scales.to(at::kFloat).reshape(shape);
-  auto codes = at::clamp(at::round(w.detach() / s), -qmax, qmax);
+  auto codes = at::clamp(at::round(w.detach() / channel_scales(scales, w.dim())), -qmax, qmax);
   return bits <= 8 ? codes.to(at::kChar) : codes.to(at::kInt);
+}
+
+at::Tensor dequantize_weight_codes(const at::Tensor& codes, const at::Tensor& scales) {
+  return codes.to(at::kFloat) * channel_scales(scales, codes.dim());
 }
 
 at::Tensor fake_quant_weight(const at::Tensor& w, int bits) {
   if (bits >= 32) return w;
   const auto scales = symmetric_weight_scales(w, bits);
-  std::vector<int64_t> shape(size_t(w.dim()), 1);
-  shape[0] = w.size(0);
-  return quantize_weight_codes(w, scales, bits).to(at::kFloat) * scales.to(at::kFloat).reshape(shape);
+  return dequantize_weight_codes(quantize_weight_codes(w, scales, bits), scales);
 }
 
 ActQParams act_qparams_from_range(double min, double max, int bits) {

@@ -20,6 +20,9 @@ at::Tensor symmetric_weight_scales(const at::Tensor& w, int bits);
 /// Integer codes of w on the per-channel grid (int8 tensor for bits <= 8).
 at::Tensor quantize_weight_codes(const at::Tensor& w, const at::Tensor& scales, int bits);
 
+/// codes * scales (per output channel), in fp32.
+at::Tensor dequantize_weight_codes(const at::Tensor& codes, const at::Tensor& scales);
+
 /// RTN fake quantization of a weight; bits == 32 returns w unchanged.
 at::Tensor fake_quant_weight(const at::Tensor& w, int bits);
 

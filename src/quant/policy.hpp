@@ -2,6 +2,7 @@
 // LayerPolicy: how one compressible layer is compressed. Plain data with a
 // stable JSON form; no LibTorch here.
 
+#include <cstdint>
 #include <map>
 #include <string>
 
@@ -27,6 +28,17 @@ struct LayerPolicy {
   }
   bool operator!=(const LayerPolicy& o) const { return !(*this == o); }
 };
+
+// --- Stored sizes (what an export holds) -------------------------------------
+
+inline constexpr int64_t kFloatBytes = 4;
+inline constexpr int64_t kActQParamBytes = 4 + 1;  // fp32 scale + uint8 zero point
+
+/// Weights packed at `bits` (ceil(numel * bits / 8)) plus, below 32 bits, one
+/// fp32 scale per output channel (symmetric: no zero point).
+inline int64_t stored_weight_bytes(int64_t numel, int64_t out_channels, int bits) {
+  return (numel * bits + 7) / 8 + (bits < 32 ? kFloatBytes * out_channels : 0);
+}
 
 /// "w4a8", "w32a32": a compact label for tables.
 std::string policy_label(const LayerPolicy& p);
