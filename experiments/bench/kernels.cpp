@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "batch size")->capture_default_str();
   app.add_option("--format", format, "text | csv | md | json")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  core::tune_allocator();
+  core::tune_process();
   at::set_num_threads(threads);
   at::manual_seed(0);
   core::Table t({"op", "shape", "libtorch_ms", "qnas_ms", "speedup", "max_grad_diff"});

@@ -4,6 +4,7 @@
 #include <ATen/Context.h>
 
 #include <malloc.h>
+#include <stdlib.h>
 
 #include <thread>
 
@@ -11,7 +12,7 @@
 
 namespace qnas::core {
 
-void tune_allocator() {
+void tune_process() {
   // Large tensors otherwise go through mmap/munmap on every allocation and
   // are page-faulted in again each time: measured here, that is 2x the wall
   // time of an evaluation, nearly all of it system time.
@@ -19,10 +20,16 @@ void tune_allocator() {
   // batch 128, so mmap is turned off instead.
   mallopt(M_MMAP_MAX, 0);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  // oneDNN picks its AMX int8 kernels where the CPU has them; on this
+  // project's layers (tiny 1x1 convs, batch 1-64) they are 2-3x slower per
+  // call than the AVX-512 VNNI ones (measured with
+  // experiments/bench/int8_latency). A cap set by the user wins. It must be
+  // set before oneDNN's first primitive, hence here.
+  setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI", /*overwrite=*/0);
 }
 
 int init_runtime(const Config& config) {
-  tune_allocator();
+  tune_process();
   const int threads = config.threads > 0 ? config.threads
                                          : int(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);

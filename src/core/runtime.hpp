@@ -7,9 +7,11 @@
 
 namespace qnas::core {
 
-/// Keeps freed large blocks in the heap instead of returning them to the OS
-/// (called by init_runtime; benchmarks and tests call it directly).
-void tune_allocator();
+/// Process-wide settings measured to matter: freed large blocks stay in the
+/// heap instead of returning to the OS, and oneDNN's int8 kernels are capped
+/// at AVX-512 VNNI unless ONEDNN_MAX_CPU_ISA is set (called by init_runtime;
+/// benchmarks and tests call it directly, before any LibTorch op).
+void tune_process();
 
 /// Sets LibTorch's thread count (0 = all cores) and checks that the device
 /// exists; returns the thread count in use.

@@ -7,6 +7,10 @@
 #include <ATen/core/Tensor.h>
 
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "src/deploy/graph.hpp"
@@ -25,6 +29,15 @@ class Int8Model {
   /// Logits (fp32) of normalised images (N x C x H x W, fp32).
   at::Tensor forward(const at::Tensor& x) const;
 
+  struct NodeTime {
+    std::string node;    // "<name> (<kind>, int8|fp32)"
+    double ms = 0;       // mean over the runs
+    std::string layout;  // of the node's output: nhwc, nchw or 2d
+  };
+  /// Mean milliseconds per node over `runs` forward passes (after one
+  /// untimed pass), in execution order: where the time goes.
+  std::vector<NodeTime> profile(const at::Tensor& x, int runs) const;
+
   int int8_layers() const { return int8_layers_; }
   int fp32_layers() const { return fp32_layers_; }
 
@@ -33,13 +46,26 @@ class Int8Model {
  private:
   struct Op {
     Step step;
+    std::string name;  // "<node name> (<kind>, int8|fp32)"
     std::vector<int> inputs;
     int output;
     std::vector<int> dead_after;  // values freed once this op has run
   };
-  std::vector<Op> ops_;
-  size_t num_values_ = 0;
-  int input_ = 0, output_ = 0;
+  using Ops = std::vector<Op>;
+
+  /// The ops prepacked for this input's batch size at the current thread
+  /// count. LibTorch 1.13's ONEDNN packed params cache the primitive of their
+  /// first call only; a later shape falls back to building primitives on
+  /// every call (2-3x slower), so each (batch, threads) gets its own packing.
+  const Ops& ops_for(const at::Tensor& x) const;
+  Ops build_ops() const;
+
+  template <class Timer>
+  at::Tensor run(const Ops& ops, const at::Tensor& x, Timer timer) const;
+
+  Graph graph_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::pair<int64_t, int>, std::unique_ptr<const Ops>> ops_by_shape_;
   int int8_layers_ = 0, fp32_layers_ = 0;
 };
 

@@ -1,0 +1,102 @@
+// bench_int8_latency: the same BN-folded graph of one subnet run in fp32 and
+// on int8 kernels (ONEDNN), side by side in one process, at batch 1 and at
+// the throughput batch, with model_bytes; optionally per-node profiles.
+//
+//   build/bench/bench_int8_latency configs/quickstart.yaml --subnet largest --format md
+//   build/bench/bench_int8_latency configs/quickstart.yaml --profile
+
+#include <CLI/CLI.hpp>
+
+#include <ATen/ATen.h>
+
+#include <cstdio>
+#include <map>
+
+#include "src/core/error.hpp"
+#include "src/core/table.hpp"
+#include "src/deploy/int8_runtime.hpp"
+#include "src/eval/evaluator.hpp"
+#include "src/eval/latency.hpp"
+#include "src/eval/session.hpp"
+#include "supernet/checkpoint.hpp"
+
+using namespace qnas;
+
+namespace {
+
+struct Variant {
+  std::string name;
+  eval::Prepared prepared;
+  std::unique_ptr<deploy::Int8Model> model;
+};
+
+void print_profile(const Variant& v, const at::Tensor& x, int runs) {
+  const auto rows = v.model->profile(x, runs);
+  double total = 0;
+  for (const auto& r : rows) total += r.ms;
+  std::fprintf(stderr, "\n# profile %s, batch %lld: %.3f ms\n", v.name.c_str(), (long long)x.size(0), total);
+  for (const auto& r : rows)
+    std::fprintf(stderr, "%8.4f ms  %5.1f%%  %-4s  %s\n", r.ms, 100 * r.ms / total, r.layout.c_str(), r.node.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"fp32 vs int8 latency of one deployed subnet"};
+  std::string config_path, subnet = "largest", format = "md";
+  std::vector<std::string> sets, bits_list{"32", "8/8", "4/8"};
+  int threads = 1, warmup = 20, runs = 100;
+  bool profile = false;
+  app.add_option("config", config_path, "qnas YAML config (its output.dir holds the checkpoint)")->required();
+  app.add_option("--set", sets, "config overrides")->take_all();
+  app.add_option("--subnet", subnet, "largest | smallest | SPEC.json")->capture_default_str();
+  app.add_option("--bits", bits_list, "uniform policies to compare; the first is the baseline")->capture_default_str();
+  app.add_option("--threads", threads, "LibTorch threads")->capture_default_str();
+  app.add_option("--warmup", warmup, "untimed runs")->capture_default_str();
+  app.add_option("--runs", runs, "timed runs")->capture_default_str();
+  app.add_option("--format", format, "text | csv | md | json")->capture_default_str();
+  app.add_flag("--profile", profile, "per-node times on stderr");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    const auto cfg = core::load_config(config_path, sets);
+    auto session = eval::open_session(cfg, supernet::checkpoint_path(cfg.output.dir));
+    eval::Evaluator evaluator(cfg, session.net, session.data);
+    std::vector<Variant> variants;
+    for (const auto& b : bits_list) {
+      const auto spec = eval::choose_subnet(session.net->space(), subnet, eval::parse_bits(b), cfg.seed);
+      Variant v{b == "32" ? "fp32" : "w" + b, evaluator.prepare(spec), nullptr};
+      v.model = std::make_unique<deploy::Int8Model>(v.prepared.graph);
+      variants.push_back(std::move(v));
+    }
+    core::LatencyConfig lc = cfg.latency;
+    lc.threads = threads;
+    lc.warmup = warmup;
+    lc.runs = runs;
+    const auto image = session.data.test.images.narrow(0, 0, 1);
+    core::Table t({"model", "threads", "batch", "latency_ms", "p10_ms", "p90_ms", "img_s", "speedup", "model_bytes",
+                   "size_ratio"});
+    for (int64_t batch : {lc.batch_size, lc.throughput_batch}) {
+      const auto x = image.repeat({batch, 1, 1, 1}).contiguous(at::MemoryFormat::ChannelsLast);
+      double base_ms = 0;
+      const double base_bytes = double(variants[0].prepared.graph.model_bytes());
+      for (const auto& v : variants) {
+        const auto s = eval::measure_latency([&](const at::Tensor& in) { return v.model->forward(in); }, x, lc);
+        if (base_ms == 0) base_ms = s.median_ms;
+        const double bytes = double(v.prepared.graph.model_bytes());
+        t.add({v.name, std::to_string(threads), std::to_string(batch), core::fixed(s.median_ms, 3),
+               core::fixed(s.p10_ms, 3), core::fixed(s.p90_ms, 3), core::fixed(1000.0 * double(batch) / s.median_ms, 0),
+               core::fixed(base_ms / s.median_ms, 2), std::to_string(int64_t(bytes)), core::fixed(base_bytes / bytes, 2)});
+        if (profile) {
+          at::set_num_threads(threads);
+          c10::InferenceMode guard;
+          print_profile(v, x, runs);
+        }
+      }
+    }
+    std::printf("%s", t.render(format).c_str());
+  } catch (const qnas::Error& e) {
+    std::fprintf(stderr, "bench_int8_latency: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
