@@ -50,3 +50,17 @@ openblas=/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3
 if [[ -e "$openblas" ]] && [[ "$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3)" != "$openblas" ]]; then
   $sudo update-alternatives --set libblas.so.3-x86_64-linux-gnu "$openblas"
 fi
+
+# ONNX Runtime for the consumer test and experiments/bench/int8_latency only
+# (tests/node, never a dependency of qnas). --ignore-scripts: its install
+# script fetches GPU binaries from outside and fails offline; the CPU runtime
+# is inside the package.
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/node"
+if [[ ! -d "$node_dir/node_modules/onnxruntime-node" ]]; then
+  if ! command -v npm >/dev/null; then
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  echo "install-deps: installing onnxruntime-node into tests/node" >&2
+  (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+fi

@@ -1,6 +1,8 @@
 // bench_int8_latency: the same BN-folded graph of one subnet run in fp32 and
-// on int8 kernels (ONEDNN), side by side in one process, at batch 1 and at
-// the throughput batch, with model_bytes; optionally per-node profiles.
+// on int8 kernels (ONEDNN), side by side in one run, at batch 1 and at the
+// throughput batch, with model_bytes (and the weights alone); the int8
+// model's ONNX export timed in ONNX Runtime (tests/node/run_onnx.js) beside
+// ours; optionally per-node profiles.
 //
 //   build/bench/bench_int8_latency configs/quickstart.yaml --subnet largest --format md
 //   build/bench/bench_int8_latency configs/quickstart.yaml --profile
@@ -10,10 +12,15 @@
 #include <ATen/ATen.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <map>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include "src/core/error.hpp"
 #include "src/core/table.hpp"
+#include "src/deploy/export.hpp"
 #include "src/deploy/int8_runtime.hpp"
 #include "src/eval/evaluator.hpp"
 #include "src/eval/latency.hpp"
@@ -39,6 +46,31 @@ void print_profile(const Variant& v, const at::Tensor& x, int runs) {
     std::fprintf(stderr, "%8.4f ms  %5.1f%%  %-4s  %s\n", r.ms, 100 * r.ms / total, r.layout.c_str(), r.node.c_str());
 }
 
+// Bytes of the weights alone, packed at their bit-width (no scales, biases
+// or activation parameters): the count papers often call model size.
+int64_t weight_bytes(const deploy::Graph& g) {
+  int64_t b = 0;
+  for (const auto& n : g.nodes)
+    if (n.has_weight()) b += (n.weight.numel() * n.weight_bits + 7) / 8;
+  return b;
+}
+
+// ONNX Runtime's median latency (ms) of an exported model, or -1 when
+// tests/node has no onnxruntime-node (scripts/install-deps.sh installs it).
+double ort_latency_ms(const std::string& model, int64_t batch, const core::LatencyConfig& lc) {
+  const std::string runner = std::string(QNAS_SOURCE_DIR) + "/tests/node/run_onnx.js";
+  const std::string cmd = "node " + runner + " " + model + " --bench " + std::to_string(batch) + ",1,28,28 " +
+                          std::to_string(lc.warmup) + " " + std::to_string(lc.runs) + " " + std::to_string(lc.threads) +
+                          " 2>/dev/null";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) return -1;
+  std::string out;
+  char buf[512];
+  while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  if (pclose(pipe) != 0) return -1;
+  return nlohmann::json::parse(out).at("median_ms").get<double>();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,7 +78,7 @@ int main(int argc, char** argv) {
   std::string config_path, subnet = "largest", format = "md";
   std::vector<std::string> sets, bits_list{"32", "8/8", "4/8"};
   int threads = 1, warmup = 20, runs = 100;
-  bool profile = false;
+  bool profile = false, no_ort = false;
   app.add_option("config", config_path, "qnas YAML config (its output.dir holds the checkpoint)")->required();
   app.add_option("--set", sets, "config overrides")->take_all();
   app.add_option("--subnet", subnet, "largest | smallest | SPEC.json")->capture_default_str();
@@ -56,6 +88,7 @@ int main(int argc, char** argv) {
   app.add_option("--runs", runs, "timed runs")->capture_default_str();
   app.add_option("--format", format, "text | csv | md | json")->capture_default_str();
   app.add_flag("--profile", profile, "per-node times on stderr");
+  app.add_flag("--no-ort", no_ort, "skip the ONNX Runtime rows");
   CLI11_PARSE(app, argc, argv);
   try {
     const auto cfg = core::load_config(config_path, sets);
@@ -73,8 +106,17 @@ int main(int argc, char** argv) {
     lc.warmup = warmup;
     lc.runs = runs;
     const auto image = session.data.test.images.narrow(0, 0, 1);
-    core::Table t({"model", "threads", "batch", "latency_ms", "p10_ms", "p90_ms", "img_s", "speedup", "model_bytes",
-                   "size_ratio"});
+    core::Table t({"model", "runtime", "threads", "batch", "latency_ms", "p10_ms", "p90_ms", "img_s", "speedup",
+                   "model_bytes", "size_ratio", "weight_bytes"});
+    // The second variant (all-int8 by default) exported to ONNX for ONNX Runtime.
+    const std::string onnx_dir = (std::filesystem::temp_directory_path() / ("qnas_bench_onnx_" + std::to_string(getpid()))).string();
+    bool have_onnx = false;
+    if (!no_ort && variants.size() > 1) {
+      deploy::ExportOptions eo;
+      eo.out_dir = onnx_dir;
+      deploy::export_graph(variants[1].prepared.graph, eo);
+      have_onnx = true;
+    }
     for (int64_t batch : {lc.batch_size, lc.throughput_batch}) {
       const auto x = image.repeat({batch, 1, 1, 1}).contiguous(at::MemoryFormat::ChannelsLast);
       double base_ms = 0;
@@ -83,16 +125,26 @@ int main(int argc, char** argv) {
         const auto s = eval::measure_latency([&](const at::Tensor& in) { return v.model->forward(in); }, x, lc);
         if (base_ms == 0) base_ms = s.median_ms;
         const double bytes = double(v.prepared.graph.model_bytes());
-        t.add({v.name, std::to_string(threads), std::to_string(batch), core::fixed(s.median_ms, 3),
+        t.add({v.name, "qnas", std::to_string(threads), std::to_string(batch), core::fixed(s.median_ms, 3),
                core::fixed(s.p10_ms, 3), core::fixed(s.p90_ms, 3), core::fixed(1000.0 * double(batch) / s.median_ms, 0),
-               core::fixed(base_ms / s.median_ms, 2), std::to_string(int64_t(bytes)), core::fixed(base_bytes / bytes, 2)});
+               core::fixed(base_ms / s.median_ms, 2), std::to_string(int64_t(bytes)), core::fixed(base_bytes / bytes, 2),
+               std::to_string(weight_bytes(v.prepared.graph))});
         if (profile) {
           at::set_num_threads(threads);
           c10::InferenceMode guard;
           print_profile(v, x, runs);
         }
+        if (have_onnx && &v == &variants[1]) {
+          const double ms = ort_latency_ms(onnx_dir + "/model.onnx", batch, lc);
+          if (ms > 0)
+            t.add({v.name, "onnxruntime", std::to_string(threads), std::to_string(batch), core::fixed(ms, 3), "", "",
+                   core::fixed(1000.0 * double(batch) / ms, 0), core::fixed(base_ms / ms, 2), "", "", ""});
+          else
+            std::fprintf(stderr, "bench_int8_latency: ONNX Runtime not available (scripts/install-deps.sh installs it)\n");
+        }
       }
     }
+    std::filesystem::remove_all(onnx_dir);
     std::printf("%s", t.render(format).c_str());
   } catch (const qnas::Error& e) {
     std::fprintf(stderr, "bench_int8_latency: error: %s\n", e.what());

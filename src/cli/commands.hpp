@@ -21,5 +21,6 @@ void register_train(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_info(CLI::App& app);
 void register_config(CLI::App& app);
+void register_export(CLI::App& app);
 
 }  // namespace qnas::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   qnas::cli::register_eval(app);
   qnas::cli::register_info(app);
   qnas::cli::register_config(app);
+  qnas::cli::register_export(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -63,6 +63,58 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   commit_file(tmp, path);
 }
 
+namespace {
+
+void check_dir_free(const std::string& dir, bool overwrite) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return;
+  QNAS_CHECK(fs::is_directory(dir, ec), "output '", dir, "' exists and is not a directory; expected a folder path");
+  QNAS_CHECK(overwrite || fs::is_empty(dir, ec), "output folder '", dir,
+             "' exists and is not empty; expected a new or empty folder (or --force to replace it)");
+}
+
+}  // namespace
+
+StagingDir::StagingDir(const std::string& dir, bool overwrite) : dir_(dir), overwrite_(overwrite) {
+  QNAS_CHECK(!dir.empty(), "output folder: empty path; expected a folder path");
+  check_dir_free(dir, overwrite);
+  const auto parent = fs::absolute(dir).parent_path();
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  QNAS_CHECK(!ec, "cannot create folder '", parent.string(), "': ", ec.message(), "; expected a writable location");
+  tmp_ = (parent / ("." + fs::path(dir).filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+  fs::remove_all(tmp_, ec);
+  fs::create_directory(tmp_, ec);
+  QNAS_CHECK(!ec, "cannot write into '", parent.string(), "': ", ec.message(), "; expected a writable location");
+}
+
+StagingDir::~StagingDir() {
+  if (committed_) return;
+  std::error_code ec;
+  fs::remove_all(tmp_, ec);
+}
+
+std::string StagingDir::path(const std::string& name) const { return (fs::path(tmp_) / name).string(); }
+
+void StagingDir::commit() {
+  check_dir_free(dir_, overwrite_);
+  std::error_code ec;
+  const std::string old = tmp_ + ".old";
+  const bool replace = fs::exists(dir_, ec);
+  if (replace) {
+    fs::rename(dir_, old, ec);
+    QNAS_CHECK(!ec, "cannot move '", dir_, "' aside: ", ec.message());
+  }
+  fs::rename(tmp_, dir_, ec);
+  if (ec) {
+    std::error_code ignored;
+    if (replace) fs::rename(old, dir_, ignored);
+    QNAS_THROW("cannot move '", tmp_, "' to '", dir_, "': ", ec.message());
+  }
+  committed_ = true;
+  if (replace) fs::remove_all(old, ec);
+}
+
 std::string csv_field(const std::string& value) {
   if (value.find_first_of(",\"\n\r") == std::string::npos) return value;
   std::string out = "\"";

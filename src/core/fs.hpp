@@ -26,6 +26,26 @@ void ensure_dir(const std::string& dir);
 
 bool file_exists(const std::string& path);
 
+/// A folder written whole or not at all: files go into a temporary sibling
+/// folder, commit() renames it to `dir`. Destroyed uncommitted (an error on
+/// the way), the temporary folder is removed. `dir` must not exist, or be
+/// empty, or `overwrite` be set (then it is replaced only at commit).
+class StagingDir {
+ public:
+  StagingDir(const std::string& dir, bool overwrite);
+  ~StagingDir();
+  StagingDir(const StagingDir&) = delete;
+  StagingDir& operator=(const StagingDir&) = delete;
+
+  /// Path of `name` inside the temporary folder.
+  std::string path(const std::string& name) const;
+  void commit();
+
+ private:
+  std::string dir_, tmp_;
+  bool overwrite_ = false, committed_ = false;
+};
+
 /// Append-only CSV: the header is written when the file is new (or empty);
 /// an existing file must carry the same header. Each row is flushed.
 class CsvAppender {

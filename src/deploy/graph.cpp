@@ -87,7 +87,9 @@ class GraphBuilder {
       n.weight = w.contiguous();
       return;
     }
-    n.weight_scales = quant::symmetric_weight_scales(w, n.weight_bits);
+    // Scales rounded to fp32 here: the precision every export stores them at,
+    // so a reloaded export computes exactly what this graph computes.
+    n.weight_scales = quant::symmetric_weight_scales(w, n.weight_bits).to(at::kFloat).to(at::kDouble);
     n.weight_codes = quant::quantize_weight_codes(w, n.weight_scales, n.weight_bits);
     n.weight = quant::dequantize_weight_codes(n.weight_codes, n.weight_scales);
   }
@@ -175,7 +177,22 @@ int64_t Graph::model_bytes() const {
   return bytes;
 }
 
-Graph build_graph(const supernet::SubnetImpl& subnet) {
+at::Tensor accumulator_scales(const Node& n, const QParams& input) {
+  return (n.weight_scales.to(at::kDouble) * input.scale).to(at::kFloat);
+}
+
+at::Tensor bias_codes(const at::Tensor& bias, const at::Tensor& acc_scale) {
+  const auto codes = at::round(bias.to(at::kFloat) / acc_scale);
+  const float limit = 2147483520.f;  // the largest float below 2^31
+  QNAS_CHECK(codes.abs().max().item<float>() <= limit, "deploy: a bias does not fit int32 at its accumulator scale");
+  return codes.to(at::kInt);
+}
+
+at::Tensor normalize_input(const at::Tensor& raw, const InputDesc& input) {
+  return (raw - input.mean) / input.std;
+}
+
+Graph build_graph(const supernet::SubnetImpl& subnet, const InputDesc& input) {
   QNAS_CHECK(subnet.bn_folded(), "deploy: subnet BN is not folded; expected fold_bn() before build_graph()");
   const auto* mbv3 = dynamic_cast<const supernet::MBV3SubnetImpl*>(&subnet);
   QNAS_CHECK(mbv3, "deploy: subnet of supernet '", subnet.spec().supernet, "' has no deployed form; expected mbv3");
@@ -184,7 +201,9 @@ Graph build_graph(const supernet::SubnetImpl& subnet) {
   for (const auto& block : mbv3->blocks) y = build_block(b, *block, y);
   y = b.mean(b.layer(mbv3->head_expand, y), "head.pool");
   y = b.layer(mbv3->classifier, b.layer(mbv3->mix, y));
-  return b.finish(y);
+  Graph g = b.finish(y);
+  g.input_desc = input;
+  return g;
 }
 
 }  // namespace qnas::deploy

@@ -86,9 +86,17 @@ struct Node {
   bool has_weight() const { return kind == OpKind::kConv || kind == OpKind::kLinear; }
 };
 
+/// What the graph's input is: images of this shape, normalised from raw
+/// pixels in [0,1] as (x - mean) / std. Exports fold the normalisation in.
+struct InputDesc {
+  int64_t channels = 1, height = 28, width = 28;
+  double mean = 0, std = 1;
+};
+
 struct Graph {
   std::vector<Value> values;
   std::vector<Node> nodes;  // in execution order
+  InputDesc input_desc;
   int input = 0;            // normalised images, N x C x H x W fp32
   int output = -1;          // logits, fp32
   bool calibrated = false;
@@ -106,6 +114,16 @@ struct Graph {
 /// Builds the graph of a BN-folded subnet from its spec's policies. Weights
 /// are quantized here (per-channel symmetric RTN); activation parameters
 /// come from calibrate() (deploy/simulate.hpp).
-Graph build_graph(const supernet::SubnetImpl& subnet);
+Graph build_graph(const supernet::SubnetImpl& subnet, const InputDesc& input = {});
+
+/// An int8 layer's accumulator scales s_in * s_w per output channel (fp32):
+/// the grid its int32 bias lives on.
+at::Tensor accumulator_scales(const Node& n, const QParams& input);
+
+/// round(bias / acc_scale) as int32 (the stored codes of an int8 layer's bias).
+at::Tensor bias_codes(const at::Tensor& bias, const at::Tensor& acc_scale);
+
+/// (raw - mean) / std in fp32, as the dataset normalises.
+at::Tensor normalize_input(const at::Tensor& raw, const InputDesc& input);
 
 }  // namespace qnas::deploy

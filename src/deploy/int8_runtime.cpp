@@ -9,31 +9,20 @@
 
 #include "src/core/error.hpp"
 #include "src/deploy/byte_table.hpp"
+#include "src/deploy/onednn_packing.hpp"
 #include "src/deploy/simulate.hpp"
 
 namespace qnas::deploy {
 
 namespace {
 
-using ConvPacked = c10::intrusive_ptr<ConvPackedParamsBase<2>>;
-using LinearPacked = c10::intrusive_ptr<LinearPackedParamsBase>;
-
 template <class Sig>
 c10::TypedOperatorHandle<Sig> op(const char* name, const char* overload = "") {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name, overload).typed<Sig>();
 }
 
-at::Tensor qint8_weight(const Node& n) {
-  return at::_make_per_channel_quantized_tensor(n.weight_codes.to(at::kChar), n.weight_scales.to(at::kDouble),
-                                                at::zeros({n.weight.size(0)}, at::kLong), 0);
-}
-
 Int8Model::Step int8_conv(const Node& n, const QParams& out) {
-  static const auto prepack = op<ConvPacked(at::Tensor, c10::optional<at::Tensor>, c10::List<int64_t>,
-                                            c10::List<int64_t>, c10::List<int64_t>, int64_t)>("quantized::conv2d_prepack");
-  const int64_t pad = n.weight.size(-1) / 2;
-  ConvPacked packed = prepack.call(qint8_weight(n), n.bias, c10::List<int64_t>({n.stride, n.stride}),
-                                   c10::List<int64_t>({pad, pad}), c10::List<int64_t>({1, 1}), n.groups);
+  detail::ConvPacked packed = detail::prepack_conv(n);
   const bool relu = n.act == supernet::Act::kRelu;
   return [packed, relu, out](const std::vector<at::Tensor>& in) {
     return relu ? packed->apply_relu(in[0], out.scale, out.zero_point) : packed->apply(in[0], out.scale, out.zero_point);
@@ -44,10 +33,7 @@ Int8Model::Step int8_conv(const Node& n, const QParams& out) {
 // and LibTorch 1.13's ONEDNN conv path has less per-call overhead than its
 // linear path (at batch 1, 7 vs 12 us per layer here).
 Int8Model::Step int8_linear(const Node& n, const QParams& out) {
-  Node conv = n;
-  conv.weight = n.weight.reshape({n.weight.size(0), n.weight.size(1), 1, 1});
-  conv.weight_codes = n.weight_codes.reshape({n.weight.size(0), n.weight.size(1), 1, 1});
-  const auto step = int8_conv(conv, out);
+  const auto step = int8_conv(detail::as_conv1x1(n), out);
   return [step](const std::vector<at::Tensor>& in) {
     const auto& x = in[0];
     const auto y = step({x.reshape({x.size(0), x.size(1), 1, 1})});
@@ -192,5 +178,38 @@ std::vector<Int8Model::NodeTime> Int8Model::profile(const at::Tensor& x, int run
   for (size_t k = 0; k < ops.size(); ++k) out[k].ms = ms[k] / runs;
   return out;
 }
+
+namespace detail {
+
+namespace {
+at::Tensor qint8_weight(const Node& n) {
+  return at::_make_per_channel_quantized_tensor(n.weight_codes.to(at::kChar), n.weight_scales.to(at::kDouble),
+                                                at::zeros({n.weight.size(0)}, at::kLong), 0);
+}
+}  // namespace
+
+ConvPacked prepack_conv(const Node& n) {
+  static const auto prepack = op<ConvPacked(at::Tensor, c10::optional<at::Tensor>, c10::List<int64_t>,
+                                            c10::List<int64_t>, c10::List<int64_t>, int64_t)>("quantized::conv2d_prepack");
+  const int64_t pad = n.weight.size(-1) / 2;
+  return prepack.call(qint8_weight(n), n.bias, c10::List<int64_t>({n.stride, n.stride}), c10::List<int64_t>({pad, pad}),
+                      c10::List<int64_t>({1, 1}), n.groups);
+}
+
+LinearPacked prepack_linear(const Node& n) {
+  static const auto prepack = op<LinearPacked(at::Tensor, c10::optional<at::Tensor>)>("quantized::linear_prepack");
+  return prepack.call(qint8_weight(n), n.bias);
+}
+
+Node as_conv1x1(const Node& linear) {
+  Node conv = linear;
+  const auto o = linear.weight.size(0), i = linear.weight.size(1);
+  conv.kind = OpKind::kConv;
+  conv.weight = linear.weight.reshape({o, i, 1, 1});
+  conv.weight_codes = linear.weight_codes.reshape({o, i, 1, 1});
+  return conv;
+}
+
+}  // namespace detail
 
 }  // namespace qnas::deploy

@@ -79,6 +79,14 @@ void calibrate(Graph& g, const at::Tensor& images, int64_t batch_size) {
       v.q = g.values[size_t(n.inputs[0])].q;
     }
   }
+  // An int8 layer's bias is stored as int32 on its accumulator grid
+  // (s_in * s_w), as integer runtimes (ONNX Runtime, TFLite) hold it: the
+  // graph uses that value everywhere, so every runtime computes the same.
+  for (auto& n : g.nodes)
+    if (n.has_weight() && n.int8) {
+      const auto acc = accumulator_scales(n, g.values[size_t(n.inputs[0])].q);
+      n.bias = bias_codes(n.bias, acc).to(at::kFloat) * acc;
+    }
   g.calibrated = true;
 }
 

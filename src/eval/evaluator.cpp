@@ -111,7 +111,8 @@ Prepared Evaluator::prepare(const supernet::SubnetSpec& spec, std::map<std::stri
   recalibrate_bn(*p.subnet, bn_images_, cfg_.eval.batch_size);
   watch.lap("bn_recal", phase_s);
   p.subnet->fold_bn();
-  p.graph = deploy::build_graph(*p.subnet);
+  const auto& images = data_.train.images;
+  p.graph = deploy::build_graph(*p.subnet, {images.size(1), images.size(2), images.size(3), data_.mean, data_.std});
   deploy::calibrate(p.graph, act_images_, cfg_.eval.batch_size);
   watch.lap("calibrate", phase_s);
   return p;

@@ -12,46 +12,13 @@
 #include "src/deploy/simulate.hpp"
 #include "src/eval/evaluator.hpp"
 #include "supernet/mbv3.hpp"
+#include "tests/deploy/deploy_fixture.hpp"
 #include "tests/test_util.hpp"
 
 using namespace qnas;
+using namespace qnas::testing;
 
 namespace {
-
-const core::Dataset& data() {
-  static const core::Dataset d = core::load_dataset(qnas::testing::tiny_config().data, 1);
-  return d;
-}
-
-at::Tensor batch(const at::Tensor& images, int64_t n) {
-  return images.narrow(0, 0, n).contiguous(at::MemoryFormat::ChannelsLast);
-}
-
-supernet::Supernet tiny_net() {
-  torch::manual_seed(0);
-  return supernet::make_supernet(qnas::testing::tiny_config(), {1, 28, 28, 10});
-}
-
-quant::LayerPolicy policy(int w, int a) {
-  quant::LayerPolicy p;
-  p.weight_bits = w;
-  p.act_bits = a;
-  return p;
-}
-
-struct Deployed {
-  supernet::Subnet subnet;
-  deploy::Graph graph;
-};
-
-Deployed deploy_spec(const supernet::Supernet& net, const supernet::SubnetSpec& spec) {
-  Deployed d{net->extract(spec), {}};
-  eval::recalibrate_bn(*d.subnet, batch(data().train.images, 256), 128);
-  d.subnet->fold_bn();
-  d.graph = deploy::build_graph(*d.subnet);
-  deploy::calibrate(d.graph, batch(data().train.images, 256), 128);
-  return d;
-}
 
 int count(const deploy::Graph& g, deploy::OpKind kind) {
   int n = 0;

@@ -1,0 +1,245 @@
+// safetensors + subnet.json: the deployed graph as data. model.safetensors
+// holds each layer's weights at their stored dtype (F32; I8 codes; U8 packed
+// codes below 8 bits), per-channel F32 scales and F32 biases; subnet.json
+// holds the spec, the graph (values with their activation scales and zero
+// points, nodes in execution order) and the input normalisation.
+#include <ATen/ATen.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+
+#include "src/core/error.hpp"
+#include "src/core/fs.hpp"
+#include "src/deploy/export.hpp"
+#include "src/deploy/export_formats.hpp"
+#include "src/quant/fake_quant.hpp"
+#include "src/quant/packing.hpp"
+
+namespace qnas::deploy {
+
+namespace {
+
+using nlohmann::json;
+constexpr const char* kFormat = "qnas-deployed-graph";
+constexpr int kVersion = 1;
+
+// ---- safetensors container ---------------------------------------------------
+
+const std::map<std::string, at::ScalarType>& dtypes() {
+  static const std::map<std::string, at::ScalarType> m{
+      {"F32", at::kFloat}, {"I8", at::kChar}, {"U8", at::kByte}, {"I32", at::kInt}, {"I64", at::kLong}};
+  return m;
+}
+
+std::string dtype_name(at::ScalarType t) {
+  for (const auto& [name, type] : dtypes())
+    if (type == t) return name;
+  QNAS_THROW("safetensors: no dtype name for ", t);
+}
+
+void write_container(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  json header = json::object();
+  header["__metadata__"] = {{"format", kFormat}};
+  int64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    header[name] = {{"dtype", dtype_name(t.scalar_type())}, {"shape", t.sizes().vec()},
+                    {"data_offsets", {offset, offset + int64_t(t.nbytes())}}};
+    offset += int64_t(t.nbytes());
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
+  std::ofstream out(path, std::ios::binary);
+  const uint64_t size = text.size();
+  char le[8];
+  for (int i = 0; i < 8; ++i) le[i] = char((size >> (8 * i)) & 0xff);
+  out.write(le, 8);
+  out.write(text.data(), std::streamsize(text.size()));
+  for (const auto& [name, t] : tensors) {
+    const auto c = t.contiguous();
+    out.write(static_cast<const char*>(c.data_ptr()), std::streamsize(c.nbytes()));
+  }
+  QNAS_CHECK(out.good(), "safetensors: cannot write '", path, "'");
+}
+
+std::map<std::string, at::Tensor> read_container(const std::string& path) {
+  const std::string bytes = core::read_text_file(path, "safetensors file");
+  QNAS_CHECK(bytes.size() >= 8, "safetensors file '", path, "': ", bytes.size(), " bytes; expected an 8-byte header size");
+  uint64_t size = 0;
+  for (int i = 0; i < 8; ++i) size |= uint64_t(uint8_t(bytes[size_t(i)])) << (8 * i);
+  QNAS_CHECK(size <= bytes.size() - 8, "safetensors file '", path, "': header of ", size, " bytes in a file of ",
+             bytes.size(), "; expected a complete file");
+  json header;
+  try {
+    header = json::parse(bytes.substr(8, size));
+  } catch (const std::exception& e) {
+    QNAS_THROW("safetensors file '", path, "': header is not JSON (", e.what(), ")");
+  }
+  const size_t data = 8 + size;
+  std::map<std::string, at::Tensor> out;
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") continue;
+    const auto dtype = entry.at("dtype").get<std::string>();
+    QNAS_CHECK(dtypes().count(dtype), "safetensors file '", path, "': tensor '", name, "' of dtype ", dtype,
+               "; expected F32, I8, U8, I32 or I64");
+    const auto shape = entry.at("shape").get<std::vector<int64_t>>();
+    const auto range = entry.at("data_offsets").get<std::vector<size_t>>();
+    auto t = at::empty(shape, dtypes().at(dtype));
+    QNAS_CHECK(range.size() == 2 && range[1] - range[0] == size_t(t.nbytes()) && data + range[1] <= bytes.size(),
+               "safetensors file '", path, "': tensor '", name, "' has inconsistent offsets");
+    std::memcpy(t.data_ptr(), bytes.data() + data + range[0], range[1] - range[0]);
+    out[name] = t;
+  }
+  return out;
+}
+
+// ---- the graph as JSON ----------------------------------------------------------
+
+const char* act_name(supernet::Act a) {
+  switch (a) {
+    case supernet::Act::kNone: return "none";
+    case supernet::Act::kRelu: return "relu";
+    case supernet::Act::kHswish: return "hswish";
+    case supernet::Act::kHsigmoid: return "hsigmoid";
+  }
+  return "?";
+}
+
+template <class Enum, size_t N>
+Enum parse_name(const std::string& s, const std::array<Enum, N>& all, const char* (*name)(Enum), const char* what) {
+  std::string expected;
+  for (auto e : all) {
+    if (s == name(e)) return e;
+    expected += (expected.empty() ? "" : ", ") + std::string(name(e));
+  }
+  QNAS_THROW("subnet.json: ", what, " '", s, "'; expected one of ", expected);
+}
+
+const std::array<OpKind, 8> kKinds{OpKind::kConv, OpKind::kLinear, OpKind::kAct, OpKind::kAdd,
+                                   OpKind::kMul, OpKind::kMean, OpKind::kQuantize, OpKind::kDequantize};
+const std::array<supernet::Act, 4> kActs{supernet::Act::kNone, supernet::Act::kRelu, supernet::Act::kHswish,
+                                         supernet::Act::kHsigmoid};
+const char* qsource_name(QSource s) {
+  return s == QSource::kObserved ? "observed" : s == QSource::kInput ? "input" : "fixed";
+}
+const std::array<QSource, 3> kSources{QSource::kObserved, QSource::kInput, QSource::kFixed};
+
+json graph_json(const Graph& g) {
+  json values = json::array(), nodes = json::array();
+  for (const auto& v : g.values)
+    values.push_back({{"name", v.name}, {"quantized", v.quantized}, {"qsource", qsource_name(v.qsource)},
+                      {"scale", v.q.scale}, {"zero_point", v.q.zero_point}});
+  for (const auto& n : g.nodes) {
+    json j = {{"kind", op_name(n.kind)}, {"name", n.name}, {"inputs", n.inputs}, {"output", n.output},
+              {"act", act_name(n.act)}};
+    if (n.has_weight())
+      j.update({{"int8", n.int8}, {"weight_bits", n.weight_bits}, {"stride", n.stride}, {"groups", n.groups},
+                {"weight_shape", n.weight.sizes().vec()}});
+    nodes.push_back(j);
+  }
+  const auto& in = g.input_desc;
+  return {{"input", {{"channels", in.channels}, {"height", in.height}, {"width", in.width}, {"mean", in.mean},
+                     {"std", in.std}, {"value", g.input}}},
+          {"output", g.output}, {"values", values}, {"nodes", nodes}};
+}
+
+// The stored tensors of one layer.
+void layer_tensors(const Node& n, std::vector<std::pair<std::string, at::Tensor>>& out) {
+  if (n.weight_bits >= 32) {
+    out.emplace_back(n.name + ".weight", n.weight.to(at::kFloat));
+  } else {
+    const auto codes = n.weight_codes.to(at::kChar);
+    out.emplace_back(n.name + ".weight", n.weight_bits == 8 ? codes : quant::pack_codes(codes, n.weight_bits));
+    out.emplace_back(n.name + ".weight_scale", n.weight_scales.to(at::kFloat));
+  }
+  out.emplace_back(n.name + ".bias", n.bias.to(at::kFloat));
+}
+
+const at::Tensor& tensor(const std::map<std::string, at::Tensor>& ts, const std::string& name) {
+  auto it = ts.find(name);
+  QNAS_CHECK(it != ts.end(), "model.safetensors: no tensor '", name, "'; expected it for layer weights");
+  return it->second;
+}
+
+void load_layer(Node& n, const json& j, const std::map<std::string, at::Tensor>& ts) {
+  n.int8 = j.at("int8").get<bool>();
+  n.weight_bits = j.at("weight_bits").get<int>();
+  n.stride = j.at("stride").get<int64_t>();
+  n.groups = j.at("groups").get<int64_t>();
+  const auto shape = j.at("weight_shape").get<std::vector<int64_t>>();
+  n.bias = tensor(ts, n.name + ".bias");
+  if (n.weight_bits >= 32) {
+    n.weight = tensor(ts, n.name + ".weight").reshape(shape);
+    return;
+  }
+  const auto& stored = tensor(ts, n.name + ".weight");
+  const int64_t numel = c10::multiply_integers(shape);
+  n.weight_codes = (n.weight_bits == 8 ? stored : quant::unpack_codes(stored, numel, n.weight_bits)).reshape(shape);
+  n.weight_scales = tensor(ts, n.name + ".weight_scale").to(at::kDouble);
+  n.weight = quant::dequantize_weight_codes(n.weight_codes, n.weight_scales);
+}
+
+}  // namespace
+
+namespace detail {
+
+std::vector<std::string> write_safetensors(const Graph& g, const json& spec, const std::string& dir) {
+  std::vector<std::pair<std::string, at::Tensor>> tensors;
+  for (const auto& n : g.nodes)
+    if (n.has_weight()) layer_tensors(n, tensors);
+  write_container(dir + "/model.safetensors", tensors);
+  json doc = {{"format", kFormat}, {"version", kVersion}, {"spec", spec}, {"model_bytes", g.model_bytes()},
+              {"graph", graph_json(g)}};
+  core::write_file_atomic(dir + "/subnet.json", doc.dump(2) + "\n");
+  return {"model.safetensors", "subnet.json"};
+}
+
+}  // namespace detail
+
+DeployedExport load_deployed(const std::string& dir) {
+  const std::string json_path = dir + "/subnet.json";
+  json doc;
+  try {
+    doc = json::parse(core::read_text_file(json_path, "subnet.json"));
+  } catch (const json::exception& e) {
+    QNAS_THROW("'", json_path, "' is not JSON: ", e.what());
+  }
+  QNAS_CHECK(doc.value("format", "") == kFormat && doc.value("version", 0) == kVersion, "'", json_path,
+             "': format ", doc.value("format", "?"), " v", doc.value("version", 0), "; expected ", kFormat, " v",
+             kVersion);
+  const auto tensors = read_container(dir + "/model.safetensors");
+  DeployedExport out;
+  out.spec = doc.at("spec");
+  Graph& g = out.graph;
+  try {
+    const auto& gj = doc.at("graph");
+    const auto& in = gj.at("input");
+    g.input_desc = {in.at("channels"), in.at("height"), in.at("width"), in.at("mean"), in.at("std")};
+    g.input = in.at("value");
+    g.output = gj.at("output");
+    for (const auto& vj : gj.at("values")) {
+      Value v;
+      v.name = vj.at("name");
+      v.quantized = vj.at("quantized");
+      v.qsource = parse_name(vj.at("qsource").get<std::string>(), kSources, qsource_name, "qsource");
+      v.q = {vj.at("scale").get<double>(), vj.at("zero_point").get<int64_t>()};
+      g.values.push_back(v);
+    }
+    for (const auto& nj : gj.at("nodes")) {
+      Node n;
+      n.kind = parse_name(nj.at("kind").get<std::string>(), kKinds, op_name, "node kind");
+      n.name = nj.at("name");
+      n.inputs = nj.at("inputs").get<std::vector<int>>();
+      n.output = nj.at("output");
+      n.act = parse_name(nj.at("act").get<std::string>(), kActs, act_name, "activation");
+      if (n.has_weight()) load_layer(n, nj, tensors);
+      g.nodes.push_back(std::move(n));
+    }
+  } catch (const json::exception& e) {
+    QNAS_THROW("'", json_path, "': malformed graph (", e.what(), ")");
+  }
+  g.calibrated = true;
+  return out;
+}
+
+}  // namespace qnas::deploy

@@ -1,0 +1,166 @@
+// TorchScript export: a torch::jit::Module assembled here, with the ONEDNN
+// packed params of the int8 layers and the fp32 tensors of the others as
+// attributes, and `forward` written as TorchScript source, one line per node.
+// Linears run as 1x1 convolutions (as in the int8 runtime); h-swish uses
+// quantized::hardswish (the runtime's byte table is not a TorchScript op).
+#include <ATen/ATen.h>
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/frontend/resolver.h>
+#include <torch/csrc/jit/frontend/sugared_value.h>
+#include <torch/custom_class.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "src/core/error.hpp"
+#include "src/deploy/export_formats.hpp"
+#include "src/deploy/onednn_packing.hpp"
+
+namespace qnas::deploy::detail {
+
+namespace {
+
+// TorchScript compiled from C++ has no Python resolver: torch.channels_last
+// and torch.quint8 are not names there, so enum values go in as integers.
+const std::string kChannelsLast = std::to_string(int(c10::MemoryFormat::ChannelsLast));
+const std::string kQUInt8 = std::to_string(int(c10::ScalarType::QUInt8));
+
+// Names the forward source may use: `aten.X` and `quantized.X` are the
+// operators aten::X and quantized::X (C++'s default resolver knows only
+// `torch`). The saved module prints them as aten.X / quantized.X,
+// which torch::jit::load and Python's torch.jit.load both read.
+struct OpsResolver : torch::jit::Resolver {
+  std::shared_ptr<torch::jit::SugaredValue> resolveValue(const std::string& name, torch::jit::GraphFunction&,
+                                                         const torch::jit::SourceRange&) override {
+    if (name == "aten" || name == "quantized") return std::make_shared<torch::jit::BuiltinModule>(name);
+    return nullptr;
+  }
+};
+
+std::string num(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  std::string s = buf;
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";  // a float literal
+  return s;
+}
+
+std::string ident(const std::string& name) {
+  std::string s = name;
+  for (auto& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return s;
+}
+
+class ScriptWriter {
+ public:
+  ScriptWriter(const Graph& g, torch::jit::Module& m) : g_(g), m_(m) {}
+
+  std::string source() {
+    const auto& in = g_.input_desc;
+    src_ << "def forward(self, pixels: Tensor) -> Tensor:\n";
+    line(g_.input, "((pixels - " + num(in.mean) + ") / " + num(in.std) + ").contiguous(memory_format=" + kChannelsLast + ")");
+    for (const auto& n : g_.nodes) add(n);
+    src_ << "    return " << var(g_.output) << "\n";
+    return src_.str();
+  }
+
+ private:
+  std::string var(int v) const { return "v" + std::to_string(v); }
+  const QParams& q(int v) const { return g_.values[size_t(v)].q; }
+  std::string qargs(int v) const { return num(q(v).scale) + ", " + std::to_string(q(v).zero_point); }
+  void line(int v, const std::string& expr) { src_ << "    " << var(v) << " = " << expr << "\n"; }
+
+  std::string act(const std::string& x, supernet::Act a) const {
+    switch (a) {
+      case supernet::Act::kNone: return x;
+      case supernet::Act::kRelu: return "aten.relu(" + x + ")";
+      case supernet::Act::kHswish: return "aten.hardswish(" + x + ")";
+      case supernet::Act::kHsigmoid: return "aten.hardsigmoid(" + x + ")";
+    }
+    return x;
+  }
+
+  void add(const Node& n) {
+    const bool q_out = g_.values[size_t(n.output)].quantized;
+    const auto in = [&](size_t i) { return var(n.inputs[i]); };
+    switch (n.kind) {
+      case OpKind::kConv:
+      case OpKind::kLinear: return q_out ? int8_layer(n) : fp32_layer(n);
+      case OpKind::kAct:
+        if (!q_out) return line(n.output, act(in(0), n.act));
+        if (n.act == supernet::Act::kHswish) return line(n.output, "quantized.hardswish(" + in(0) + ", " + qargs(n.output) + ")");
+        return line(n.output, act(in(0), n.act));  // h-sigmoid: fixed output parameters
+      case OpKind::kAdd:
+        return line(n.output, q_out ? "quantized.add(" + in(0) + ", " + in(1) + ", " + qargs(n.output) + ")"
+                                    : in(0) + " + " + in(1));
+      case OpKind::kMul: {
+        const auto gate = in(1) + ".reshape([" + in(1) + ".size(0), " + in(1) + ".size(1), 1, 1])";
+        if (!q_out) return line(n.output, in(0) + " * " + gate);
+        return line(n.output, "quantized.mul(" + in(0) + ", " + gate + ".expand_as(" + in(0) +
+                                  ").contiguous(memory_format=" + kChannelsLast + "), " + qargs(n.output) + ")");
+      }
+      case OpKind::kMean:
+        if (!q_out) return line(n.output, in(0) + ".mean([2, 3])");
+        return line(n.output, "aten.adaptive_avg_pool2d(" + in(0) + ", [1, 1]).reshape([" + in(0) + ".size(0), " +
+                                  in(0) + ".size(1)])");
+      case OpKind::kQuantize:
+        return line(n.output, "aten.quantize_per_tensor(" + in(0) + ", " + qargs(n.output) + ", " + kQUInt8 + ")");
+      case OpKind::kDequantize: return line(n.output, in(0) + ".dequantize()");
+    }
+  }
+
+  void int8_layer(const Node& n) {
+    const std::string attr = ident(n.name) + "_packed";
+    const Node conv = n.kind == OpKind::kLinear ? as_conv1x1(n) : n;
+    const auto packed = prepack_conv(conv);
+    m_.register_attribute(attr, c10::getCustomClassType<ConvPacked>(), c10::IValue(packed));
+    const std::string fn = n.act == supernet::Act::kRelu ? "conv2d_relu" : "conv2d";
+    std::string x = var(n.inputs[0]);
+    if (n.kind == OpKind::kLinear) x += ".reshape([" + x + ".size(0), " + x + ".size(1), 1, 1])";
+    std::string y = "quantized." + fn + "(" + x + ", self." + attr + ", " + qargs(n.output) + ")";
+    if (n.kind == OpKind::kLinear) y = "aten.flatten(" + y + ", 1)";
+    line(n.output, y);
+  }
+
+  void fp32_layer(const Node& n) {
+    const std::string w = ident(n.name) + "_weight", b = ident(n.name) + "_bias";
+    auto weight = n.weight.to(at::kFloat).contiguous();
+    if (n.kind == OpKind::kConv) weight = weight.contiguous(at::MemoryFormat::ChannelsLast);
+    m_.register_buffer(w, weight);
+    m_.register_buffer(b, n.bias.to(at::kFloat).contiguous());
+    std::string y;
+    if (n.kind == OpKind::kConv) {
+      const auto s = std::to_string(n.stride), p = std::to_string(n.weight.size(-1) / 2);
+      y = "aten.conv2d(" + var(n.inputs[0]) + ", self." + w + ", self." + b + ", [" + s + ", " + s + "], [" + p +
+          ", " + p + "], [1, 1], " + std::to_string(n.groups) + ")";
+    } else {
+      y = "aten.linear(" + var(n.inputs[0]) + ", self." + w + ", self." + b + ")";
+    }
+    line(n.output, act(y, n.act));
+  }
+
+  const Graph& g_;
+  torch::jit::Module& m_;
+  std::ostringstream src_;
+};
+
+}  // namespace
+
+std::vector<std::string> write_torchscript(const Graph& graph, const std::string& dir) {
+  torch::jit::Module m("qnas_subnet");
+  ScriptWriter writer(graph, m);
+  const auto source = writer.source();
+  try {
+    m.define(source, std::make_shared<OpsResolver>());
+    m.eval();
+    m.save(dir + "/model.pt");
+  } catch (const c10::Error& e) {
+    QNAS_THROW("torchscript export: ", e.what_without_backtrace(), "\nsource:\n", source);
+  } catch (const std::exception& e) {  // torch::jit::ErrorReport (compilation) is not a c10::Error
+    QNAS_THROW("torchscript export: ", e.what(), "\nsource:\n", source);
+  }
+  return {"model.pt"};
+}
+
+}  // namespace qnas::deploy::detail

@@ -1,0 +1,74 @@
+#pragma once
+// A tiny supernet's subnets deployed as graphs, shared by the deploy suites.
+
+#include <ATen/ATen.h>
+#include <torch/utils.h>
+
+#include "src/core/dataset.hpp"
+#include "src/deploy/graph.hpp"
+#include "src/deploy/simulate.hpp"
+#include "src/eval/evaluator.hpp"
+#include "src/eval/session.hpp"
+#include "supernet/mbv3.hpp"
+#include "supernet/trainer.hpp"
+#include "tests/test_util.hpp"
+
+namespace qnas::testing {
+
+inline const core::Dataset& data() {
+  static const core::Dataset d = core::load_dataset(tiny_config().data, 1);
+  return d;
+}
+
+inline at::Tensor batch(const at::Tensor& images, int64_t n) {
+  return images.narrow(0, 0, n).contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+inline supernet::Supernet tiny_net() {
+  torch::manual_seed(0);
+  return supernet::make_supernet(tiny_config(), {1, 28, 28, 10});
+}
+
+/// The tiny supernet after two epochs on its data subset (trained once per
+/// test process): exports are compared on argmax, which needs logits that
+/// are not near-ties as an untrained net's are.
+inline supernet::Supernet trained_tiny_net() {
+  static const supernet::Supernet net = [] {
+    TempDir dir("trained");
+    auto cfg = tiny_config(dir.str());
+    cfg.train.epochs = 2;
+    auto session = eval::open_session(cfg);
+    supernet::Trainer trainer(cfg, session.net, session.data);
+    trainer.run({});
+    return session.net;
+  }();
+  return net;
+}
+
+inline quant::LayerPolicy policy(int w, int a) {
+  quant::LayerPolicy p;
+  p.weight_bits = w;
+  p.act_bits = a;
+  return p;
+}
+
+struct Deployed {
+  supernet::Subnet subnet;
+  deploy::Graph graph;
+};
+
+inline Deployed deploy_spec(const supernet::Supernet& net, const supernet::SubnetSpec& spec) {
+  Deployed d{net->extract(spec), {}};
+  eval::recalibrate_bn(*d.subnet, batch(data().train.images, 256), 128);
+  d.subnet->fold_bn();
+  d.graph = deploy::build_graph(*d.subnet, {1, 28, 28, data().mean, data().std});
+  deploy::calibrate(d.graph, batch(data().train.images, 256), 128);
+  return d;
+}
+
+/// Raw pixels in [0,1] of the first n test images (what exports take).
+inline at::Tensor raw_pixels(int64_t n) {
+  return (data().test.images.narrow(0, 0, n) * data().std + data().mean).contiguous();
+}
+
+}  // namespace qnas::testing

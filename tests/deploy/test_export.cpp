@@ -1,0 +1,174 @@
+// Exports: ONNX run by ONNX Runtime (the consumer test), TorchScript reloaded
+// by torch::jit::load and by Python's torch.jit.load, safetensors reloaded
+// by load_deployed(); each against qnas's deployed model. Bad input leaves
+// nothing behind.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <torch/script.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "src/core/fs.hpp"
+#include "src/deploy/export.hpp"
+#include "src/deploy/int8_runtime.hpp"
+#include "tests/deploy/deploy_fixture.hpp"
+
+using namespace qnas;
+using namespace qnas::testing;
+
+namespace {
+
+constexpr int64_t kImages = 256;
+
+// Largest all-8/8, and a mixed spec (8/8, 4/8, 32/32, 32/8, 4/32 per layer).
+std::vector<std::pair<std::string, supernet::SubnetSpec>> specs(const supernet::Supernet& net) {
+  auto mixed = supernet::largest_spec(net->space());
+  const std::vector<quant::LayerPolicy> mix{policy(8, 8), policy(4, 8), policy(32, 32), policy(32, 8), policy(4, 32)};
+  size_t i = 0;
+  for (auto& [layer, p] : mixed.policy) p = mix[i++ % mix.size()];
+  return {{"w8a8", supernet::largest_spec(net->space(), policy(8, 8))}, {"mixed", mixed}};
+}
+
+at::Tensor deployed_logits(const deploy::Graph& g, const at::Tensor& raw) {
+  c10::InferenceMode guard;
+  return deploy::Int8Model(g).forward(deploy::normalize_input(raw, g.input_desc).contiguous(at::MemoryFormat::ChannelsLast));
+}
+
+double argmax_agreement(const at::Tensor& a, const at::Tensor& b) {
+  return a.argmax(1).eq(b.argmax(1)).to(at::kDouble).mean().item<double>();
+}
+
+std::string export_to(const deploy::Graph& g, const supernet::SubnetSpec& spec, const std::string& format,
+                      const std::string& dir) {
+  deploy::ExportOptions o;
+  o.format = deploy::parse_export_format(format);
+  o.out_dir = dir;
+  o.spec = supernet::to_json(spec);
+  deploy::export_graph(g, o);
+  return dir;
+}
+
+void write_floats(const std::string& path, const at::Tensor& t) {
+  const auto c = t.contiguous();
+  std::ofstream(path, std::ios::binary).write(static_cast<const char*>(c.data_ptr()), std::streamsize(c.nbytes()));
+}
+
+at::Tensor read_floats(const std::string& path, std::vector<int64_t> shape) {
+  const auto bytes = core::read_text_file(path, "float output");
+  auto t = at::empty(shape, at::kFloat);
+  EXPECT_EQ(bytes.size(), size_t(t.nbytes())) << path;
+  std::memcpy(t.data_ptr(), bytes.data(), std::min(bytes.size(), size_t(t.nbytes())));
+  return t;
+}
+
+int shell(const std::string& cmd) { return std::system((cmd + " > /dev/null 2>&1").c_str()); }
+
+}  // namespace
+
+TEST(Export, OnnxRunsInOnnxRuntimeLikeTheDeployedModel) {
+  const std::string runner = std::string(QNAS_SOURCE_DIR) + "/tests/node/run_onnx.js";
+  ASSERT_TRUE(core::file_exists(std::string(QNAS_SOURCE_DIR) + "/tests/node/node_modules/onnxruntime-node"))
+      << "onnxruntime-node is missing: run scripts/install-deps.sh (installs it into tests/node)";
+  auto net = trained_tiny_net();
+  TempDir tmp("onnx");
+  const auto raw = raw_pixels(kImages);
+  write_floats(tmp.file("pixels.f32"), raw);
+  for (const auto& [label, spec] : specs(net)) {
+    const auto d = deploy_spec(net, spec);
+    const auto dir = export_to(d.graph, spec, "onnx", tmp.file(label));
+    const std::string cmd = "node " + runner + " " + dir + "/model.onnx " + tmp.file("pixels.f32") + " " +
+                            std::to_string(kImages) + ",1,28,28 " + tmp.file(label + ".f32");
+    ASSERT_EQ(shell(cmd), 0) << cmd;
+    const auto ort = read_floats(tmp.file(label + ".f32"), {kImages, 10});
+    const auto ours = deployed_logits(d.graph, raw);
+    const double same = argmax_agreement(ort, ours), diff = (ort - ours).abs().max().item<double>();
+    std::fprintf(stderr, "[ onnx %s ] argmax agreement %.4f, max |logit diff| %.4g (logit range %.3g)\n", label.c_str(),
+                 same, diff, ours.abs().max().item<double>());
+    RecordProperty(label + "_max_abs_logit_diff", std::to_string(diff));
+    EXPECT_GE(same, 0.99) << label;
+  }
+}
+
+TEST(Export, TorchScriptReloadsAndRunsIdentically) {
+  auto net = trained_tiny_net();
+  TempDir tmp("ts");
+  const auto raw = raw_pixels(kImages);
+  for (const auto& [label, spec] : specs(net)) {
+    const auto d = deploy_spec(net, spec);
+    const auto dir = export_to(d.graph, spec, "torchscript", tmp.file(label));
+    deploy::use_onednn_engine();  // packed params are rebuilt for the current engine on load
+    auto m = torch::jit::load(dir + "/model.pt");
+    c10::InferenceMode guard;
+    const auto cpp = m.forward({raw}).toTensor();
+    EXPECT_GE(argmax_agreement(cpp, deployed_logits(d.graph, raw)), 0.99) << label;
+    // Python's torch.jit.load, where python3-torch is installed (scripts/install-deps.sh --bench).
+    if (shell("/usr/bin/python3 -c 'import torch'") != 0) {
+      std::fprintf(stderr, "[ torchscript ] python3-torch not installed: Python reload not checked\n");
+      continue;
+    }
+    write_floats(tmp.file("pixels.f32"), raw);
+    const std::string py =
+        "import torch, numpy as np; torch.backends.quantized.engine = 'onednn'; "
+        "x = torch.from_numpy(np.fromfile('" + tmp.file("pixels.f32") + "', np.float32).reshape(-1, 1, 28, 28)); "
+        "m = torch.jit.load('" + dir + "/model.pt'); "
+        "m(x).detach().numpy().astype(np.float32).tofile('" + tmp.file("py.f32") + "')";
+    ASSERT_EQ(shell("/usr/bin/python3 -c \"" + py + "\""), 0) << py;
+    EXPECT_TRUE(read_floats(tmp.file("py.f32"), {kImages, 10}).equal(cpp)) << label;
+  }
+}
+
+TEST(Export, SafetensorsReloadsTheSameModel) {
+  auto net = trained_tiny_net();
+  TempDir tmp("st");
+  const auto raw = raw_pixels(kImages);
+  for (const auto& [label, spec] : specs(net)) {
+    const auto d = deploy_spec(net, spec);
+    const auto dir = export_to(d.graph, spec, "safetensors", tmp.file(label));
+    const auto loaded = deploy::load_deployed(dir);
+    EXPECT_EQ(loaded.spec, supernet::to_json(spec));
+    EXPECT_EQ(loaded.graph.model_bytes(), d.graph.model_bytes());
+    EXPECT_TRUE(deployed_logits(loaded.graph, raw).equal(deployed_logits(d.graph, raw))) << label;
+    // model_bytes is what the export stores: the tensors' bytes plus an fp32
+    // scale and a uint8 zero point per calibrated activation.
+    const auto file_bytes = int64_t(std::filesystem::file_size(dir + "/model.safetensors"));
+    const auto st = core::read_text_file(dir + "/model.safetensors", "safetensors");
+    uint64_t header = 0;
+    for (int i = 0; i < 8; ++i) header |= uint64_t(uint8_t(st[size_t(i)])) << (8 * i);
+    int64_t act_params = 0;
+    for (const auto& v : d.graph.values) act_params += v.quantized && v.qsource == deploy::QSource::kObserved;
+    EXPECT_EQ(file_bytes - 8 - int64_t(header) + 5 * act_params, d.graph.model_bytes()) << label;
+  }
+}
+
+TEST(Export, BadInputLeavesNothingBehind) {
+  auto net = trained_tiny_net();
+  const auto spec = supernet::largest_spec(net->space(), policy(8, 8));
+  auto d = deploy_spec(net, spec);
+  TempDir tmp("bad");
+  // Occupied folder: refused before writing; --force replaces it whole.
+  core::write_file_atomic(tmp.file("busy/keep.txt"), "x");
+  expect_error([&] { export_to(d.graph, spec, "onnx", tmp.file("busy")); }, {"exists and is not empty", "--force"});
+  deploy::ExportOptions o;
+  o.out_dir = tmp.file("busy");
+  o.overwrite = true;
+  deploy::export_graph(d.graph, o);
+  EXPECT_FALSE(core::file_exists(tmp.file("busy/keep.txt")));
+  EXPECT_TRUE(core::file_exists(tmp.file("busy/model.onnx")));
+  // Unwritable location (a path under a regular file).
+  expect_error([&] { export_to(d.graph, spec, "safetensors", tmp.file("busy/model.onnx/sub")); }, {"cannot"});
+  expect_error([&] { deploy::parse_export_format("tflite"); }, {"'tflite'", "onnx, torchscript or safetensors"});
+  // Uncalibrated graph.
+  auto raw_graph = d.graph;
+  raw_graph.calibrated = false;
+  expect_error([&] { export_to(raw_graph, spec, "onnx", tmp.file("nocal")); }, {"not calibrated"});
+  // A malformed safetensors folder is a clear error on load.
+  core::write_file_atomic(tmp.file("broken/subnet.json"), "{\"format\": \"other\"}");
+  expect_error([&] { deploy::load_deployed(tmp.file("broken")); }, {"expected qnas-deployed-graph"});
+  // Nothing but what the test made itself.
+  for (const auto& f : std::filesystem::directory_iterator(tmp.str()))
+    EXPECT_EQ(f.path().filename().string().find(".tmp."), std::string::npos) << f.path();
+  EXPECT_FALSE(core::file_exists(tmp.file("nocal")));
+}
