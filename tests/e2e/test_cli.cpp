@@ -132,3 +132,30 @@ TEST(Cli, EvalPrintsMetricsAndWritesJson) {
   const auto table = nlohmann::json::parse(again.output.substr(first, last - first + 1));
   EXPECT_NEAR(table[0]["top1"].get<double>(), j["metrics"]["top1"].get<double>(), 0.006);
 }
+
+TEST(Cli, ExportWritesAFolderOrNothing) {
+  qnas::testing::TempDir dir("cli_export");
+  core::write_file_atomic(dir.file("c.yaml"), tiny_yaml(dir.file("run"), 1));
+  ASSERT_EQ(run("train " + dir.file("c.yaml")).code, 0);
+  const std::string base = "export " + dir.file("c.yaml") + " --subnet smallest ";
+  const auto ok = run(base + "--bits 8/8 --format onnx --out " + dir.file("out"));
+  ASSERT_EQ(ok.code, 0) << ok.output;
+  expect_contains(ok.output, "model.onnx");
+  EXPECT_TRUE(core::file_exists(dir.file("out/spec.json")));
+  // A spec of another space, an unsupported bit-width, an unknown format, an
+  // occupied or unwritable folder: a clear error and no folder left behind.
+  core::write_file_atomic(dir.file("bad_spec.json"),
+                          R"({"supernet": "mbv3", "arch": {"s0.depth": 7}, "policy": {}})");
+  const auto bad_spec = run("export " + dir.file("c.yaml") + " --subnet " + dir.file("bad_spec.json") +
+                            " --format onnx --out " + dir.file("x1"));
+  EXPECT_EQ(bad_spec.code, 1);
+  expect_contains(bad_spec.output, "s0.depth");
+  expect_contains(run(base + "--bits 8/4 --format onnx --out " + dir.file("x2")).output, "act_bits 4");
+  expect_contains(run(base + "--format tflite --out " + dir.file("x3")).output,
+                  "expected onnx, torchscript or safetensors");
+  expect_contains(run(base + "--format onnx --out " + dir.file("out")).output, "exists and is not empty");
+  expect_contains(run(base + "--format safetensors --out " + dir.file("c.yaml") + "/sub").output, "cannot");
+  for (const char* name : {"x1", "x2", "x3"}) EXPECT_FALSE(core::file_exists(dir.file(name))) << name;
+  for (const auto& f : std::filesystem::directory_iterator(dir.str()))
+    EXPECT_EQ(f.path().filename().string().find(".tmp."), std::string::npos) << f.path();
+}
