@@ -25,6 +25,7 @@
 #include "src/eval/evaluator.hpp"
 #include "src/eval/latency.hpp"
 #include "src/eval/session.hpp"
+#include "src/quant/policy.hpp"
 #include "supernet/checkpoint.hpp"
 
 using namespace qnas;
@@ -51,7 +52,7 @@ void print_profile(const Variant& v, const at::Tensor& x, int runs) {
 int64_t weight_bytes(const deploy::Graph& g) {
   int64_t b = 0;
   for (const auto& n : g.nodes)
-    if (n.has_weight()) b += (n.weight.numel() * n.weight_bits + 7) / 8;
+    if (n.has_weight()) b += quant::packed_weight_bytes(n.weight.numel(), n.weight_bits);
   return b;
 }
 

@@ -2,23 +2,20 @@
 #include <tuple>
 
 #include "src/cli/commands.hpp"
+#include "src/cli/subnet_args.hpp"
 #include "src/core/fs.hpp"
 #include "src/core/table.hpp"
 #include "src/eval/evaluator.hpp"
 #include "src/eval/session.hpp"
-#include "supernet/checkpoint.hpp"
 
 namespace qnas::cli {
 
 namespace {
 
 struct EvalArgs {
-  ConfigArgs config;
-  std::string subnet = "largest";
-  std::string bits;
+  SubnetArgs target;
   std::string split = "test";
   std::string json_out;
-  std::string checkpoint;
   std::string format = "text";
   bool layers = false;
   bool deployed = false;
@@ -73,12 +70,9 @@ nlohmann::json result_json(const eval::EvalResult& r) {
 void register_eval(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval", "evaluate one subnet: BN recalibration, top-1, params, MACs, BOPs, model bytes");
   auto a = std::make_shared<EvalArgs>();
-  add_config_args(*cmd, a->config);
-  cmd->add_option("--subnet", a->subnet, "largest | smallest | random | SPEC.json")->capture_default_str();
-  cmd->add_option("--bits", a->bits, "uniform policy W[/A] on every layer, e.g. 8/8 or 4/8 (W alone: weights only)");
+  add_subnet_args(*cmd, a->target);
   cmd->add_option("--split", a->split, "val | test")->check(CLI::IsMember({"val", "test"}))->capture_default_str();
   cmd->add_option("--json", a->json_out, "write spec, metrics and layers as JSON to this file");
-  cmd->add_option("--checkpoint", a->checkpoint, "supernet checkpoint (default <output.dir>/supernet.pt)");
   cmd->add_option("--format", a->format, "stdout table format: text | csv | md | json")
       ->check(CLI::IsMember({"text", "csv", "md", "json"}))->capture_default_str();
   cmd->add_flag("--layers", a->layers, "also print the per-layer table");
@@ -86,21 +80,14 @@ void register_eval(CLI::App& app) {
                 "also run top-1 on the deployed model (int8 kernels) and report its agreement with the simulation");
   cmd->add_flag("--no-latency", a->no_latency, "skip timing the deployed model");
   cmd->callback([a] {
-    // Arguments first: a typo should not wait for data and checkpoint to load.
-    const auto config = core::load_config(a->config.path, a->config.sets);
-    std::optional<quant::LayerPolicy> bits;
-    if (!a->bits.empty()) bits = eval::parse_bits(a->bits);
-    eval::check_subnet_word(a->subnet);
-    const std::string ckpt = a->checkpoint.empty() ? supernet::checkpoint_path(config.output.dir) : a->checkpoint;
-    auto session = eval::open_session(config, ckpt);
-    const auto spec = eval::choose_subnet(session.net->space(), a->subnet, bits, config.seed);
-    eval::Evaluator evaluator(config, session.net, session.data);
+    auto [session, spec] = open_subnet(a->target);
+    eval::Evaluator evaluator(session.config, session.net, session.data);
     eval::EvalOptions opts;
     opts.deployed = a->deployed;
     opts.latency = !a->no_latency;
     const auto r = evaluator.evaluate(spec, a->split, opts);
 
-    std::printf("%s", result_table(a->subnet + (a->bits.empty() ? "" : " @" + a->bits), r, a->format).c_str());
+    std::printf("%s", result_table(a->target.subnet + (a->target.bits.empty() ? "" : " @" + a->target.bits), r, a->format).c_str());
     if (a->format != "json")
       for (const auto& note : r.notes) std::printf("note: %s\n", note.c_str());
     std::string phases;

@@ -44,12 +44,7 @@ ExportResult export_graph(const Graph& graph, const ExportOptions& options) {
   r.dir = options.out_dir;
   switch (options.format) {
     case ExportFormat::kOnnx: r.files = detail::write_onnx(graph, tmp, r.warnings); break;
-    case ExportFormat::kTorchScript:
-      r.files = detail::write_torchscript(graph, tmp);
-      if (!detail::sub_byte_layers(graph).empty())
-        r.warnings.push_back("torchscript: weights below 8 bits are stored widened (int8 in packed params, fp32 in "
-                             "fp32 layers): " + detail::sub_byte_layers(graph));
-      break;
+    case ExportFormat::kTorchScript: r.files = detail::write_torchscript(graph, tmp, r.warnings); break;
     case ExportFormat::kSafetensors: r.files = detail::write_safetensors(graph, options.spec, tmp); break;
   }
   if (options.format != ExportFormat::kSafetensors) {

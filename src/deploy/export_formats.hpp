@@ -12,7 +12,8 @@
 namespace qnas::deploy::detail {
 
 std::vector<std::string> write_onnx(const Graph& graph, const std::string& dir, std::vector<std::string>& warnings);
-std::vector<std::string> write_torchscript(const Graph& graph, const std::string& dir);
+std::vector<std::string> write_torchscript(const Graph& graph, const std::string& dir,
+                                           std::vector<std::string>& warnings);
 std::vector<std::string> write_safetensors(const Graph& graph, const nlohmann::json& spec, const std::string& dir);
 
 /// The layers whose weights are below 8 bits, as "name (wN)" joined by ", ".

@@ -71,13 +71,6 @@ class OnnxWriter {
     return name;
   }
 
-  // Per-tensor activation parameters: fp32 scale, uint8 zero point (scalars).
-  std::pair<std::string, std::string> act_qparams(int v) {
-    const auto base = g_.values[size_t(v)].name;
-    return {constant(base + ".scale", at::scalar_tensor(float(q_of(v).scale), at::kFloat)),
-            constant(base + ".zero_point", at::scalar_tensor(int64_t(q_of(v).zero_point), at::kLong).to(at::kByte))};
-  }
-
   onnx::NodeProto* op(const std::string& type, std::vector<std::string> inputs, const std::string& output) {
     auto* n = graph_->add_node();
     n->set_op_type(type);
@@ -113,23 +106,34 @@ class OnnxWriter {
     if (!quantized(v)) return name_of(v);
     auto it = dequantized_.find(v);
     if (it != dequantized_.end()) return it->second;
-    const auto [scale, zp] = act_qparams_cached(v);
     const std::string out = name_of(v) + ".f";
-    op("DequantizeLinear", {name_of(v), scale, zp}, out);
+    dequantize_linear(name_of(v), v, out);
     return dequantized_[v] = out;
   }
 
-  std::pair<std::string, std::string> act_qparams_cached(int v) {
+  // Per-tensor activation parameters of value v: fp32 scale and uint8 zero
+  // point (scalar initializers, made once).
+  std::pair<std::string, std::string> act_qparams(int v) {
     auto it = qparams_.find(v);
     if (it != qparams_.end()) return it->second;
-    return qparams_[v] = act_qparams(v);
+    const auto base = g_.values[size_t(v)].name;
+    return qparams_[v] = {constant(base + ".scale", at::scalar_tensor(float(q_of(v).scale), at::kFloat)),
+                          constant(base + ".zero_point", at::scalar_tensor(q_of(v).zero_point, at::kLong).to(at::kByte))};
+  }
+
+  // y = QuantizeLinear(x) / DequantizeLinear(x) with value v's parameters.
+  void quantize_linear(const std::string& x, int v, const std::string& y) {
+    const auto [scale, zp] = act_qparams(v);
+    op("QuantizeLinear", {x, scale, zp}, y);
+  }
+  void dequantize_linear(const std::string& x, int v, const std::string& y) {
+    const auto [scale, zp] = act_qparams(v);
+    op("DequantizeLinear", {x, scale, zp}, y);
   }
 
   // Writes node output `v` from its fp32 result `y`: quantized or as is.
   void produce(int v, const std::string& y) {
-    if (!quantized(v)) return;  // y is already name_of(v)
-    const auto [scale, zp] = act_qparams_cached(v);
-    op("QuantizeLinear", {y, scale, zp}, name_of(v));
+    if (quantized(v)) quantize_linear(y, v, name_of(v));  // else y is already name_of(v)
   }
 
   // Where an fp32 result goes: the value's own name, or a temporary that a
@@ -182,12 +186,10 @@ class OnnxWriter {
       }
       case OpKind::kMul: return add_gating(n);
       case OpKind::kMean: return add_pool(n);
-      case OpKind::kQuantize: return produce(n.output, float_of(n.inputs[0]));
+      case OpKind::kQuantize: return quantize_linear(float_of(n.inputs[0]), n.output, name_of(n.output));
       case OpKind::kDequantize: {
         dequantize_source_[n.output] = n.inputs[0];
-        const auto [scale, zp] = act_qparams_cached(n.inputs[0]);
-        op("DequantizeLinear", {name_of(n.inputs[0]), scale, zp}, name_of(n.output));
-        return;
+        return dequantize_linear(name_of(n.inputs[0]), n.inputs[0], name_of(n.output));
       }
     }
   }
@@ -239,7 +241,7 @@ class OnnxWriter {
     const int q = it->second;
     if (arith_dequantized_.count(q)) return arith_dequantized_[q];
     const auto base = name_of(q);
-    const auto [scale, zp] = act_qparams_cached(q);
+    const auto scale = act_qparams(q).first;
     const auto zp_f = constant(base + ".zero_point_f", at::scalar_tensor(float(q_of(q).zero_point), at::kFloat));
     attr(op("Cast", {name_of(q)}, base + ".cast"), "to", int64_t(onnx::TensorProto::FLOAT));
     op("Sub", {base + ".cast", zp_f}, base + ".centred");
@@ -274,9 +276,8 @@ class OnnxWriter {
     std::string g4;
     if (quantized(gate)) {
       op("Unsqueeze", {name_of(gate), axes}, name_of(gate) + ".4d");
-      const auto [scale, zp] = act_qparams_cached(gate);
-      op("DequantizeLinear", {name_of(gate) + ".4d", scale, zp}, name_of(gate) + ".4d.f");
       g4 = name_of(gate) + ".4d.f";
+      dequantize_linear(name_of(gate) + ".4d", gate, g4);
     } else {
       g4 = name_of(gate) + ".4d";
       op("Unsqueeze", {float_of(gate), axes}, g4);
@@ -293,9 +294,8 @@ class OnnxWriter {
     op("GlobalAveragePool", {float_of(n.inputs[0])}, pooled);
     std::string flat_in = pooled;
     if (quantized(n.output)) {
-      const auto [scale, zp] = act_qparams_cached(n.output);
       flat_in = pooled + ".q";
-      op("QuantizeLinear", {pooled, scale, zp}, flat_in);
+      quantize_linear(pooled, n.output, flat_in);
     }
     attr(op("Flatten", {flat_in}, name_of(n.output)), "axis", int64_t(1));
   }

@@ -147,7 +147,12 @@ class ScriptWriter {
 
 }  // namespace
 
-std::vector<std::string> write_torchscript(const Graph& graph, const std::string& dir) {
+std::vector<std::string> write_torchscript(const Graph& graph, const std::string& dir,
+                                           std::vector<std::string>& warnings) {
+  const auto narrow = sub_byte_layers(graph);
+  if (!narrow.empty())
+    warnings.push_back("torchscript: weights below 8 bits are stored widened (int8 in packed params, fp32 in fp32 "
+                       "layers): " + narrow);
   torch::jit::Module m("qnas_subnet");
   ScriptWriter writer(graph, m);
   const auto source = writer.source();

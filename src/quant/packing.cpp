@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "src/core/error.hpp"
+#include "src/quant/policy.hpp"
 
 namespace qnas::quant {
 
@@ -14,7 +15,7 @@ at::Tensor pack_codes(const at::Tensor& codes, int bits) {
   check_bits(bits);
   const auto c = codes.to(at::kChar).contiguous().reshape({-1});
   const int64_t n = c.numel();
-  auto out = at::zeros({(n * bits + 7) / 8}, at::kByte);
+  auto out = at::zeros({packed_weight_bytes(n, bits)}, at::kByte);
   const auto* src = c.data_ptr<int8_t>();
   auto* dst = out.data_ptr<uint8_t>();
   const int lo = -(1 << (bits - 1)), hi = (1 << (bits - 1)) - 1;
@@ -33,8 +34,9 @@ at::Tensor pack_codes(const at::Tensor& codes, int bits) {
 at::Tensor unpack_codes(const at::Tensor& packed, int64_t numel, int bits) {
   check_bits(bits);
   const auto p = packed.contiguous();
-  QNAS_CHECK(p.scalar_type() == at::kByte && p.numel() == (numel * bits + 7) / 8, "packing: ", p.numel(),
-             " bytes for ", numel, " codes of ", bits, " bits; expected ", (numel * bits + 7) / 8, " uint8 bytes");
+  const int64_t bytes = packed_weight_bytes(numel, bits);
+  QNAS_CHECK(p.scalar_type() == at::kByte && p.numel() == bytes, "packing: ", p.numel(), " bytes for ", numel,
+             " codes of ", bits, " bits; expected ", bytes, " uint8 bytes");
   auto out = at::empty({numel}, at::kChar);
   const auto* src = p.data_ptr<uint8_t>();
   auto* dst = out.data_ptr<int8_t>();

@@ -34,10 +34,13 @@ struct LayerPolicy {
 inline constexpr int64_t kFloatBytes = 4;
 inline constexpr int64_t kActQParamBytes = 4 + 1;  // fp32 scale + uint8 zero point
 
-/// Weights packed at `bits` (ceil(numel * bits / 8)) plus, below 32 bits, one
-/// fp32 scale per output channel (symmetric: no zero point).
+/// `numel` weight codes packed at `bits`: ceil(numel * bits / 8) bytes.
+inline int64_t packed_weight_bytes(int64_t numel, int bits) { return (numel * bits + 7) / 8; }
+
+/// Weights packed at `bits` plus, below 32 bits, one fp32 scale per output
+/// channel (symmetric: no zero point).
 inline int64_t stored_weight_bytes(int64_t numel, int64_t out_channels, int bits) {
-  return (numel * bits + 7) / 8 + (bits < 32 ? kFloatBytes * out_channels : 0);
+  return packed_weight_bytes(numel, bits) + (bits < 32 ? kFloatBytes * out_channels : 0);
 }
 
 /// "w4a8", "w32a32": a compact label for tables.

@@ -51,6 +51,17 @@ std::string export_to(const deploy::Graph& g, const supernet::SubnetSpec& spec, 
   return dir;
 }
 
+// Deploys each of specs() on the trained tiny net and exports it in
+// `format` under tmp/<label>; f(label, deployed, export folder).
+template <class F>
+void for_each_export(const std::string& format, const TempDir& tmp, F f) {
+  auto net = trained_tiny_net();
+  for (const auto& [label, spec] : specs(net)) {
+    const auto d = deploy_spec(net, spec);
+    f(label, spec, d, export_to(d.graph, spec, format, tmp.file(label)));
+  }
+}
+
 void write_floats(const std::string& path, const at::Tensor& t) {
   const auto c = t.contiguous();
   std::ofstream(path, std::ios::binary).write(static_cast<const char*>(c.data_ptr()), std::streamsize(c.nbytes()));
@@ -72,13 +83,11 @@ TEST(Export, OnnxRunsInOnnxRuntimeLikeTheDeployedModel) {
   const std::string runner = std::string(QNAS_SOURCE_DIR) + "/tests/node/run_onnx.js";
   ASSERT_TRUE(core::file_exists(std::string(QNAS_SOURCE_DIR) + "/tests/node/node_modules/onnxruntime-node"))
       << "onnxruntime-node is missing: run scripts/install-deps.sh (installs it into tests/node)";
-  auto net = trained_tiny_net();
   TempDir tmp("onnx");
   const auto raw = raw_pixels(kImages);
   write_floats(tmp.file("pixels.f32"), raw);
-  for (const auto& [label, spec] : specs(net)) {
-    const auto d = deploy_spec(net, spec);
-    const auto dir = export_to(d.graph, spec, "onnx", tmp.file(label));
+  for_each_export("onnx", tmp, [&](const std::string& label, const supernet::SubnetSpec&, const Deployed& d,
+                                   const std::string& dir) {
     const std::string cmd = "node " + runner + " " + dir + "/model.onnx " + tmp.file("pixels.f32") + " " +
                             std::to_string(kImages) + ",1,28,28 " + tmp.file(label + ".f32");
     ASSERT_EQ(shell(cmd), 0) << cmd;
@@ -89,16 +98,14 @@ TEST(Export, OnnxRunsInOnnxRuntimeLikeTheDeployedModel) {
                  same, diff, ours.abs().max().item<double>());
     RecordProperty(label + "_max_abs_logit_diff", std::to_string(diff));
     EXPECT_GE(same, 0.99) << label;
-  }
+  });
 }
 
 TEST(Export, TorchScriptReloadsAndRunsIdentically) {
-  auto net = trained_tiny_net();
   TempDir tmp("ts");
   const auto raw = raw_pixels(kImages);
-  for (const auto& [label, spec] : specs(net)) {
-    const auto d = deploy_spec(net, spec);
-    const auto dir = export_to(d.graph, spec, "torchscript", tmp.file(label));
+  for_each_export("torchscript", tmp, [&](const std::string& label, const supernet::SubnetSpec&, const Deployed& d,
+                                          const std::string& dir) {
     deploy::use_onednn_engine();  // packed params are rebuilt for the current engine on load
     auto m = torch::jit::load(dir + "/model.pt");
     c10::InferenceMode guard;
@@ -107,7 +114,7 @@ TEST(Export, TorchScriptReloadsAndRunsIdentically) {
     // Python's torch.jit.load, where python3-torch is installed (scripts/install-deps.sh --bench).
     if (shell("/usr/bin/python3 -c 'import torch'") != 0) {
       std::fprintf(stderr, "[ torchscript ] python3-torch not installed: Python reload not checked\n");
-      continue;
+      return;
     }
     write_floats(tmp.file("pixels.f32"), raw);
     const std::string py =
@@ -117,16 +124,14 @@ TEST(Export, TorchScriptReloadsAndRunsIdentically) {
         "m(x).detach().numpy().astype(np.float32).tofile('" + tmp.file("py.f32") + "')";
     ASSERT_EQ(shell("/usr/bin/python3 -c \"" + py + "\""), 0) << py;
     EXPECT_TRUE(read_floats(tmp.file("py.f32"), {kImages, 10}).equal(cpp)) << label;
-  }
+  });
 }
 
 TEST(Export, SafetensorsReloadsTheSameModel) {
-  auto net = trained_tiny_net();
   TempDir tmp("st");
   const auto raw = raw_pixels(kImages);
-  for (const auto& [label, spec] : specs(net)) {
-    const auto d = deploy_spec(net, spec);
-    const auto dir = export_to(d.graph, spec, "safetensors", tmp.file(label));
+  for_each_export("safetensors", tmp, [&](const std::string& label, const supernet::SubnetSpec& spec,
+                                          const Deployed& d, const std::string& dir) {
     const auto loaded = deploy::load_deployed(dir);
     EXPECT_EQ(loaded.spec, supernet::to_json(spec));
     EXPECT_EQ(loaded.graph.model_bytes(), d.graph.model_bytes());
@@ -140,7 +145,7 @@ TEST(Export, SafetensorsReloadsTheSameModel) {
     int64_t act_params = 0;
     for (const auto& v : d.graph.values) act_params += v.quantized && v.qsource == deploy::QSource::kObserved;
     EXPECT_EQ(file_bytes - 8 - int64_t(header) + 5 * act_params, d.graph.model_bytes()) << label;
-  }
+  });
 }
 
 TEST(Export, BadInputLeavesNothingBehind) {

@@ -1,0 +1,31 @@
+#pragma once
+// The options of commands that act on one subnet of a trained supernet
+// (eval, export), and opening it: config, checkpoint, data, the chosen spec.
+
+#include <string>
+
+#include "src/cli/commands.hpp"
+#include "src/eval/session.hpp"
+
+namespace qnas::cli {
+
+struct SubnetArgs {
+  ConfigArgs config;
+  std::string subnet = "largest";
+  std::string bits;
+  std::string checkpoint;
+};
+
+/// CONFIG, --set, --subnet, --bits, --checkpoint.
+void add_subnet_args(CLI::App& cmd, SubnetArgs& args);
+
+struct OpenSubnet {
+  eval::Session session;
+  supernet::SubnetSpec spec;
+};
+
+/// Checks the arguments first (a typo should not wait for data and
+/// checkpoint to load), then opens the session and chooses the spec.
+OpenSubnet open_subnet(const SubnetArgs& args);
+
+}  // namespace qnas::cli
