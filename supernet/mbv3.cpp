@@ -148,25 +148,36 @@ UnitWeights ElasticBlockImpl::unit_weights(const at::Tensor& w, const ElasticBN&
   return {w, {}, lead(p.gamma, c), lead(p.beta, c), lead(p.running_mean, c), lead(p.running_var, c)};
 }
 
+std::vector<UnitDesc> ElasticBlockImpl::unit_descs(const std::string& name, int kernel, int expand, int64_t in_h,
+                                                   int64_t in_w) const {
+  const int64_t mid = mid_channels(expand);
+  const UnitDesc dw{name + ".dw", "dwconv", mid, mid, kernel, stride, true, act, in_h, in_w};
+  std::vector<UnitDesc> d{{name + ".pw1", "conv", in, mid, 1, 1, true, act, in_h, in_w}, dw};
+  if (se) {
+    const int64_t s = se_channels(mid);
+    d.push_back({name + ".se_reduce", "linear", mid, s, 1, 1, false, Act::kRelu, 1, 1});
+    d.push_back({name + ".se_expand", "linear", s, mid, 1, 1, false, Act::kHsigmoid, 1, 1});
+  }
+  d.push_back({name + ".pw2", "conv", mid, out, 1, 1, true, Act::kNone, dw.out_h(), dw.out_w()});
+  return d;
+}
+
 MBBlock ElasticBlockImpl::extract(const std::string& name, int kernel, int expand, int64_t in_h,
                                   int64_t in_w) const {
   at::NoGradGuard no_grad;
   const int64_t mid = mid_channels(expand);
-  UnitDesc d1{name + ".pw1", "conv", in, mid, 1, 1, true, act, in_h, in_w};
-  UnitDesc d2{name + ".dw", "dwconv", mid, mid, kernel, stride, true, act, in_h, in_w};
-  UnitDesc d3{name + ".pw2", "conv", mid, out, 1, 1, true, Act::kNone, d2.out_h(), d2.out_w()};
-  ConvUnit pw1(d1), dw(d2), pw2(d3);
+  const auto d = unit_descs(name, kernel, expand, in_h, in_w);
+  ConvUnit pw1(d[0]), dw(d[1]), pw2(d.back());
   pw1->load(unit_weights(lead(pw1_w_, mid), pw1_bn_, mid));
   dw->load(unit_weights(dw_kernel(mid, kernel), dw_bn_, mid));
   pw2->load(unit_weights(pw2_w_.narrow(1, 0, mid), pw2_bn_, out));
   MBBlock block(pw1, dw, pw2, residual);
   if (se) {
-    const int64_t s = se_channels(mid);
-    ConvUnit reduce(UnitDesc{name + ".se_reduce", "linear", mid, s, 1, 1, false, Act::kRelu, 1, 1});
-    ConvUnit expand(UnitDesc{name + ".se_expand", "linear", s, mid, 1, 1, false, Act::kHsigmoid, 1, 1});
+    const int64_t s = d[2].out_channels;
+    ConvUnit reduce(d[2]), expand_unit(d[3]);
     reduce->load({lead(se_rw_, s).narrow(1, 0, mid).reshape({s, mid}), lead(se_rb_, s), {}, {}, {}, {}});
-    expand->load({lead(se_ew_, mid).narrow(1, 0, s).reshape({mid, s}), lead(se_eb_, mid), {}, {}, {}, {}});
-    block->set_se(reduce, expand);
+    expand_unit->load({lead(se_ew_, mid).narrow(1, 0, s).reshape({mid, s}), lead(se_eb_, mid), {}, {}, {}, {}});
+    block->set_se(reduce, expand_unit);
   }
   return block;
 }
@@ -293,13 +304,23 @@ at::Tensor MBV3SupernetImpl::forward_from_stem(const at::Tensor& stem, const Sub
   return at::linear(y, cls_w_, cls_b_);
 }
 
+UnitDesc MBV3SupernetImpl::stem_desc() const {
+  return {"stem", "conv", input_.channels, cfg_.stem_width, 3, 1, true, Act::kHswish, input_.height, input_.width};
+}
+
+std::vector<UnitDesc> MBV3SupernetImpl::head_descs(int64_t h, int64_t w) const {
+  const int64_t last = stages_.back().front()->out;
+  return {{"head.expand", "conv", last, cfg_.head_width, 1, 1, true, Act::kHswish, h, w},
+          {"head.mix", "linear", cfg_.head_width, cfg_.feature_width, 1, 1, false, Act::kHswish, 1, 1},
+          {"classifier", "linear", cfg_.feature_width, input_.classes, 1, 1, false, Act::kNone, 1, 1}};
+}
+
 Subnet MBV3SupernetImpl::extract(const SubnetSpec& spec) const {
   const MBV3Arch a = arch_of(spec);
   at::NoGradGuard no_grad;
-  int64_t h = input_.height, w = input_.width;
-  UnitDesc stem_d{"stem", "conv", input_.channels, cfg_.stem_width, 3, 1, true, Act::kHswish, h, w};
-  ConvUnit stem(stem_d);
+  ConvUnit stem(stem_desc());
   stem->load({stem_w_, {}, stem_bn_.gamma, stem_bn_.beta, stem_bn_.running_mean, stem_bn_.running_var});
+  int64_t h = input_.height, w = input_.width;
   std::vector<MBBlock> blocks;
   for (size_t s = 0; s < stages_.size(); ++s) {
     for (int b = 0; b < a.depth[s]; ++b) {
@@ -309,16 +330,35 @@ Subnet MBV3SupernetImpl::extract(const SubnetSpec& spec) const {
       w = blocks.back()->dw->desc().out_w();
     }
   }
-  const int64_t last = stages_.back().front()->out;
-  ConvUnit head(UnitDesc{"head.expand", "conv", last, cfg_.head_width, 1, 1, true, Act::kHswish, h, w});
+  const auto hd = head_descs(h, w);
+  ConvUnit head(hd[0]), mix(hd[1]), cls(hd[2]);
   head->load({head_w_, {}, head_bn_.gamma, head_bn_.beta, head_bn_.running_mean, head_bn_.running_var});
-  ConvUnit mix(UnitDesc{"head.mix", "linear", cfg_.head_width, cfg_.feature_width, 1, 1, false, Act::kHswish, 1, 1});
   mix->load({mix_w_, mix_b_, {}, {}, {}, {}});
-  ConvUnit cls(UnitDesc{"classifier", "linear", cfg_.feature_width, input_.classes, 1, 1, false, Act::kNone, 1, 1});
   cls->load({cls_w_, cls_b_, {}, {}, {}, {}});
   auto subnet = std::make_shared<MBV3SubnetImpl>(spec, stem, std::move(blocks), head, mix, cls, cfg_.dropout);
   subnet->eval();
   return subnet;
+}
+
+std::vector<LayerInfo> MBV3SupernetImpl::layer_infos(const SubnetSpec& spec) const {
+  const MBV3Arch a = arch_of(spec);
+  std::vector<UnitDesc> descs{stem_desc()};
+  int64_t h = input_.height, w = input_.width;
+  for (size_t s = 0; s < stages_.size(); ++s)
+    for (int b = 0; b < a.depth[s]; ++b) {
+      const auto d = stages_[s][size_t(b)]->unit_descs(block_name(s, size_t(b)), a.kernel[s][size_t(b)],
+                                                       a.expand[s][size_t(b)], h, w);
+      descs.insert(descs.end(), d.begin(), d.end());
+      h = d[1].out_h();
+      w = d[1].out_w();
+    }
+  for (const auto& d : head_descs(h, w)) descs.push_back(d);
+  std::vector<LayerInfo> out;
+  for (const auto& d : descs) {
+    out.push_back(info_of(d));
+    out.back().policy = spec.policy.at(d.name);
+  }
+  return out;
 }
 
 Supernet make_supernet(const core::Config& cfg, const InputShape& input) {

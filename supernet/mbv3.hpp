@@ -45,6 +45,8 @@ class ElasticBlockImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, int kernel, int expand) const;
   /// Standalone copy for (kernel, expand), named `name`, running at in_h x in_w.
   MBBlock extract(const std::string& name, int kernel, int expand, int64_t in_h, int64_t in_w) const;
+  /// Its units' descriptions in network order: pw1, dw, [se_reduce, se_expand], pw2.
+  std::vector<UnitDesc> unit_descs(const std::string& name, int kernel, int expand, int64_t in_h, int64_t in_w) const;
 
   int64_t mid_channels(int expand) const;
   /// The depthwise kernel of size k for the leading `mid` channels.
@@ -78,12 +80,16 @@ class MBV3SupernetImpl : public SupernetImpl {
   at::Tensor stem(const at::Tensor& x) override;
   at::Tensor forward_from_stem(const at::Tensor& stem, const SubnetSpec& spec) override;
   Subnet extract(const SubnetSpec& spec) const override;
+  std::vector<LayerInfo> layer_infos(const SubnetSpec& spec) const override;
 
   /// Validates `spec` against the space and returns its typed architecture.
   MBV3Arch arch_of(const SubnetSpec& spec) const;
 
  private:
   void build_space(const core::QuantConfig& quant);
+  UnitDesc stem_desc() const;
+  /// head.expand, head.mix, classifier after the blocks, at h x w.
+  std::vector<UnitDesc> head_descs(int64_t h, int64_t w) const;
   void init_weights();
 
   core::SupernetConfig cfg_;

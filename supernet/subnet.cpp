@@ -65,19 +65,26 @@ void ConvUnitImpl::fold_bn() {
   bn = nullptr;
 }
 
-LayerInfo ConvUnitImpl::info() const {
+LayerInfo info_of(const UnitDesc& d) {
   LayerInfo li;
-  li.name = desc_.name;
-  li.kind = desc_.kind;
-  li.in_channels = desc_.in_channels;
-  li.out_channels = desc_.out_channels;
-  li.kernel = desc_.kernel;
-  li.stride = desc_.stride;
-  li.groups = desc_.groups();
-  li.out_h = desc_.kind == "linear" ? 1 : desc_.out_h();
-  li.out_w = desc_.kind == "linear" ? 1 : desc_.out_w();
-  li.weight_numel = weight.numel();
-  li.bias_numel = desc_.out_channels;  // the deployed (BN-folded) form always has one
+  li.name = d.name;
+  li.kind = d.kind;
+  li.in_channels = d.in_channels;
+  li.out_channels = d.out_channels;
+  li.kernel = d.kernel;
+  li.stride = d.stride;
+  li.groups = d.groups();
+  li.out_h = d.kind == "linear" ? 1 : d.out_h();
+  li.out_w = d.kind == "linear" ? 1 : d.out_w();
+  li.weight_numel = d.out_channels * (d.in_channels / d.groups()) * d.kernel * d.kernel;
+  li.bias_numel = d.out_channels;  // the deployed (BN-folded) form always has one
+  return li;
+}
+
+LayerInfo ConvUnitImpl::info() const {
+  LayerInfo li = info_of(desc_);
+  QNAS_CHECK(li.weight_numel == weight.numel(), "unit '", desc_.name, "': weight of ", weight.numel(),
+             " elements; its description implies ", li.weight_numel);
   return li;
 }
 

@@ -38,6 +38,10 @@ struct UnitDesc {
   int64_t out_w() const { return (in_w + 2 * (kernel / 2) - kernel) / stride + 1; }
 };
 
+/// Shapes and cost of a unit from its description alone (no weights); the
+/// policy is left at fp32.
+LayerInfo info_of(const UnitDesc& desc);
+
 /// Tensors that fill a unit (copied in). gamma/beta/mean/var only when the
 /// unit has BN; bias only when it has none.
 struct UnitWeights {

@@ -38,6 +38,10 @@ class SupernetImpl : public torch::nn::Module {
   /// A standalone copy of subnet `spec`: sliced, transformed weights, its
   /// policy recorded (applied later, after BN recalibration and folding).
   virtual Subnet extract(const SubnetSpec& spec) const = 0;
+
+  /// What extract(spec)->layer_infos() returns, from shapes alone: cheap
+  /// enough for exact cost proxies of thousands of candidates.
+  virtual std::vector<LayerInfo> layer_infos(const SubnetSpec& spec) const = 0;
 };
 using Supernet = std::shared_ptr<SupernetImpl>;
 

@@ -22,5 +22,8 @@ void register_eval(CLI::App& app);
 void register_info(CLI::App& app);
 void register_config(CLI::App& app);
 void register_export(CLI::App& app);
+void register_search(CLI::App& app);
+void register_pareto(CLI::App& app);
+void register_predict(CLI::App& app);
 
 }  // namespace qnas::cli

@@ -25,6 +25,9 @@ int main(int argc, char** argv) {
   qnas::cli::register_info(app);
   qnas::cli::register_config(app);
   qnas::cli::register_export(app);
+  qnas::cli::register_search(app);
+  qnas::cli::register_pareto(app);
+  qnas::cli::register_predict(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -14,6 +14,7 @@
 
 #include "src/core/error.hpp"
 #include "src/core/fs.hpp"
+#include "src/core/table.hpp"
 
 namespace qnas::core {
 
@@ -28,6 +29,9 @@ struct Rule {
   double hi = std::numeric_limits<double>::infinity();
   std::vector<std::string> choices;  // allowed values, as text
   bool nonempty = false;             // for lists
+  std::vector<std::string> keys;     // NamedValues: allowed keys (empty = any)
+  // NamedValues: checks one value; returns "" when fine, else what was expected.
+  std::string (*value_check)(const std::string&) = nullptr;
 
   bool has_range() const { return std::isfinite(lo) || std::isfinite(hi); }
 };
@@ -83,10 +87,12 @@ template <> std::string type_name<uint64_t>() { return "a non-negative integer";
 template <> std::string type_name<double>() { return "a number"; }
 template <> std::string type_name<std::string>() { return "a string"; }
 
+
 template <class T> struct is_vector : std::false_type {};
 template <class T> struct is_vector<std::vector<T>> : std::true_type {
   using value_type = T;
 };
+template <> struct is_vector<NamedValues> : std::false_type {};
 
 std::string expected_text(const std::string& type, const Rule& r) {
   const std::string rule = describe_rule(r);
@@ -101,20 +107,14 @@ std::string expected_list_text(const std::string& type, const Rule& r) {
   return "a list of " + plural + (rule.empty() ? "" : ", each " + rule) + (r.nonempty ? ", not empty" : "");
 }
 
-// Shortest decimal text that reads back as the same double (0.286, not 0.28599999999999998).
-std::string shortest(double v) {
-  char buf[32];
-  for (int precision = 6; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
-
 std::string where(const YAML::Node& node) {
   const auto mark = node.Mark();
   if (mark.is_null() || mark.line < 0) return "";
   return " (line " + std::to_string(mark.line + 1) + ")";
+}
+
+std::string join_path(const std::string& prefix, const std::string& key) {
+  return prefix.empty() ? key : prefix + "." + key;
 }
 
 // ---------------------------------------------------------------------------
@@ -190,6 +190,59 @@ template <class V> void visit(V& v, LatencyConfig& c) {
   v.field("runs", c.runs, "timed forward passes; the median is latency_ms", range(1, 100000));
 }
 
+// "<= 3.0", ">= 85": a bound and a number.
+std::string constraint_check(const std::string& text) {
+  const std::string expected = "a comparison and a number such as \"<= 3.0\" or \">= 85\"";
+  size_t i = 0;
+  while (i < text.size() && text[i] == ' ') ++i;
+  const std::string ops[] = {"<=", ">="};
+  for (const auto& op : ops) {
+    if (text.compare(i, op.size(), op) != 0) continue;
+    const std::string rest = text.substr(i + op.size());
+    char* end = nullptr;
+    const double bound = std::strtod(rest.c_str(), &end);
+    if (end == rest.c_str() || !std::isfinite(bound)) return expected;
+    while (*end == ' ') ++end;
+    return *end == '\0' ? "" : expected;
+  }
+  return expected;
+}
+
+Rule metric_map(std::vector<std::string> values, bool nonempty) {
+  Rule r;
+  r.keys = search_metric_names();
+  r.choices = std::move(values);
+  r.nonempty = nonempty;
+  return r;
+}
+
+Rule constraint_map() {
+  Rule r = metric_map({}, false);
+  r.value_check = &constraint_check;
+  return r;
+}
+
+template <class V> void visit(V& v, SearchConfig& c) {
+  v.field("tactic", c.tactic, "search tactic: random, ga (one objective), nsga2, or linas (predictor-guided, REFERENCES.md 1)", one_of({"random", "ga", "nsga2", "linas"}));
+  v.field("objectives", c.objectives, "1 to 3 metrics to optimise with their direction, in order", metric_map({"max", "min"}, true));
+  v.field("constraints", c.constraints, "bounds every reported candidate must meet, e.g. {latency_ms: \"<= 3.0\"}", constraint_map());
+  v.field("population", c.population, "candidates validated per iteration (random: the initial batch; nsga2/ga: the population)", range(2, 100000));
+  v.field("evaluations", c.evaluations, "validated candidates in total (at least population)", range(2, 10000000));
+  v.field("seed", c.seed, "seed of the search's random choices (sampling, operators, CV folds)", any());
+  v.field("inner_evaluations", c.inner_evaluations, "linas: predicted evaluations of the inner evolutionary search per iteration", range(1, 100000000));
+  v.field("predictor", c.predictor, "linas: ridge, svr, or auto (the lower k-fold CV MAPE per objective)", one_of({"ridge", "svr", "auto"}));
+  v.field("folds", c.folds, "linas: folds of the predictors' cross-validation", range(2, 100));
+  v.field("proxy_features", c.proxy_features, "linas: exact cost proxies appended to the one-hot features", one_of({"params", "macs", "bops", "model_bytes"}));
+  v.field("exact_proxies", c.exact_proxies, "linas: objectives computable from the spec alone (params, macs, bops, model_bytes from the layer shapes) are computed exactly in the inner search instead of predicted", any());
+  v.field("crossover_prob", c.crossover_prob, "probability that two parents are recombined (SBX)", range(0, 1));
+  v.field("crossover_eta", c.crossover_eta, "SBX distribution index", range(0, 1000));
+  v.field("mutation_prob", c.mutation_prob, "probability that one gene is mutated (polynomial mutation)", range(0, 1));
+  v.field("mutation_eta", c.mutation_eta, "polynomial mutation distribution index", range(0, 1000));
+  v.field("reference_point", c.reference_point, "hypervolume reference point, one value per objective in its own units (empty: worst of the initial population + 10% of its range)", any());
+  v.field("val_images", c.val_images, "validation images per candidate's top1 (0 = the whole validation split)", at_least(0));
+  v.field("train_if_missing", c.train_if_missing, "qnas search trains the supernet first when output.dir holds no checkpoint", any());
+}
+
 template <class V> void visit(V& v, OutputConfig& c) {
   v.field("dir", c.dir, "run directory: checkpoint, logs, resolved config, results", any());
 }
@@ -204,8 +257,47 @@ template <class V> void visit(V& v, Config& c) {
   v.section("train", c.train, "supernet training (sandwich rule, in-place distillation)");
   v.section("eval", c.eval, "subnet evaluation");
   v.section("latency", c.latency, "latency of the deployed (int8 / fp32) model");
+  v.section("search", c.search, "architecture and policy search");
   v.section("output", c.output, "outputs");
 }
+
+// Rules that span several keys.
+void check_across(const Config& c, std::vector<std::string>& lines) {
+  const auto& s = c.search;
+  if (s.objectives.size() > 3)
+    lines.push_back("search.objectives: " + std::to_string(s.objectives.size()) + " objectives; expected 1 to 3");
+  if (s.tactic == "ga" && s.objectives.size() != 1)
+    lines.push_back("search.tactic: ga optimises one objective, search.objectives lists " +
+                    std::to_string(s.objectives.size()) + "; expected one (or tactic nsga2/linas)");
+  if (s.evaluations < s.population)
+    lines.push_back("search.evaluations: " + std::to_string(s.evaluations) + " is less than search.population " +
+                    std::to_string(s.population) + "; expected at least one population");
+  if (!s.reference_point.empty() && s.reference_point.size() != s.objectives.size())
+    lines.push_back("search.reference_point: " + std::to_string(s.reference_point.size()) +
+                    " values for " + std::to_string(s.objectives.size()) + " objectives; expected one per objective");
+  for (size_t i = 0; i < s.objectives.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (s.objectives[i].first == s.objectives[j].first)
+        lines.push_back("search.objectives: '" + s.objectives[i].first + "' twice; expected distinct metrics");
+}
+
+// Map-valued keys replace their default instead of merging into it.
+struct MapPaths {
+  std::string prefix;
+  std::vector<std::string> paths;
+  template <class T>
+  void field(const char* key, const T&, const char*, const Rule&) {
+    if constexpr (std::is_same_v<T, NamedValues>) paths.push_back(join_path(prefix, key));
+  }
+  template <class S>
+  void section(const char* key, S& value, const char*) {
+    MapPaths child{join_path(prefix, key), {}};
+    visit(child, value);
+    paths.insert(paths.end(), child.paths.begin(), child.paths.end());
+  }
+  template <class S>
+  void section_list(const char*, std::vector<S>&, const char*) {}
+};
 
 // ---------------------------------------------------------------------------
 // Reading: YAML node -> struct, collecting every problem.
@@ -217,9 +309,6 @@ struct Problems {
   std::vector<std::string> overridden;  // key paths set by --set
 };
 
-std::string join_path(const std::string& prefix, const std::string& key) {
-  return prefix.empty() ? key : prefix + "." + key;
-}
 
 class Reader {
  public:
@@ -232,7 +321,9 @@ class Reader {
     if (!node_.IsMap() || !node_[key]) return;
     const YAML::Node n = node_[key];
     const std::string path = join_path(prefix_, key);
-    if constexpr (is_vector<T>::value) {
+    if constexpr (std::is_same_v<T, NamedValues>) {
+      read_named(n, path, value, rule);
+    } else if constexpr (is_vector<T>::value) {
       read_list(n, path, value, rule);
     } else {
       read_scalar(n, path, value, rule);
@@ -400,6 +491,52 @@ class Reader {
     value = std::move(out);
   }
 
+  // A map replaces the default whole (see overlay()); keys and values are
+  // checked one by one so each problem names its key.
+  void read_named(const YAML::Node& n, const std::string& path, NamedValues& value, const Rule& rule) {
+    if (n.IsNull()) {
+      value.clear();
+      return;
+    }
+    if (!n.IsMap()) {
+      problem(path, n, "expected a map (e.g. {top1: max}), got '" + text(n) + "'");
+      return;
+    }
+    NamedValues out;
+    bool ok = true;
+    for (const auto& kv : n) {
+      const std::string key = kv.first.as<std::string>();
+      const std::string item = path + "." + key;
+      if (!rule.keys.empty() && std::find(rule.keys.begin(), rule.keys.end(), key) == rule.keys.end()) {
+        problem(item, kv.second, "unknown name '" + key + "'; expected one of {" + join(rule.keys, ", ") + "}");
+        ok = false;
+        continue;
+      }
+      if (!kv.second.IsScalar()) {
+        problem(item, kv.second, "expected a single value, got '" + text(kv.second) + "'");
+        ok = false;
+        continue;
+      }
+      const std::string v = kv.second.Scalar();
+      std::string expected;
+      if (!rule.choices.empty() && std::find(rule.choices.begin(), rule.choices.end(), v) == rule.choices.end())
+        expected = "one of {" + join(rule.choices, ", ") + "}";
+      else if (rule.value_check)
+        expected = rule.value_check(v);
+      if (!expected.empty()) {
+        problem(item, kv.second, "expected " + expected + ", got '" + v + "'");
+        ok = false;
+        continue;
+      }
+      out.emplace_back(key, v);
+    }
+    if (ok && rule.nonempty && out.empty()) {
+      problem(path, n, "expected at least one entry");
+      ok = false;
+    }
+    if (ok) value = std::move(out);
+  }
+
   YAML::Node node_;
   std::string prefix_;
   Problems& problems_;
@@ -421,7 +558,12 @@ class Writer {
 
   template <class T>
   void field(const char* key, const T& value, const char*, const Rule&) {
-    if constexpr (is_vector<T>::value) {
+    if constexpr (std::is_same_v<T, NamedValues>) {
+      YAML::Node map(YAML::NodeType::Map);
+      map.SetStyle(YAML::EmitterStyle::Flow);
+      for (const auto& [k, v] : value) map[k] = v;
+      node_[key] = map;
+    } else if constexpr (is_vector<T>::value) {
       YAML::Node seq(YAML::NodeType::Sequence);
       seq.SetStyle(YAML::EmitterStyle::Flow);
       for (const auto& v : value) seq.push_back(scalar(v));
@@ -470,7 +612,11 @@ class Documenter {
   template <class T>
   void field(const char* key, const T& value, const char* desc, const Rule& rule) {
     std::string expected;
-    if constexpr (is_vector<T>::value)
+    if constexpr (std::is_same_v<T, NamedValues>)
+      expected = "a map {name: value}, name one of {" + join(rule.keys, ", ") + "}" +
+                 (rule.choices.empty() ? "" : ", value one of {" + join(rule.choices, ", ") + "}") +
+                 (rule.value_check ? ", value \"<= number\" or \">= number\"" : "");
+    else if constexpr (is_vector<T>::value)
       expected = expected_list_text(type_name<typename T::value_type>(), rule);
     else
       expected = expected_text(type_name<T>(), rule);
@@ -577,10 +723,13 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
 
 // Overlays `file` on `base` (both maps): maps merge key by key, anything else
 // replaces. Nodes keep their file positions for messages.
-void overlay(YAML::Node base, const YAML::Node& file) {
+void overlay(YAML::Node base, const YAML::Node& file, const std::vector<std::string>& whole,
+             const std::string& prefix = "") {
   for (const auto& kv : file) {
     const std::string key = kv.first.as<std::string>();
-    if (kv.second.IsMap() && base[key] && base[key].IsMap()) overlay(base[key], kv.second);
+    const std::string path = join_path(prefix, key);
+    const bool replace = std::find(whole.begin(), whole.end(), path) != whole.end();
+    if (!replace && kv.second.IsMap() && base[key] && base[key].IsMap()) overlay(base[key], kv.second, whole, path);
     else base[key] = kv.second;
   }
 }
@@ -588,6 +737,12 @@ void overlay(YAML::Node base, const YAML::Node& file) {
 }  // namespace
 
 // ---------------------------------------------------------------------------
+
+const std::vector<std::string>& search_metric_names() {
+  static const std::vector<std::string> names = {"top1", "latency_ms", "latency_ms_std", "throughput_img_s",
+                                                 "model_bytes", "peak_rss_bytes", "params", "macs", "bops"};
+  return names;
+}
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -615,7 +770,10 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
   // Overrides apply on top of the defaults, so `--set supernet.stages.0.width=8`
   // works whether or not the file spells out the stages.
   YAML::Node tree = YAML::Load(to_yaml(Config{}));
-  overlay(tree, root);
+  Config defaults;
+  MapPaths maps;
+  visit(maps, defaults);
+  overlay(tree, root, maps.paths);
   root = tree;
   Problems problems{origin, {}, all_key_paths(), {}};
   for (const auto& o : overrides) {
@@ -627,6 +785,7 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
   Reader reader(root, "", problems);
   visit(reader, config);
   reader.check_unknown();
+  if (problems.lines.empty()) check_across(config, problems.lines);
   if (!problems.lines.empty()) {
     std::string msg = "invalid config " + origin + (overrides.empty() ? "" : " (with --set overrides)") + ":";
     for (const auto& line : problems.lines) msg += "\n  " + line;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace qnas::core {
@@ -81,6 +82,33 @@ struct LatencyConfig {
   int runs = 30;             // timed runs
 };
 
+/// An ordered map from YAML (`{top1: max, latency_ms: min}`): order matters.
+using NamedValues = std::vector<std::pair<std::string, std::string>>;
+
+/// Metric names a search may optimise or constrain (DESIGN.md's CSV columns).
+const std::vector<std::string>& search_metric_names();
+
+struct SearchConfig {
+  std::string tactic = "linas";  // random | ga | nsga2 | linas
+  NamedValues objectives = {{"top1", "max"}, {"latency_ms", "min"}, {"model_bytes", "min"}};
+  NamedValues constraints;       // metric -> "<= 3.0" | ">= 85"
+  int population = 50;
+  int evaluations = 250;
+  uint64_t seed = 0;
+  int inner_evaluations = 20000;
+  std::string predictor = "auto";  // ridge | svr | auto
+  int folds = 5;
+  std::vector<std::string> proxy_features;  // exact proxies appended to the one-hot features
+  bool exact_proxies = true;                // linas: params/macs/bops/model_bytes computed, not predicted
+  double crossover_prob = 0.9;
+  double crossover_eta = 15;
+  double mutation_prob = 0.02;
+  double mutation_eta = 20;
+  std::vector<double> reference_point;  // empty: worst of the initial population + 10% of its range
+  int64_t val_images = 0;               // validation images per candidate (0 = all of data.val_size)
+  bool train_if_missing = false;        // `qnas search` trains the supernet first when no checkpoint exists
+};
+
 struct OutputConfig {
   std::string dir = "runs/default";
 };
@@ -95,6 +123,7 @@ struct Config {
   TrainConfig train;
   EvalConfig eval;
   LatencyConfig latency;
+  SearchConfig search;
   OutputConfig output;
 };
 

@@ -142,13 +142,11 @@ std::vector<std::string> csv_split(const std::string& line) {
   return out;
 }
 
-namespace {
-std::string join_row(const std::vector<std::string>& row) {
+std::string csv_line(const std::vector<std::string>& row) {
   std::string line;
   for (size_t i = 0; i < row.size(); ++i) line += (i ? "," : "") + csv_field(row[i]);
   return line + "\n";
 }
-}  // namespace
 
 CsvAppender::CsvAppender(const std::string& path, const std::vector<std::string>& header)
     : path_(path), columns_(header.size()) {
@@ -158,7 +156,7 @@ CsvAppender::CsvAppender(const std::string& path, const std::vector<std::string>
     std::ifstream in(path);
     std::getline(in, first_line);
   }
-  const std::string expected = join_row(header);
+  const std::string expected = csv_line(header);
   if (!first_line.empty()) {
     QNAS_CHECK(first_line + "\n" == expected, "CSV '", path, "' has header '", first_line,
                "'; expected '", expected.substr(0, expected.size() - 1),
@@ -179,7 +177,7 @@ CsvAppender::~CsvAppender() {
 void CsvAppender::append(const std::vector<std::string>& row) {
   QNAS_CHECK(row.size() == columns_, "CSV '", path_, "': row has ", row.size(),
              " fields; expected ", columns_);
-  const std::string line = join_row(row);
+  const std::string line = csv_line(row);
   QNAS_CHECK(std::fputs(line.c_str(), file_) >= 0 && std::fflush(file_) == 0,
              "write to '", path_, "' failed: ", std::strerror(errno));
   ::fsync(::fileno(file_));

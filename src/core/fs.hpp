@@ -67,6 +67,9 @@ class CsvAppender {
 /// Quotes a CSV field when it holds a comma, quote or newline.
 std::string csv_field(const std::string& value);
 
+/// One CSV record (fields quoted as needed), newline-terminated.
+std::string csv_line(const std::vector<std::string>& fields);
+
 /// Splits one CSV line (RFC 4180 quoting).
 std::vector<std::string> csv_split(const std::string& line);
 

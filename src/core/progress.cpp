@@ -45,7 +45,8 @@ void Progress::print(int64_t done, int64_t items, const std::string& detail, boo
   if (!detail.empty()) line += " " + detail;
   if (items > 0 && t > 0) {
     char rate[48];
-    std::snprintf(rate, sizeof rate, " %.0f %s/s", items / t, unit_.c_str());
+    const double r = items / t;  // a few decimals when slow (candidates/s)
+    std::snprintf(rate, sizeof rate, r < 10 ? " %.2f %s/s" : " %.0f %s/s", r, unit_.c_str());
     line += rate;
   }
   if (final) {

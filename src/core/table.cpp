@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "src/core/error.hpp"
 #include "src/core/fs.hpp"
@@ -82,6 +83,15 @@ std::string si(double v) {
   if (a >= 1e6) return fixed(v / 1e6, 2) + "M";
   if (a >= 1e3) return fixed(v / 1e3, 2) + "k";
   return fixed(v, 0);
+}
+
+std::string shortest(double v) {
+  char buf[32];
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  return buf;
 }
 
 }  // namespace qnas::core

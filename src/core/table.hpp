@@ -22,6 +22,9 @@ class Table {
 
 /// Number formatting helpers for tables.
 std::string fixed(double v, int decimals);
+/// Shortest decimal text that reads back as the same double (0.286, not
+/// 0.28599999999999998): for files that must round-trip.
+std::string shortest(double v);
 /// 1234567 -> "1.23M", 1234 -> "1.23k".
 std::string si(double v);
 

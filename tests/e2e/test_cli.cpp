@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -158,4 +159,74 @@ TEST(Cli, ExportWritesAFolderOrNothing) {
   for (const char* name : {"x1", "x2", "x3"}) EXPECT_FALSE(core::file_exists(dir.file(name))) << name;
   for (const auto& f : std::filesystem::directory_iterator(dir.str()))
     EXPECT_EQ(f.path().filename().string().find(".tmp."), std::string::npos) << f.path();
+}
+
+namespace {
+
+// evaluations.csv without its timing column.
+std::string rows_without_timing(const std::string& path) {
+  std::string out, line;
+  std::ifstream in(path);
+  while (std::getline(in, line)) out += line.substr(0, line.rfind(',')) + "\n";
+  return out;
+}
+
+int csv_lines(const std::string& path) {
+  if (!core::file_exists(path)) return 0;
+  const auto text = core::read_text_file(path, "csv");
+  return int(std::count(text.begin(), text.end(), '\n'));
+}
+
+}  // namespace
+
+TEST(Cli, SearchTrainsFirstAndAKilledSearchResumesToTheSameRows) {
+  qnas::testing::TempDir a("cli_search_full"), b("cli_search_killed");
+  const std::string search =
+      "search: {tactic: linas, objectives: {top1: max, model_bytes: min}, population: 4, evaluations: 14,"
+      " inner_evaluations: 400, folds: 2, train_if_missing: true}\n";
+  core::write_file_atomic(a.file("c.yaml"), tiny_yaml(a.file("run"), 1) + search);
+  core::write_file_atomic(b.file("c.yaml"), tiny_yaml(b.file("run"), 1) + search);
+  const auto full = run("search " + a.file("c.yaml"));
+  ASSERT_EQ(full.code, 0) << full.output;
+  expect_contains(full.output, "training the supernet first");
+  expect_contains(full.output, "hypervolume");
+  for (const char* f : {"evaluations.csv", "pareto.csv", "hypervolume.csv", "state.json", "predictors.csv",
+                        "config.resolved.yaml", "supernet.pt"})
+    EXPECT_TRUE(core::file_exists(a.file("run/") + f)) << f;
+  EXPECT_EQ(csv_lines(a.file("run/evaluations.csv")), 15);
+
+  // Same supernet, then SIGKILL in the middle of the search.
+  std::filesystem::create_directories(b.file("run"));
+  std::filesystem::copy_file(a.file("run/supernet.pt"), b.file("run/supernet.pt"));
+  const pid_t pid = fork();
+  if (pid == 0) {
+    freopen("/dev/null", "w", stderr);
+    freopen("/dev/null", "w", stdout);
+    execl(QNAS_BINARY, QNAS_BINARY, "search", b.file("c.yaml").c_str(), nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 1200 && csv_lines(b.file("run/evaluations.csv")) < 7; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_LT(csv_lines(b.file("run/evaluations.csv")), 15) << "the search finished before the kill";
+  const auto again = run("search " + b.file("c.yaml"));
+  EXPECT_NE(again.code, 0);
+  expect_contains(again.output, "--resume");
+  const auto resumed = run("search " + b.file("c.yaml") + " --resume");
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  EXPECT_EQ(rows_without_timing(b.file("run/evaluations.csv")), rows_without_timing(a.file("run/evaluations.csv")));
+
+  // The tools for any results CSV.
+  const auto pareto = run("pareto " + a.file("run/evaluations.csv") + " --objectives top1:max,model_bytes:min");
+  ASSERT_EQ(pareto.code, 0) << pareto.output;
+  expect_contains(pareto.output, "hypervolume");
+  const auto predict = run("predict " + a.file("run/evaluations.csv") + " --objective model_bytes --folds 3");
+  ASSERT_EQ(predict.code, 0) << predict.output;
+  expect_contains(predict.output, "kendall_tau");
+  expect_contains(predict.output, "auto keeps");
+  const auto bad = run("pareto " + a.file("run/evaluations.csv") + " --objectives top5:max");
+  EXPECT_NE(bad.code, 0);
+  expect_contains(bad.output, "no column 'top5'");
 }

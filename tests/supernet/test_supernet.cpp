@@ -151,3 +151,21 @@ TEST(Supernet, BnFoldingIsExactInFp32) {
   }
 }
 
+
+TEST(Supernet, LayerInfosFromShapesEqualTheExtractedSubnets) {
+  auto net = tiny_net();
+  core::Rng rng(6);
+  for (int i = 0; i < 20; ++i) {
+    const auto spec = supernet::random_spec(net->space(), rng);
+    const auto cheap = net->layer_infos(spec);
+    const auto real = net->extract(spec)->layer_infos();
+    ASSERT_EQ(cheap.size(), real.size());
+    for (size_t k = 0; k < real.size(); ++k) {
+      EXPECT_EQ(cheap[k].name, real[k].name);
+      EXPECT_EQ(cheap[k].weight_numel, real[k].weight_numel) << real[k].name;
+      EXPECT_EQ(cheap[k].macs(), real[k].macs()) << real[k].name;
+      EXPECT_EQ(cheap[k].bias_numel, real[k].bias_numel);
+      EXPECT_EQ(cheap[k].policy, real[k].policy);
+    }
+  }
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""Hypervolume vs validated evaluations for the runs of run.sh.
+
+One reference point for every run and seed (the worst value of each
+objective over all rows of all runs plus 10% of its range, in minimisation
+form), exact 3-D hypervolume after every 10 validated candidates. Writes
+hypervolume.csv, table.md and hypervolume.svg into OUT_DIR. numpy only.
+
+  /usr/bin/python3 experiments/search_efficiency/analyze.py [OUT_DIR]
+"""
+import csv
+import os
+import sys
+
+import numpy as np
+
+OBJECTIVES = [("top1", -1.0), ("latency_ms", 1.0), ("model_bytes", 1.0)]  # sign: to minimisation
+TACTICS = ["linas", "nsga2", "random"]
+COLORS = {"linas": "#d62728", "nsga2": "#1f77b4", "random": "#7f7f7f"}
+
+
+def load(path):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return np.array([[s * float(r[name]) for name, s in OBJECTIVES] for r in rows])
+
+
+def area2(pts, rx, ry):
+    pts = sorted(map(tuple, pts))
+    vol, best = 0.0, ry
+    for i, (x, y) in enumerate(pts):
+        best = min(best, y)
+        right = pts[i + 1][0] if i + 1 < len(pts) else rx
+        vol += (right - x) * (ry - best)
+    return vol
+
+
+def hv3(points, ref):
+    pts = [p for p in points if np.all(p < ref)]
+    pts.sort(key=lambda p: p[2])
+    vol, below = 0.0, []
+    for i, p in enumerate(pts):
+        below.append(p[:2])
+        top = pts[i + 1][2] if i + 1 < len(pts) else ref[2]
+        if top > p[2]:
+            vol += (top - p[2]) * area2(below, ref[0], ref[1])
+    return vol
+
+
+def svg(curves, path, budget):
+    """curves: tactic -> {evaluations: mean hypervolume}."""
+    w, h, pad = 640, 400, 60
+    ymax = max(v for curve in curves.values() for v in curve.values())
+    ymin = min(v for curve in curves.values() for v in curve.values())
+    def xy(n, v):
+        return pad + (w - 2 * pad) * n / budget, h - pad - (h - 2 * pad) * (v - ymin) / (ymax - ymin or 1)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{w}" height="{h}" fill="white"/>',
+           f'<line x1="{pad}" y1="{h-pad}" x2="{w-pad}" y2="{h-pad}" stroke="black"/>',
+           f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h-pad}" stroke="black"/>',
+           f'<text x="{w/2}" y="{h-15}" text-anchor="middle">validated evaluations</text>',
+           f'<text x="15" y="{h/2}" transform="rotate(-90 15 {h/2})" text-anchor="middle">hypervolume (mean of seeds)</text>']
+    for n in range(0, budget + 1, 50):
+        x, _ = xy(n, ymin)
+        out.append(f'<text x="{x}" y="{h-pad+16}" text-anchor="middle">{n}</text>')
+    for k, tactic in enumerate(curves):
+        pts = " ".join("%.1f,%.1f" % xy(n, v) for n, v in sorted(curves[tactic].items()))
+        out.append(f'<polyline fill="none" stroke="{COLORS[tactic]}" stroke-width="2" points="{pts}"/>')
+        out.append(f'<text x="{w-pad-70}" y="{pad+18*k}" fill="{COLORS[tactic]}">{tactic}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "../../runs/search_efficiency")
+    runs = {}
+    for tactic in TACTICS:
+        for seed in range(10):
+            p = os.path.join(root, f"{tactic}_s{seed}", "evaluations.csv")
+            if os.path.exists(p):
+                runs[(tactic, seed)] = load(p)
+    allpts = np.vstack(list(runs.values()))
+    worst, best = allpts.max(0), allpts.min(0)
+    ref = worst + 0.1 * (worst - best)
+    budget = max(len(v) for v in runs.values())
+    steps = list(range(10, budget + 1, 10))
+    per_run = {k: {n: hv3(list(v[:n]), ref) for n in steps if n <= len(v)} for k, v in runs.items()}
+    mean = {}
+    with open(os.path.join(root, "hypervolume.csv"), "w") as f:
+        f.write("tactic,seed,evaluations,hypervolume\n")
+        for (tactic, seed), curve in sorted(per_run.items()):
+            for n, v in curve.items():
+                f.write(f"{tactic},{seed},{n},{v:.6g}\n")
+    for tactic in TACTICS:
+        seeds = [c for (t, _), c in per_run.items() if t == tactic]
+        if not seeds:
+            continue
+        common = [n for n in steps if all(n in c for c in seeds)]
+        mean[tactic] = {n: float(np.mean([c[n] for c in seeds])) for n in common}
+    svg(mean, os.path.join(root, "hypervolume.svg"), budget)
+    lines = ["| tactic | seeds | HV@50 | HV@100 | HV@150 | HV@250 |", "|---|---|---|---|---|---|"]
+    for tactic, curve in mean.items():
+        seeds = sum(1 for (t, _) in per_run if t == tactic)
+        cells = [f"{curve[n]:.4g}" if n in curve else "" for n in (50, 100, 150, 250)]
+        lines.append(f"| {tactic} | {seeds} | " + " | ".join(cells) + " |")
+    ref_text = ", ".join(f"{name} {s * r:.4g}" for (name, s), r in zip(OBJECTIVES, ref))
+    lines.append(f"\nreference point: {ref_text} (worst over all rows + 10% of the range)")
+    if "linas" in mean and "nsga2" in mean and 100 in mean["linas"] and 250 in mean["nsga2"]:
+        a, b = mean["linas"][100], mean["nsga2"][250]
+        lines.append(f"\nLINAS@100 / NSGA-II@250 = {a / b:.4f} (target >= 1)")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(root, "table.md"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

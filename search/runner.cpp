@@ -1,0 +1,305 @@
+#include "search/runner.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+
+#include "src/core/error.hpp"
+#include "src/core/fs.hpp"
+#include "src/core/table.hpp"
+#include "src/core/progress.hpp"
+
+namespace qnas::search {
+
+// --- Hypervolume and fronts over rows -----------------------------------------------
+
+Point default_reference(const Goals& goals, const std::vector<MetricValues>& rows) {
+  QNAS_CHECK(!rows.empty(), "reference point: no rows to derive it from");
+  Point ref;
+  for (size_t k = 0; k < goals.objectives.size(); ++k) {
+    double worst = -INFINITY, best = INFINITY;  // minimisation form
+    for (const auto& m : rows) {
+      const double v = goals.to_min(m)[k];
+      worst = std::max(worst, v), best = std::min(best, v);
+    }
+    const double margin = worst > best ? 0.1 * (worst - best) : 0.01 * std::max(std::abs(worst), 1e-12);
+    ref.push_back(goals.from_min(k, worst + margin));
+  }
+  return ref;
+}
+
+namespace {
+
+Point min_form(const Goals& goals, const Point& own_units) {
+  Point p;
+  for (size_t k = 0; k < own_units.size(); ++k) p.push_back(goals.from_min(k, own_units[k]));  // negation is its own inverse
+  return p;
+}
+
+struct Feasible {
+  std::vector<Point> points;
+  std::vector<int> index;
+};
+
+Feasible feasible_points(const Goals& goals, const std::vector<MetricValues>& rows) {
+  Feasible f;
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (goals.violation(rows[i]) <= 0) f.points.push_back(goals.to_min(rows[i])), f.index.push_back(int(i));
+  return f;
+}
+
+}  // namespace
+
+double rows_hypervolume(const Goals& goals, const std::vector<MetricValues>& rows, const Point& reference) {
+  return hypervolume(feasible_points(goals, rows).points, min_form(goals, reference));
+}
+
+std::vector<int> rows_front(const Goals& goals, const std::vector<MetricValues>& rows) {
+  const auto f = feasible_points(goals, rows);
+  std::vector<int> out;
+  for (int k : pareto_indices(f.points)) out.push_back(f.index[size_t(k)]);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// --- The run -------------------------------------------------------------------------
+
+namespace {
+
+struct Paths {
+  std::string evaluations, pareto, hypervolume, state, predictors;
+  explicit Paths(const std::string& dir)
+      : evaluations(dir + "/evaluations.csv"),
+        pareto(dir + "/pareto.csv"),
+        hypervolume(dir + "/hypervolume.csv"),
+        state(dir + "/state.json"),
+        predictors(dir + "/predictors.csv") {}
+};
+
+struct State {
+  int iteration = 0;
+  std::vector<Genome> batch;  // proposed for `iteration`; empty between iterations
+  std::optional<Point> reference;
+  std::string fingerprint;
+};
+
+nlohmann::json state_json(const State& s, const std::string& tactic, size_t validated, const std::vector<int>& pop) {
+  nlohmann::json j = {{"version", 1},        {"fingerprint", s.fingerprint}, {"tactic", tactic},
+                      {"iteration", s.iteration}, {"validated", validated},  {"batch", s.batch},
+                      {"population_ids", pop}};
+  j["reference_point"] = s.reference ? nlohmann::json(*s.reference) : nlohmann::json(nullptr);
+  return j;
+}
+
+State load_state(const std::string& path) {
+  const std::string text = core::read_text_file(path, "search state");
+  State s;
+  try {
+    const auto j = nlohmann::json::parse(text);
+    QNAS_CHECK(j.at("version").get<int>() == 1, path, ": state version ", j.at("version").dump(), "; expected 1");
+    s.iteration = j.at("iteration").get<int>();
+    s.batch = j.at("batch").get<std::vector<Genome>>();
+    s.fingerprint = j.at("fingerprint").get<std::string>();
+    if (!j.at("reference_point").is_null()) s.reference = j.at("reference_point").get<Point>();
+  } catch (const nlohmann::json::exception& e) {
+    QNAS_THROW(path, ": not a qnas search state (", e.what(), ")");
+  }
+  return s;
+}
+
+std::vector<std::string> hypervolume_header(const Goals& goals) {
+  std::vector<std::string> h = {"iteration", "evaluations", "hypervolume", "front_size", "propose_s", "eval_s", "wall_s"};
+  for (const auto& o : goals.objectives) h.push_back("ref_" + o.name);
+  return h;
+}
+
+const std::vector<std::string> kPredictorHeader = {"iteration", "metric", "model", "param", "rows",
+                                                   "folds",     "cv_mape", "kendall_tau", "fit_s"};
+
+std::string fixed3(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f", v);
+  return buf;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+class Runner {
+ public:
+  Runner(const Space& space, const SearchOptions& opts, const Validate& validate)
+      : space_(space), opts_(opts), validate_(validate), goals_(Goals::from_config(opts.cfg)), paths_(opts.out_dir) {}
+
+  SearchResult run() {
+    const auto start = std::chrono::steady_clock::now();
+    open();
+    TacticContext ctx{space_, goals_, opts_.cfg, [this](const PredictorFit& f) { log_fit(f); }, opts_.proxies};
+    tactic_ = make_tactic(ctx);
+    core::Progress progress("search", opts_.cfg.evaluations, "cand");
+    const size_t resumed_rows = history_.size();
+    const size_t budget = size_t(opts_.cfg.evaluations);
+    while (history_.size() < budget) {
+      const auto iter_start = std::chrono::steady_clock::now();
+      double propose_s = 0;
+      if (state_.batch.empty()) {
+        auto rng = core::Rng(core::derive_seed(opts_.cfg.seed, "search/propose", uint64_t(state_.iteration)));
+        state_.batch = tactic_->propose(state_.iteration, history_, budget - history_.size(), rng);
+        propose_s = seconds_since(iter_start);
+        if (state_.batch.empty()) {
+          std::fprintf(stderr, "search: the tactic proposed nothing new at iteration %d (space exhausted?)\n",
+                       state_.iteration);
+          break;
+        }
+        save_state();
+      }
+      double eval_s = 0;
+      for (const auto& g : state_.batch) {
+        if (history_.keys.count(genome_key(g))) continue;  // validated before a kill
+        eval_s += validate_one(g);
+        progress.update(int64_t(history_.size()), int64_t(history_.size() - resumed_rows), detail());
+      }
+      finish_iteration(propose_s, eval_s, seconds_since(iter_start));
+    }
+    progress.finish(detail());
+    SearchResult r;
+    r.rows = rows_;
+    r.front = rows_front(goals_, history_.metrics);
+    r.reference = state_.reference.value_or(Point{});
+    r.hypervolume = hypervolume_;
+    r.iterations = state_.iteration;
+    for (const auto& row : rows_) r.eval_s += row.eval_s;
+    r.wall_s = seconds_since(start);
+    return r;
+  }
+
+ private:
+  void open() {
+    const bool exists = core::file_exists(paths_.evaluations) || core::file_exists(paths_.state);
+    if (!opts_.resume) {
+      QNAS_CHECK(!exists, "search: ", opts_.out_dir, " already holds a search (evaluations.csv / state.json); rerun "
+                 "with --resume to continue it, or pick another output.dir");
+      state_.fingerprint = opts_.fingerprint;
+      save_state();
+    } else {
+      QNAS_CHECK(core::file_exists(paths_.state), "search --resume: no ", paths_.state, "; expected a started search");
+      state_ = load_state(paths_.state);
+      QNAS_CHECK(state_.fingerprint == opts_.fingerprint, "search --resume: ", paths_.state,
+                 " was written under another configuration; resume with the same config file and --set flags");
+      load_history();
+      // Iteration rows logged after the last saved state are recomputed.
+      const int it = state_.iteration;
+      const bool refit = state_.batch.empty();
+      for (const auto* path : {&paths_.hypervolume, &paths_.predictors})
+        if (core::file_exists(*path))
+          filter_csv(*path, [&](const std::vector<std::string>& r) {
+            const int row_it = std::stoi(r.at(0));
+            return path == &paths_.hypervolume ? row_it < it : (row_it < it || (row_it == it && !refit));
+          });
+    }
+    evaluations_ = std::make_unique<core::CsvAppender>(paths_.evaluations, evaluation_header());
+    hv_log_ = std::make_unique<core::CsvAppender>(paths_.hypervolume, hypervolume_header(goals_));
+    if (opts_.cfg.tactic == "linas") fit_log_ = std::make_unique<core::CsvAppender>(paths_.predictors, kPredictorHeader);
+  }
+
+  void load_history() {
+    if (!core::file_exists(paths_.evaluations)) return;
+    bool incomplete = false;
+    const auto table = read_csv(paths_.evaluations, &incomplete);
+    if (incomplete) {
+      // A row cut by the kill: drop it (it is validated again).
+      filter_csv(paths_.evaluations, [](const std::vector<std::string>&) { return true; });
+    }
+    for (auto& row : read_rows(table)) {
+      const auto spec = supernet::spec_from_json(nlohmann::json::parse(row.spec_json), paths_.evaluations);
+      add_to_history(space_.encode(spec), row);
+    }
+    if (!history_.metrics.empty() && state_.reference)
+      hypervolume_ = rows_hypervolume(goals_, history_.metrics, *state_.reference);
+  }
+
+  void add_to_history(const Genome& g, Row row) {
+    history_.add({g, goals_.to_min(row.metrics), goals_.violation(row.metrics)}, row.iteration, row.metrics);
+    rows_.push_back(std::move(row));
+  }
+
+  double validate_one(const Genome& g) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto spec = space_.decode(g);
+    Row row;
+    row.metrics = validate_(spec);
+    row.eval_s = seconds_since(start);
+    row.id = int(rows_.size());
+    row.iteration = state_.iteration;
+    row.tactic = opts_.cfg.tactic;
+    row.spec_json = supernet::to_json(spec).dump();
+    evaluations_->append(row_fields(row));
+    const double s = row.eval_s;
+    add_to_history(g, std::move(row));
+    return s;
+  }
+
+  void finish_iteration(double propose_s, double eval_s, double wall_s) {
+    if (!state_.reference) {
+      state_.reference = opts_.cfg.reference_point.empty() ? default_reference(goals_, history_.metrics)
+                                                           : Point(opts_.cfg.reference_point);
+    }
+    hypervolume_ = rows_hypervolume(goals_, history_.metrics, *state_.reference);
+    const auto front = rows_front(goals_, history_.metrics);
+    std::vector<std::string> hv = {std::to_string(state_.iteration), std::to_string(history_.size()),
+                                   core::shortest(hypervolume_), std::to_string(front.size()), fixed3(propose_s),
+                                   fixed3(eval_s), fixed3(wall_s)};
+    for (double r : *state_.reference) hv.push_back(core::shortest(r));
+    hv_log_->append(hv);
+    std::string pareto = core::csv_line(evaluation_header());
+    for (int i : front) pareto += core::csv_line(row_fields(rows_[size_t(i)]));
+    core::write_file_atomic(paths_.pareto, pareto);
+    ++state_.iteration;
+    state_.batch.clear();
+    save_state();
+  }
+
+  void save_state() {
+    const auto pop = tactic_ ? tactic_->population(state_.iteration, history_) : std::vector<int>{};
+    core::write_file_atomic(paths_.state, state_json(state_, opts_.cfg.tactic, history_.size(), pop).dump(1) + "\n");
+  }
+
+  void log_fit(const PredictorFit& f) {
+    fit_log_->append({std::to_string(f.iteration), f.metric, f.report.model, core::shortest(f.report.param),
+                      std::to_string(f.report.rows), std::to_string(f.report.folds), fixed3(f.report.mape),
+                      fixed3(f.report.tau), fixed3(f.fit_s)});
+    std::fprintf(stderr, "search: iteration %d predictor %-12s %s (%s) on %d rows: CV MAPE %.2f%%, Kendall tau %.3f\n",
+                 f.iteration, f.metric.c_str(), f.report.model.c_str(), core::shortest(f.report.param).c_str(),
+                 f.report.rows, f.report.mape, f.report.tau);
+  }
+
+  std::string detail() const {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "iteration %d, hypervolume %.6g,", state_.iteration, hypervolume_);
+    return buf;
+  }
+
+  const Space& space_;
+  const SearchOptions& opts_;
+  const Validate& validate_;
+  Goals goals_;
+  Paths paths_;
+  State state_;
+  History history_;
+  std::vector<Row> rows_;
+  double hypervolume_ = 0;
+  std::unique_ptr<Tactic> tactic_;
+  std::unique_ptr<core::CsvAppender> evaluations_, hv_log_, fit_log_;
+};
+
+}  // namespace
+
+SearchResult run_search(const Space& space, const SearchOptions& opts, const Validate& validate) {
+  return Runner(space, opts, validate).run();
+}
+
+}  // namespace qnas::search

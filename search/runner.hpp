@@ -1,0 +1,61 @@
+#pragma once
+// The search loop and its files. Each iteration: the tactic proposes a batch
+// (saved in state.json before anything is measured), every candidate is
+// validated and appended to evaluations.csv as soon as it is measured, then
+// hypervolume.csv gains a row, pareto.csv is rewritten and state.json moves
+// to the next iteration (atomically).
+//
+// Resume: the history is re-read from evaluations.csv, the pending batch
+// from state.json; candidates of that batch already in the CSV are skipped.
+// Tactics derive their state from the history and seeded per-iteration
+// streams, so a killed and resumed run validates exactly the candidates an
+// uninterrupted run would, as long as the metrics themselves are
+// deterministic (top1, sizes, MACs). Measured latency differs from run to
+// run, so with a latency objective the later proposals may differ.
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "search/objectives.hpp"
+#include "search/results.hpp"
+#include "search/space.hpp"
+#include "search/tactics.hpp"
+#include "src/core/config.hpp"
+
+namespace qnas::search {
+
+/// Measures one candidate.
+using Validate = std::function<MetricValues(const supernet::SubnetSpec&)>;
+
+struct SearchOptions {
+  core::SearchConfig cfg;
+  std::string out_dir;
+  bool resume = false;
+  std::string fingerprint;  // of the whole resolved config: resume refuses another
+  ProxyFn proxies;          // for search.proxy_features
+};
+
+struct SearchResult {
+  std::vector<Row> rows;
+  std::vector<int> front;       // row indices, non-dominated and feasible
+  Point reference;              // in the objectives' own units
+  double hypervolume = 0;
+  int iterations = 0;
+  double eval_s = 0, wall_s = 0;  // validating candidates / the whole run
+};
+
+SearchResult run_search(const Space& space, const SearchOptions& opts, const Validate& validate);
+
+/// Reference point (objectives' units) from rows: the worst value of each
+/// objective plus 10% of its range (1% of |worst| when the range is 0).
+Point default_reference(const Goals& goals, const std::vector<MetricValues>& rows);
+
+/// Hypervolume (in minimisation form) of the feasible rows against a
+/// reference in the objectives' units.
+double rows_hypervolume(const Goals& goals, const std::vector<MetricValues>& rows, const Point& reference);
+
+/// Indices of the feasible non-dominated rows.
+std::vector<int> rows_front(const Goals& goals, const std::vector<MetricValues>& rows);
+
+}  // namespace qnas::search

@@ -1,0 +1,57 @@
+#pragma once
+// The search space as integer vectors: one gene per variable of the
+// supernet's SpaceDesc (architecture first, then per-layer policies), each
+// gene the index of a choice. Genes of variables a subnet does not use (the
+// policy and shape of a block that depth removes) are canonicalised to 0, so
+// one network has exactly one genome; encode() and decode() are inverses.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "predictors/features.hpp"
+#include "src/core/rng.hpp"
+#include "supernet/space.hpp"
+
+namespace qnas::search {
+
+using Genome = std::vector<int>;
+
+class Space {
+ public:
+  explicit Space(supernet::SpaceDesc desc);
+
+  const supernet::SpaceDesc& desc() const { return desc_; }
+  size_t variables() const { return desc_.variables.size(); }
+  /// Number of choices of each variable.
+  const std::vector<int>& cardinalities() const { return cardinalities_; }
+
+  /// Throws when the spec is not a subnet of this space or uses a policy
+  /// outside the searched choices (naming the variable).
+  Genome encode(const supernet::SubnetSpec& spec) const;
+  /// Accepts any in-range genome; inactive genes are ignored.
+  supernet::SubnetSpec decode(const Genome& genome) const;
+
+  bool is_active(const Genome& genome, size_t variable) const;
+  /// Inactive genes set to 0.
+  Genome canonical(Genome genome) const;
+  /// Inactive genes set to predictors::kInactive (for one-hot features).
+  predictors::Genome masked(const Genome& genome) const;
+  /// Uniform choice per gene, canonicalised.
+  Genome random(core::Rng& rng) const;
+
+  /// "s0.depth=2 s0.b0.kernel=5 ..." with bit-width counts, for logs.
+  std::string summary(const Genome& genome) const;
+
+ private:
+  void check_range(const Genome& genome) const;
+
+  supernet::SpaceDesc desc_;
+  std::vector<int> cardinalities_;
+  std::vector<int> controller_;  // index of the variable that activates each one (-1: always)
+};
+
+/// Stable text key of a genome (for duplicate sets and JSON).
+std::string genome_key(const Genome& genome);
+
+}  // namespace qnas::search

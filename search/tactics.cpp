@@ -1,0 +1,194 @@
+#include "search/tactics.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <unordered_map>
+
+#include "predictors/features.hpp"
+#include "src/core/error.hpp"
+
+namespace qnas::search {
+
+void History::add(Individual ind, int it, MetricValues m) {
+  keys.insert(genome_key(ind.genome));
+  validated.push_back(std::move(ind));
+  iteration.push_back(it);
+  metrics.push_back(std::move(m));
+}
+
+Survival inner_survival(size_t objectives) {
+  return objectives == 1 ? Survival::kGa : objectives == 2 ? Survival::kNsga2 : Survival::kNsga3;
+}
+
+namespace {
+
+core::Rng stream(const core::SearchConfig& cfg, const char* name, int iteration) {
+  return core::Rng(core::derive_seed(cfg.seed, name, uint64_t(iteration)));
+}
+
+std::vector<Genome> initial_population(const TacticContext& ctx, const History& h, size_t budget, core::Rng& rng) {
+  auto exclude = h.keys;
+  return random_genomes(ctx.space, std::min(budget, size_t(ctx.cfg.population)), rng, exclude);
+}
+
+class RandomTactic : public Tactic {
+ public:
+  explicit RandomTactic(TacticContext ctx) : ctx_(std::move(ctx)) {}
+  std::vector<Genome> propose(int, const History& h, size_t budget, core::Rng& rng) override {
+    return initial_population(ctx_, h, budget, rng);
+  }
+
+ private:
+  TacticContext ctx_;
+};
+
+// nsga2 and ga: a population of validated rows, replayed from the history.
+class EvolutionTactic : public Tactic {
+ public:
+  EvolutionTactic(TacticContext ctx, Survival survival) : ctx_(std::move(ctx)), survival_(survival) {}
+
+  std::vector<Genome> propose(int iteration, const History& h, size_t budget, core::Rng& rng) override {
+    if (iteration == 0) return initial_population(ctx_, h, budget, rng);
+    std::vector<Individual> parents;
+    for (int i : population(iteration, h)) parents.push_back(h.validated[size_t(i)]);
+    auto exclude = h.keys;
+    return make_offspring(ctx_.space, parents, std::min(budget, size_t(ctx_.cfg.population)), survival_,
+                          Operators::from_config(ctx_.cfg), rng, exclude);
+  }
+
+  // The population entering `iteration`: iteration 0's rows, then survival
+  // over parents and each later iteration's rows.
+  std::vector<int> population(int iteration, const History& h) const override {
+    std::vector<int> pop;
+    for (size_t i = 0; i < h.size(); ++i)
+      if (h.iteration[i] == 0) pop.push_back(int(i));
+    for (int it = 1; it < iteration; ++it) {
+      std::vector<int> pool = pop;
+      for (size_t i = 0; i < h.size(); ++i)
+        if (h.iteration[i] == it) pool.push_back(int(i));
+      std::vector<Individual> inds;
+      for (int i : pool) inds.push_back(h.validated[size_t(i)]);
+      auto rng = stream(ctx_.cfg, "search/survive", it);
+      pop.clear();
+      for (int k : survive(inds, size_t(ctx_.cfg.population), survival_, rng)) pop.push_back(pool[size_t(k)]);
+    }
+    return pop;
+  }
+
+ private:
+  TacticContext ctx_;
+  Survival survival_;
+};
+
+class LinasTactic : public Tactic {
+ public:
+  explicit LinasTactic(TacticContext ctx) : ctx_(std::move(ctx)), encoder_(ctx_.space.cardinalities()) {
+    QNAS_CHECK(ctx_.cfg.proxy_features.empty() || ctx_.proxies,
+               "linas: search.proxy_features set but this search has no proxy function");
+    // Metrics the proxies give exactly need no predictor.
+    if (ctx_.cfg.exact_proxies && ctx_.proxies) {
+      core::Rng rng(0);
+      for (const auto& [name, v] : ctx_.proxies(ctx_.space.random(rng))) exact_names_.push_back(name);
+      for (const auto& name : ctx_.goals.metric_names())
+        exact_ = exact_ || std::find(exact_names_.begin(), exact_names_.end(), name) != exact_names_.end();
+    }
+  }
+
+  std::vector<Genome> propose(int iteration, const History& h, size_t budget, core::Rng& rng) override {
+    if (iteration == 0) return initial_population(ctx_, h, budget, rng);
+    const auto models = fit_predictors(iteration, h);
+    const auto predicted_names = predicted_metrics();
+    const BatchObjective predicted = [&](std::vector<Individual>& batch) {
+      std::vector<Genome> genomes;
+      for (const auto& ind : batch) genomes.push_back(ind.genome);
+      const Eigen::MatrixXd x = features(genomes);
+      std::vector<Eigen::VectorXd> pred;
+      for (const auto& m : models) pred.push_back(m.predict(x));
+      for (size_t r = 0; r < batch.size(); ++r) {
+        MetricValues values;
+        if (exact_) values = proxies_of(genomes[r]);
+        for (size_t k = 0; k < predicted_names.size(); ++k) values[predicted_names[k]] = pred[k](Eigen::Index(r));
+        batch[r].f = ctx_.goals.to_min(values);
+        batch[r].violation = ctx_.goals.violation(values);
+      }
+    };
+    const auto final_pop = evolve(ctx_.space, size_t(ctx_.cfg.population), ctx_.cfg.inner_evaluations,
+                                  inner_survival(ctx_.goals.objectives.size()), Operators::from_config(ctx_.cfg),
+                                  predicted, rng);
+    std::vector<Genome> out;
+    for (const auto& ind : final_pop)
+      if (out.size() < budget && !h.keys.count(genome_key(ind.genome))) out.push_back(ind.genome);
+    return out;
+  }
+
+ private:
+  Eigen::MatrixXd features(const std::vector<Genome>& genomes) const {
+    std::vector<predictors::Genome> masked;
+    for (const auto& g : genomes) masked.push_back(ctx_.space.masked(g));
+    Eigen::MatrixXd x = encoder_.encode(masked);
+    if (ctx_.cfg.proxy_features.empty()) return x;
+    Eigen::MatrixXd p(x.rows(), Eigen::Index(ctx_.cfg.proxy_features.size()));
+    for (size_t r = 0; r < genomes.size(); ++r) {
+      const auto values = proxies_of(genomes[r]);
+      for (size_t k = 0; k < ctx_.cfg.proxy_features.size(); ++k)
+        p(Eigen::Index(r), Eigen::Index(k)) = values.at(ctx_.cfg.proxy_features[k]);
+    }
+    return predictors::hstack(x, p);
+  }
+
+  std::vector<predictors::Predictor> fit_predictors(int iteration, const History& h) const {
+    std::vector<Genome> genomes;
+    for (const auto& ind : h.validated) genomes.push_back(ind.genome);
+    const Eigen::MatrixXd x = features(genomes);
+    predictors::FitOptions opts;
+    opts.folds = ctx_.cfg.folds;
+    opts.seed = core::derive_seed(ctx_.cfg.seed, "search/cv", uint64_t(iteration));
+    std::vector<predictors::Predictor> models;
+    for (const auto& name : predicted_metrics()) {
+      const auto start = std::chrono::steady_clock::now();
+      Eigen::VectorXd y(Eigen::Index(h.size()));
+      for (size_t i = 0; i < h.size(); ++i) y(Eigen::Index(i)) = h.metrics[i].at(name);
+      models.push_back(predictors::Predictor::fit(x, y, predictors::parse_method(ctx_.cfg.predictor), opts));
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (ctx_.on_fit) ctx_.on_fit({iteration, name, models.back().report(), s});
+    }
+    return models;
+  }
+
+  // Converged inner populations breed the same genomes again: remember them.
+  const MetricValues& proxies_of(const Genome& g) const {
+    const auto key = genome_key(g);
+    if (proxy_cache_.size() > 500000) proxy_cache_.clear();  // bounds memory on long searches
+    auto it = proxy_cache_.find(key);
+    if (it == proxy_cache_.end()) it = proxy_cache_.emplace(key, ctx_.proxies(g)).first;
+    return it->second;
+  }
+
+  // Objective and constraint metrics that need a predictor.
+  std::vector<std::string> predicted_metrics() const {
+    std::vector<std::string> out;
+    for (const auto& name : ctx_.goals.metric_names())
+      if (!exact_ || std::find(exact_names_.begin(), exact_names_.end(), name) == exact_names_.end())
+        out.push_back(name);
+    return out;
+  }
+
+  TacticContext ctx_;
+  predictors::OneHotEncoder encoder_;
+  std::vector<std::string> exact_names_;
+  bool exact_ = false;
+  mutable std::unordered_map<std::string, MetricValues> proxy_cache_;  // some objective or constraint is an exact proxy
+};
+
+}  // namespace
+
+std::unique_ptr<Tactic> make_tactic(const TacticContext& ctx) {
+  const auto& t = ctx.cfg.tactic;
+  if (t == "random") return std::make_unique<RandomTactic>(ctx);
+  if (t == "ga") return std::make_unique<EvolutionTactic>(ctx, Survival::kGa);
+  if (t == "nsga2") return std::make_unique<EvolutionTactic>(ctx, Survival::kNsga2);
+  if (t == "linas") return std::make_unique<LinasTactic>(ctx);
+  QNAS_THROW("search.tactic '", t, "'; expected random, ga, nsga2 or linas");
+}
+
+}  // namespace qnas::search

@@ -1,0 +1,238 @@
+// qnas search / pareto / predict.
+#include <cstdio>
+#include <sstream>
+
+#include "predictors/predictor.hpp"
+#include "search/runner.hpp"
+#include "src/cli/commands.hpp"
+#include "src/core/error.hpp"
+#include "src/core/fs.hpp"
+#include "src/core/progress.hpp"
+#include "src/core/rng.hpp"
+#include "src/core/table.hpp"
+#include "src/eval/evaluator.hpp"
+#include "src/eval/session.hpp"
+#include "supernet/checkpoint.hpp"
+
+namespace qnas::cli {
+
+namespace {
+
+// Metrics only the latency harness produces.
+bool needs_latency(const search::Goals& goals) {
+  for (const auto& name : goals.metric_names())
+    if (name.rfind("latency", 0) == 0 || name == "throughput_img_s" || name == "peak_rss_bytes") return true;
+  return false;
+}
+
+// The checkpoint, training it first when the config asks for that.
+eval::Session open_trained(const core::Config& config) {
+  const std::string ckpt = supernet::checkpoint_path(config.output.dir);
+  if (core::file_exists(ckpt)) return eval::open_session(config, ckpt);
+  QNAS_CHECK(config.search.train_if_missing, "search: no supernet checkpoint at ", ckpt,
+             "; expected `qnas train CONFIG` first, or search.train_if_missing: true");
+  std::fprintf(stderr, "search: no checkpoint at %s; training the supernet first (search.train_if_missing)\n",
+               ckpt.c_str());
+  auto session = eval::open_session(config);
+  eval::train_supernet(session, /*resume=*/false);
+  return session;
+}
+
+std::string fmt_metric(const std::string& name, double v) {
+  if (name == "top1") return core::fixed(v, 2);
+  if (name.rfind("latency", 0) == 0) return core::fixed(v, 3);
+  return core::fixed(v, 0);
+}
+
+void print_front(const search::Space& space, const search::Goals& goals, const search::SearchResult& r,
+                 const std::string& format) {
+  std::vector<std::string> head = {"id", "iteration"};
+  for (const auto& o : goals.objectives) head.push_back(o.name);
+  head.push_back("weight_bits");
+  core::Table t(head);
+  for (int i : r.front) {
+    const auto& row = r.rows[size_t(i)];
+    std::vector<std::string> cells = {std::to_string(row.id), std::to_string(row.iteration)};
+    for (const auto& o : goals.objectives) cells.push_back(fmt_metric(o.name, row.metrics.at(o.name)));
+    const auto g = space.encode(supernet::spec_from_json(nlohmann::json::parse(row.spec_json), "row"));
+    const auto summary = space.summary(g);
+    cells.push_back(summary.substr(summary.find('|') + 2));
+    t.add(cells);
+  }
+  std::printf("%s", t.render(format).c_str());
+}
+
+std::vector<double> parse_numbers(const std::string& text, const std::string& what) {
+  std::vector<double> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) {
+    char* end = nullptr;
+    const double v = std::strtod(item.c_str(), &end);
+    QNAS_CHECK(!item.empty() && *end == '\0', what, " '", text, "': '", item, "' is not a number");
+    out.push_back(v);
+  }
+  return out;
+}
+
+struct SearchArgs {
+  ConfigArgs config;
+  bool resume = false;
+  std::string format = "text";
+};
+
+void run_search_command(const SearchArgs& a) {
+  const auto config = core::load_config(a.config.path, a.config.sets);
+  core::ensure_dir(config.output.dir);
+  core::write_resolved_config(config, config.output.dir);
+  auto session = open_trained(config);
+  const search::Space space(session.net->space());
+  const auto goals = search::Goals::from_config(config.search);
+  // Throughput is timed only when an objective asks for it (it doubles the latency phase).
+  auto eval_config = config;
+  const auto names = goals.metric_names();
+  if (std::find(names.begin(), names.end(), "throughput_img_s") == names.end()) eval_config.latency.throughput_batch = 0;
+  eval::Evaluator evaluator(eval_config, session.net, session.data);
+  eval::EvalOptions eo;
+  eo.max_images = config.search.val_images;
+  eo.latency = needs_latency(goals);
+  const search::Validate validate = [&](const supernet::SubnetSpec& spec) {
+    return search::MetricValues(evaluator.evaluate(spec, "val", eo).metrics);
+  };
+  search::SearchOptions opts;
+  opts.cfg = config.search;
+  opts.out_dir = config.output.dir;
+  opts.resume = a.resume;
+  opts.fingerprint = std::to_string(core::fnv1a64(core::to_yaml(config)));
+  opts.proxies = [&](const search::Genome& g) {
+    return search::MetricValues(eval::cost_metrics(session.net->layer_infos(space.decode(g))));
+  };
+  std::fprintf(stderr, "search: %s, %d evaluations (population %d) on %lld validation images; space 10^%.1f; %s\n",
+               config.search.tactic.c_str(), config.search.evaluations, config.search.population,
+               (long long)(eo.max_images > 0 ? std::min<int64_t>(eo.max_images, session.data.val.size())
+                                             : session.data.val.size()),
+               space.desc().log10_size(), eo.latency ? "latency measured on int8 kernels" : "latency not measured");
+  const auto r = search::run_search(space, opts, validate);
+  print_front(space, goals, r, a.format);
+  if (a.format == "text") {
+    std::string ref;
+    for (size_t k = 0; k < r.reference.size(); ++k)
+      ref += (k ? ", " : "") + goals.objectives[k].name + " " + core::fixed(r.reference[k], 4);
+    std::printf("\n%zu validated, %zu on the front; hypervolume %.6g (reference %s); search overhead %.1f%% of %s\n"
+                "files: %s/{evaluations,pareto,hypervolume}.csv, state.json\n",
+                r.rows.size(), r.front.size(), r.hypervolume, ref.c_str(),
+                r.wall_s > 0 ? 100.0 * (r.wall_s - r.eval_s) / r.wall_s : 0.0, core::format_duration(r.wall_s).c_str(),
+                config.output.dir.c_str());
+  }
+}
+
+struct ParetoArgs {
+  std::string csv, objectives, ref, format = "text";
+};
+
+void run_pareto_command(const ParetoArgs& a) {
+  const auto goals = search::Goals::parse_objectives(a.objectives);
+  const auto table = search::read_csv(a.csv);
+  std::vector<search::MetricValues> rows;
+  for (size_t i = 0; i < table.rows.size(); ++i) {
+    search::MetricValues m;
+    for (const auto& o : goals.objectives) m[o.name] = table.number(i, o.name);
+    rows.push_back(m);
+  }
+  QNAS_CHECK(!rows.empty(), a.csv, ": no rows");
+  const auto ref = a.ref.empty() ? search::default_reference(goals, rows) : parse_numbers(a.ref, "--ref");
+  QNAS_CHECK(ref.size() == goals.objectives.size(), "--ref '", a.ref, "': ", ref.size(), " values for ",
+             goals.objectives.size(), " objectives");
+  std::vector<std::string> head;
+  const bool has_id = std::find(table.header.begin(), table.header.end(), "id") != table.header.end();
+  head.push_back(has_id ? "id" : "row");
+  for (const auto& o : goals.objectives) head.push_back(o.name);
+  core::Table t(head);
+  for (int i : search::rows_front(goals, rows)) {
+    std::vector<std::string> cells = {has_id ? table.rows[size_t(i)][table.column("id")] : std::to_string(i + 1)};
+    for (const auto& o : goals.objectives) cells.push_back(fmt_metric(o.name, rows[size_t(i)].at(o.name)));
+    t.add(cells);
+  }
+  std::printf("%s", t.render(a.format).c_str());
+  std::string ref_text;
+  for (double r : ref) ref_text += (ref_text.empty() ? "" : ",") + core::shortest(r);
+  std::fprintf(a.format == "text" ? stdout : stderr, "%shypervolume %.10g (reference %s) over %zu rows\n",
+               a.format == "text" ? "\n" : "", search::rows_hypervolume(goals, rows, ref), ref_text.c_str(),
+               rows.size());
+}
+
+struct PredictArgs {
+  std::string csv, objective, predictor = "auto", format = "text";
+  int folds = 5;
+  uint64_t seed = 0;
+};
+
+void run_predict_command(const PredictArgs& a) {
+  const auto table = search::read_csv(a.csv);
+  QNAS_CHECK(!table.rows.empty(), a.csv, ": no rows");
+  std::vector<std::string> specs;
+  Eigen::VectorXd y(Eigen::Index(table.rows.size()));
+  for (size_t i = 0; i < table.rows.size(); ++i) {
+    specs.push_back(table.rows[i][table.column("spec_json")]);
+    y(Eigen::Index(i)) = table.number(i, a.objective);
+  }
+  const auto f = search::spec_features(specs, a.csv);
+  Eigen::MatrixXd x = Eigen::MatrixXd::Zero(y.size(), Eigen::Index(f.columns.size()));
+  for (size_t i = 0; i < f.active.size(); ++i)
+    for (int c : f.active[i]) x(Eigen::Index(i), c) = 1.0;
+  predictors::FitOptions opts;
+  opts.folds = a.folds;
+  opts.seed = a.seed;
+  const auto method = predictors::parse_method(a.predictor);
+  std::vector<predictors::Method> methods = {method};
+  if (method == predictors::Method::kAuto) methods = {predictors::Method::kRidge, predictors::Method::kSvr};
+  core::Table t({"objective", "rows", "features", "folds", "predictor", "param", "cv_mape", "kendall_tau"});
+  std::string best;
+  double best_mape = INFINITY;
+  for (auto m : methods) {
+    const auto rep = predictors::Predictor::fit(x, y, m, opts).report();
+    t.add({a.objective, std::to_string(rep.rows), std::to_string(x.cols()), std::to_string(rep.folds), rep.model,
+           core::shortest(rep.param), core::fixed(rep.mape, 3), core::fixed(rep.tau, 4)});
+    if (rep.mape < best_mape) best_mape = rep.mape, best = rep.model;
+  }
+  std::printf("%s", t.render(a.format).c_str());
+  if (method == predictors::Method::kAuto && a.format == "text") std::printf("\nauto keeps %s\n", best.c_str());
+}
+
+}  // namespace
+
+void register_search(CLI::App& app) {
+  auto* cmd = app.add_subcommand("search", "search architectures and per-layer policies (config section `search`)");
+  auto a = std::make_shared<SearchArgs>();
+  add_config_args(*cmd, a->config);
+  cmd->add_flag("--resume", a->resume, "continue the search in output.dir from its state.json and evaluations.csv");
+  cmd->add_option("--format", a->format, "format of the final front on stdout: text | csv | md | json")
+      ->check(CLI::IsMember({"text", "csv", "md", "json"}))->capture_default_str();
+  cmd->callback([a] { run_search_command(*a); });
+}
+
+void register_pareto(CLI::App& app) {
+  auto* cmd = app.add_subcommand("pareto", "print the non-dominated rows and the hypervolume of any results CSV");
+  auto a = std::make_shared<ParetoArgs>();
+  cmd->add_option("csv", a->csv, "CSV with one column per objective (e.g. evaluations.csv)")->required();
+  cmd->add_option("--objectives", a->objectives, "NAME:max|min,... e.g. top1:max,latency_ms:min")->required();
+  cmd->add_option("--ref", a->ref, "reference point a,b[,c] in the objectives' units (default: worst + 10% of range)");
+  cmd->add_option("--format", a->format, "text | csv | md | json")
+      ->check(CLI::IsMember({"text", "csv", "md", "json"}))->capture_default_str();
+  cmd->callback([a] { run_pareto_command(*a); });
+}
+
+void register_predict(CLI::App& app) {
+  auto* cmd = app.add_subcommand("predict", "fit a predictor on an evaluations.csv and report its k-fold CV MAPE and Kendall tau");
+  auto a = std::make_shared<PredictArgs>();
+  cmd->add_option("csv", a->csv, "evaluations.csv (columns spec_json and the objective)")->required();
+  cmd->add_option("--objective", a->objective, "column to predict, e.g. top1")->required();
+  cmd->add_option("--predictor", a->predictor, "ridge | svr | auto")
+      ->check(CLI::IsMember({"ridge", "svr", "auto"}))->capture_default_str();
+  cmd->add_option("--folds", a->folds, "cross-validation folds")->check(CLI::Range(2, 100))->capture_default_str();
+  cmd->add_option("--seed", a->seed, "seed of the fold assignment")->capture_default_str();
+  cmd->add_option("--format", a->format, "text | csv | md | json")
+      ->check(CLI::IsMember({"text", "csv", "md", "json"}))->capture_default_str();
+  cmd->callback([a] { run_predict_command(*a); });
+}
+
+}  // namespace qnas::cli

@@ -1,0 +1,97 @@
+// Space encoding over the mbv3 space and the search section of the config.
+#include <gtest/gtest.h>
+
+#include "search/space.hpp"
+#include "src/core/config.hpp"
+#include "src/core/error.hpp"
+#include "supernet/supernet.hpp"
+#include "tests/search/synthetic.hpp"
+
+namespace qs = qnas::search;
+namespace sn = qnas::supernet;
+
+namespace {
+
+qnas::core::Config quickstart() {
+  return qnas::core::load_config(std::string(QNAS_SOURCE_DIR) + "/configs/quickstart.yaml");
+}
+
+const sn::SpaceDesc& mbv3_space() {
+  static const auto net = sn::make_supernet(quickstart(), {});
+  return net->space();
+}
+
+std::string error_of(const std::string& yaml) {
+  try {
+    qnas::core::parse_config(yaml, "test.yaml");
+  } catch (const qnas::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Space, EncodeDecodeRoundTripOnRandomSpecs) {
+  const qs::Space space(mbv3_space());
+  qnas::core::Rng rng(5);
+  for (int t = 0; t < 200; ++t) {
+    const auto spec = sn::random_spec(space.desc(), rng);
+    const auto g = space.encode(spec);
+    EXPECT_EQ(space.decode(g), spec);
+    EXPECT_EQ(space.canonical(g), g);
+    const auto r = space.random(rng);
+    EXPECT_EQ(space.encode(space.decode(r)), r);
+  }
+}
+
+TEST(Space, InactiveGenesAreCanonicalised) {
+  const auto space = qs::testing::synthetic_space(4, 3, /*conditional_from=*/2);
+  // v0 = 0 switches v2 and v3 off: their genes do not matter.
+  const qs::Genome a = {0, 1, 2, 1}, b = {0, 1, 0, 0};
+  EXPECT_EQ(space.decode(a), space.decode(b));
+  EXPECT_EQ(space.canonical(a), b);
+  EXPECT_EQ(space.encode(space.decode(a)), b);
+  EXPECT_EQ(space.masked(a), (qnas::predictors::Genome{0, 1, qnas::predictors::kInactive, qnas::predictors::kInactive}));
+  EXPECT_FALSE(space.decode({1, 1, 2, 1}) == space.decode({1, 1, 0, 0}));
+  EXPECT_THROW(space.decode({0, 3, 0, 0}), qnas::Error);
+  EXPECT_THROW(space.decode({0, 1, 0}), qnas::Error);
+}
+
+TEST(Space, RefusesSpecsOutsideTheSearchedChoices) {
+  const qs::Space space(mbv3_space());
+  auto spec = sn::largest_spec(space.desc());
+  spec.policy.begin()->second.weight_bits = 2;  // legal, but not among quant.weight_bits {4, 8, 32}
+  EXPECT_THROW(space.encode(spec), qnas::Error);
+  spec = sn::largest_spec(space.desc());
+  spec.policy.begin()->second.method = "gptq";
+  EXPECT_THROW(space.encode(spec), qnas::Error);
+}
+
+TEST(SearchConfig, BadValuesAreNamed) {
+  EXPECT_NE(error_of("search: {objectives: {top5: max}}").find("search.objectives.top5"), std::string::npos);
+  EXPECT_NE(error_of("search: {objectives: {top1: up}}").find("expected one of {max, min}"), std::string::npos);
+  EXPECT_NE(error_of("search: {constraints: {latency_ms: \"< 3\"}}").find("search.constraints.latency_ms"),
+            std::string::npos);
+  EXPECT_NE(error_of("search: {constraints: {latency_ms: \"<= fast\"}}").find("expected a comparison"),
+            std::string::npos);
+  EXPECT_NE(error_of("search: {population: 1}").find("search.population"), std::string::npos);
+  EXPECT_NE(error_of("search: {population: 50, evaluations: 20}").find("less than search.population"),
+            std::string::npos);
+  EXPECT_NE(error_of("search: {tactic: ga}").find("ga optimises one objective"), std::string::npos);
+  EXPECT_NE(error_of("search: {tactik: ga}").find("did you mean 'search.tactic'"), std::string::npos);
+  EXPECT_NE(error_of("search: {objectives: {}}").find("at least one"), std::string::npos);
+  EXPECT_NE(error_of("search: {reference_point: [1, 2]}").find("one per objective"), std::string::npos);
+}
+
+TEST(SearchConfig, ObjectivesReplaceTheDefaultInOrder) {
+  const auto c = qnas::core::parse_config("search: {objectives: {model_bytes: min, top1: max}}", "t.yaml");
+  ASSERT_EQ(c.search.objectives.size(), 2u);
+  EXPECT_EQ(c.search.objectives[0].first, "model_bytes");
+  EXPECT_EQ(c.search.objectives[1].second, "max");
+  const auto d = qnas::core::parse_config("seed: 1", "t.yaml");
+  EXPECT_EQ(d.search.objectives.size(), 3u);
+  // The resolved YAML reads back to the same section.
+  const auto again = qnas::core::parse_config(qnas::core::to_yaml(c), "resolved.yaml");
+  EXPECT_EQ(again.search.objectives, c.search.objectives);
+}
