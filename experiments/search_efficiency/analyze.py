@@ -79,7 +79,9 @@ def main():
         for seed in range(10):
             p = os.path.join(root, f"{tactic}_s{seed}", "evaluations.csv")
             if os.path.exists(p):
-                runs[(tactic, seed)] = load(p)
+                rows = load(p)
+                if len(rows) >= 100:  # runs cut before their second iteration are left out
+                    runs[(tactic, seed)] = rows
     allpts = np.vstack(list(runs.values()))
     worst, best = allpts.max(0), allpts.min(0)
     ref = worst + 0.1 * (worst - best)
@@ -96,8 +98,8 @@ def main():
         seeds = [c for (t, _), c in per_run.items() if t == tactic]
         if not seeds:
             continue
-        common = [n for n in steps if all(n in c for c in seeds)]
-        mean[tactic] = {n: float(np.mean([c[n] for c in seeds])) for n in common}
+        # Mean over the seeds that reached n evaluations.
+        mean[tactic] = {n: float(np.mean([c[n] for c in seeds if n in c])) for n in steps if any(n in c for c in seeds)}
     svg(mean, os.path.join(root, "hypervolume.svg"), budget)
     lines = ["| tactic | seeds | HV@50 | HV@100 | HV@150 | HV@250 |", "|---|---|---|---|---|---|"]
     for tactic, curve in mean.items():
