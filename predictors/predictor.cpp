@@ -79,18 +79,6 @@ std::vector<double> default_cs() {
   return c;
 }
 
-Eigen::MatrixXd rows_of(const Eigen::MatrixXd& x, const std::vector<int>& idx) {
-  Eigen::MatrixXd out(Eigen::Index(idx.size()), x.cols());
-  for (size_t i = 0; i < idx.size(); ++i) out.row(Eigen::Index(i)) = x.row(idx[i]);
-  return out;
-}
-
-Eigen::VectorXd rows_of(const Eigen::VectorXd& y, const std::vector<int>& idx) {
-  Eigen::VectorXd out(Eigen::Index(idx.size()));
-  for (size_t i = 0; i < idx.size(); ++i) out(Eigen::Index(i)) = y(idx[i]);
-  return out;
-}
-
 struct Split {
   std::vector<int> train, test;
 };
@@ -110,8 +98,8 @@ OofTable ridge_oof(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const std
                    const std::vector<double>& alphas) {
   OofTable oof(alphas.size(), Eigen::VectorXd::Zero(y.size()));
   for (const auto& s : splits) {
-    const auto models = fit_ridge_path(rows_of(x, s.train), rows_of(y, s.train), alphas);
-    const Eigen::MatrixXd xt = rows_of(x, s.test);
+    const auto models = fit_ridge_path(x(s.train, Eigen::all), y(s.train), alphas);
+    const Eigen::MatrixXd xt = x(s.test, Eigen::all);
     for (size_t g = 0; g < alphas.size(); ++g) {
       const Eigen::VectorXd p = models[g].predict(xt);
       for (size_t i = 0; i < s.test.size(); ++i) oof[g](s.test[i]) = p(Eigen::Index(i));
@@ -130,7 +118,7 @@ OofTable svr_oof(const Eigen::MatrixXd& x, const Eigen::VectorXd& y, const std::
     const auto& s = splits[task % splits.size()];
     SvrParams params;
     params.c = cs[g];
-    const Eigen::VectorXd p = fit_svr(rows_of(x, s.train), rows_of(y, s.train), params).predict(rows_of(x, s.test));
+    const Eigen::VectorXd p = fit_svr(x(s.train, Eigen::all), y(s.train), params).predict(x(s.test, Eigen::all));
     for (size_t i = 0; i < s.test.size(); ++i) oof[g](s.test[i]) = p(Eigen::Index(i));
   });
   return oof;

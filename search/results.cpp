@@ -35,9 +35,7 @@ std::vector<std::string> row_fields(const Row& r) {
     const auto it = r.metrics.find(c);
     f.push_back(it == r.metrics.end() ? "" : core::shortest(it->second));
   }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", r.eval_s);
-  f.push_back(buf);
+  f.push_back(core::fixed(r.eval_s, 3));
   return f;
 }
 
@@ -108,6 +106,24 @@ std::vector<Row> read_rows(const CsvTable& t) {
   return rows;
 }
 
+namespace {
+
+supernet::SubnetSpec parse_spec(const std::string& text, const std::string& where) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    QNAS_THROW(where, ": spec_json is not valid JSON (", e.what(), ")");
+  }
+  return supernet::spec_from_json(j, where);
+}
+
+}  // namespace
+
+Genome row_genome(const Space& space, const Row& row, const std::string& where) {
+  return space.encode(parse_spec(row.spec_json, where + ": row id " + std::to_string(row.id)));
+}
+
 void filter_csv(const std::string& path, const std::function<bool(const std::vector<std::string>&)>& keep) {
   bool incomplete = false;
   const CsvTable t = read_csv(path, &incomplete);
@@ -131,13 +147,7 @@ SpecFeatures spec_features(const std::vector<std::string>& spec_jsons, const std
     return index[token] = int(f.columns.size() - 1);
   };
   for (size_t r = 0; r < spec_jsons.size(); ++r) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(spec_jsons[r]);
-    } catch (const nlohmann::json::exception& e) {
-      QNAS_THROW(where, ": row ", r + 1, ": spec_json is not valid JSON (", e.what(), ")");
-    }
-    const auto spec = supernet::spec_from_json(j, where + ": row " + std::to_string(r + 1));
+    const auto spec = parse_spec(spec_jsons[r], where + ": row " + std::to_string(r + 1));
     std::vector<int> active;
     for (const auto& [name, value] : spec.arch) active.push_back(column(name + "=" + std::to_string(value)));
     for (const auto& [layer, p] : spec.policy) {

@@ -51,6 +51,10 @@ CsvTable read_csv(const std::string& path, bool* incomplete = nullptr);
 /// Rows of an evaluations.csv written by qnas.
 std::vector<Row> read_rows(const CsvTable& table);
 
+/// The genome of a row's spec_json; throws naming `where` when the JSON is
+/// malformed or the spec is not in `space`.
+Genome row_genome(const Space& space, const Row& row, const std::string& where);
+
 /// Rewrites `path` atomically keeping the header and the rows `keep` accepts.
 void filter_csv(const std::string& path, const std::function<bool(const std::vector<std::string>&)>& keep);
 

@@ -120,12 +120,6 @@ std::vector<std::string> hypervolume_header(const Goals& goals) {
 const std::vector<std::string> kPredictorHeader = {"iteration", "metric", "model", "param", "rows",
                                                    "folds",     "cv_mape", "kendall_tau", "fit_s"};
 
-std::string fixed3(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", v);
-  return buf;
-}
-
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -171,7 +165,6 @@ class Runner {
     r.front = rows_front(goals_, history_.metrics);
     r.reference = state_.reference.value_or(Point{});
     r.hypervolume = hypervolume_;
-    r.iterations = state_.iteration;
     for (const auto& row : rows_) r.eval_s += row.eval_s;
     r.wall_s = seconds_since(start);
     return r;
@@ -191,19 +184,22 @@ class Runner {
       QNAS_CHECK(state_.fingerprint == opts_.fingerprint, "search --resume: ", paths_.state,
                  " was written under another configuration; resume with the same config file and --set flags");
       load_history();
-      // Iteration rows logged after the last saved state are recomputed.
+      // Log rows of the iteration in progress are written again: its
+      // hypervolume row always, its predictor fits unless the proposal was saved.
       const int it = state_.iteration;
-      const bool refit = state_.batch.empty();
-      for (const auto* path : {&paths_.hypervolume, &paths_.predictors})
-        if (core::file_exists(*path))
-          filter_csv(*path, [&](const std::vector<std::string>& r) {
-            const int row_it = std::stoi(r.at(0));
-            return path == &paths_.hypervolume ? row_it < it : (row_it < it || (row_it == it && !refit));
-          });
+      const int refit_from = state_.batch.empty() ? it : it + 1;
+      keep_log_rows_before(paths_.hypervolume, it);
+      keep_log_rows_before(paths_.predictors, refit_from);
     }
     evaluations_ = std::make_unique<core::CsvAppender>(paths_.evaluations, evaluation_header());
     hv_log_ = std::make_unique<core::CsvAppender>(paths_.hypervolume, hypervolume_header(goals_));
     if (opts_.cfg.tactic == "linas") fit_log_ = std::make_unique<core::CsvAppender>(paths_.predictors, kPredictorHeader);
+  }
+
+  // Keeps the rows of a per-iteration log (iteration in column 0) below `iteration`.
+  static void keep_log_rows_before(const std::string& path, int iteration) {
+    if (!core::file_exists(path)) return;
+    filter_csv(path, [&](const std::vector<std::string>& r) { return std::stoi(r.at(0)) < iteration; });
   }
 
   void load_history() {
@@ -215,8 +211,7 @@ class Runner {
       filter_csv(paths_.evaluations, [](const std::vector<std::string>&) { return true; });
     }
     for (auto& row : read_rows(table)) {
-      const auto spec = supernet::spec_from_json(nlohmann::json::parse(row.spec_json), paths_.evaluations);
-      add_to_history(space_.encode(spec), row);
+      add_to_history(row_genome(space_, row, paths_.evaluations), row);
     }
     if (!history_.metrics.empty() && state_.reference)
       hypervolume_ = rows_hypervolume(goals_, history_.metrics, *state_.reference);
@@ -251,8 +246,8 @@ class Runner {
     hypervolume_ = rows_hypervolume(goals_, history_.metrics, *state_.reference);
     const auto front = rows_front(goals_, history_.metrics);
     std::vector<std::string> hv = {std::to_string(state_.iteration), std::to_string(history_.size()),
-                                   core::shortest(hypervolume_), std::to_string(front.size()), fixed3(propose_s),
-                                   fixed3(eval_s), fixed3(wall_s)};
+                                   core::shortest(hypervolume_), std::to_string(front.size()), core::fixed(propose_s, 3),
+                                   core::fixed(eval_s, 3), core::fixed(wall_s, 3)};
     for (double r : *state_.reference) hv.push_back(core::shortest(r));
     hv_log_->append(hv);
     std::string pareto = core::csv_line(evaluation_header());
@@ -270,8 +265,8 @@ class Runner {
 
   void log_fit(const PredictorFit& f) {
     fit_log_->append({std::to_string(f.iteration), f.metric, f.report.model, core::shortest(f.report.param),
-                      std::to_string(f.report.rows), std::to_string(f.report.folds), fixed3(f.report.mape),
-                      fixed3(f.report.tau), fixed3(f.fit_s)});
+                      std::to_string(f.report.rows), std::to_string(f.report.folds), core::fixed(f.report.mape, 3),
+                      core::fixed(f.report.tau, 3), core::fixed(f.fit_s, 3)});
     std::fprintf(stderr, "search: iteration %d predictor %-12s %s (%s) on %d rows: CV MAPE %.2f%%, Kendall tau %.3f\n",
                  f.iteration, f.metric.c_str(), f.report.model.c_str(), core::shortest(f.report.param).c_str(),
                  f.report.rows, f.report.mape, f.report.tau);

@@ -41,7 +41,6 @@ struct SearchResult {
   std::vector<int> front;       // row indices, non-dominated and feasible
   Point reference;              // in the objectives' own units
   double hypervolume = 0;
-  int iterations = 0;
   double eval_s = 0, wall_s = 0;  // validating candidates / the whole run
 };
 

@@ -94,18 +94,14 @@ Genome Space::encode(const supernet::SubnetSpec& spec) const {
   return g;
 }
 
-std::string Space::summary(const Genome& g) const {
+std::string Space::weight_bits_summary(const Genome& g) const {
   std::map<int, int> bits;  // weight bits -> active layers
-  std::string arch;
   for (size_t i = 0; i < g.size(); ++i) {
-    if (!is_active(g, i)) continue;
     const auto& v = desc_.variables[i];
-    const int value = v.choices[size_t(g[i])];
-    if (!v.is_policy()) arch += (arch.empty() ? "" : " ") + v.name + "=" + std::to_string(value);
-    else if (v.field == "weight_bits") ++bits[value];
+    if (is_active(g, i) && v.field == "weight_bits") ++bits[v.choices[size_t(g[i])]];
   }
-  std::string out = arch + " |";
-  for (const auto& [b, n] : bits) out += " w" + std::to_string(b) + "x" + std::to_string(n);
+  std::string out;
+  for (const auto& [b, n] : bits) out += (out.empty() ? "w" : " w") + std::to_string(b) + "x" + std::to_string(n);
   return out;
 }
 

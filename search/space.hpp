@@ -40,8 +40,8 @@ class Space {
   /// Uniform choice per gene, canonicalised.
   Genome random(core::Rng& rng) const;
 
-  /// "s0.depth=2 s0.b0.kernel=5 ..." with bit-width counts, for logs.
-  std::string summary(const Genome& genome) const;
+  /// Active layers per weight bit-width, "w4x3 w8x9 w32x5", for tables.
+  std::string weight_bits_summary(const Genome& genome) const;
 
  private:
   void check_range(const Genome& genome) const;

@@ -26,6 +26,10 @@
 #include "search/space.hpp"
 #include "src/core/config.hpp"
 
+namespace qnas::supernet {
+class SupernetImpl;
+}
+
 namespace qnas::search {
 
 /// Everything validated so far, in row order.
@@ -50,6 +54,12 @@ struct PredictorFit {
 /// Exact cost proxies of a genome (params, macs, bops, model_bytes), for
 /// LINAS's optional extra features.
 using ProxyFn = std::function<MetricValues(const Genome&)>;
+
+/// params, macs, bops, model_bytes of each genome from the supernet's layer
+/// shapes (Supernet::layer_infos), without extracting weights. `net` must
+/// outlive the function. model_bytes counts one activation range per
+/// quantized layer input, a few bytes off the deployed graph's count.
+ProxyFn shape_proxies(const Space& space, const supernet::SupernetImpl& net);
 
 struct TacticContext {
   const Space& space;

@@ -15,7 +15,6 @@
 #include "src/core/config.hpp"
 #include "src/core/error.hpp"
 #include "src/core/table.hpp"
-#include "src/eval/metrics.hpp"
 #include "supernet/supernet.hpp"
 
 using namespace qnas;
@@ -41,7 +40,7 @@ int main(int argc, char** argv) {
     const auto goals = search::Goals::from_config(cfg);
     search::History h;
     for (const auto& row : search::read_rows(search::read_csv(csv))) {
-      const auto g = space.encode(supernet::spec_from_json(nlohmann::json::parse(row.spec_json), csv));
+      const auto g = search::row_genome(space, row, csv);
       h.add({g, goals.to_min(row.metrics), goals.violation(row.metrics)}, 0, row.metrics);
     }
     core::Table t({"predictor", "rows", "inner_evaluations", "fit_s", "inner_s", "total_s", "proposed"});
@@ -49,9 +48,7 @@ int main(int argc, char** argv) {
       cfg.predictor = kind;
       double fit_s = 0;
       search::TacticContext ctx{space, goals, cfg, [&](const search::PredictorFit& f) { fit_s += f.fit_s; },
-                                [&](const search::Genome& g) {
-                                  return search::MetricValues(eval::cost_metrics(net->layer_infos(space.decode(g))));
-                                }};
+                                search::shape_proxies(space, *net)};
       auto tactic = search::make_tactic(ctx);
       core::Rng rng(1);
       const auto start = std::chrono::steady_clock::now();

@@ -73,8 +73,7 @@ void register_eval(CLI::App& app) {
   add_subnet_args(*cmd, a->target);
   cmd->add_option("--split", a->split, "val | test")->check(CLI::IsMember({"val", "test"}))->capture_default_str();
   cmd->add_option("--json", a->json_out, "write spec, metrics and layers as JSON to this file");
-  cmd->add_option("--format", a->format, "stdout table format: text | csv | md | json")
-      ->check(CLI::IsMember({"text", "csv", "md", "json"}))->capture_default_str();
+  add_table_format(*cmd, a->format);
   cmd->add_flag("--layers", a->layers, "also print the per-layer table");
   cmd->add_flag("--deployed", a->deployed,
                 "also run top-1 on the deployed model (int8 kernels) and report its agreement with the simulation");

@@ -12,8 +12,7 @@ void register_info(CLI::App& app) {
   auto args = std::make_shared<ConfigArgs>();
   auto format = std::make_shared<std::string>("text");
   add_config_args(*cmd, *args);
-  cmd->add_option("--format", *format, "text | csv | md | json")
-      ->check(CLI::IsMember({"text", "csv", "md", "json"}))->capture_default_str();
+  add_table_format(*cmd, *format);
   cmd->callback([args, format] {
     const auto config = core::load_config(args->path, args->sets);
     const auto session = eval::open_session(config);

@@ -54,9 +54,7 @@ void print_front(const search::Space& space, const search::Goals& goals, const s
     const auto& row = r.rows[size_t(i)];
     std::vector<std::string> cells = {std::to_string(row.id), std::to_string(row.iteration)};
     for (const auto& o : goals.objectives) cells.push_back(fmt_metric(o.name, row.metrics.at(o.name)));
-    const auto g = space.encode(supernet::spec_from_json(nlohmann::json::parse(row.spec_json), "row"));
-    const auto summary = space.summary(g);
-    cells.push_back(summary.substr(summary.find('|') + 2));
+    cells.push_back(space.weight_bits_summary(search::row_genome(space, row, "search result")));
     t.add(cells);
   }
   std::printf("%s", t.render(format).c_str());
@@ -103,9 +101,7 @@ void run_search_command(const SearchArgs& a) {
   opts.out_dir = config.output.dir;
   opts.resume = a.resume;
   opts.fingerprint = std::to_string(core::fnv1a64(core::to_yaml(config)));
-  opts.proxies = [&](const search::Genome& g) {
-    return search::MetricValues(eval::cost_metrics(session.net->layer_infos(space.decode(g))));
-  };
+  opts.proxies = search::shape_proxies(space, *session.net);
   std::fprintf(stderr, "search: %s, %d evaluations (population %d) on %lld validation images; space 10^%.1f; %s\n",
                config.search.tactic.c_str(), config.search.evaluations, config.search.population,
                (long long)(eo.max_images > 0 ? std::min<int64_t>(eo.max_images, session.data.val.size())
@@ -205,8 +201,7 @@ void register_search(CLI::App& app) {
   auto a = std::make_shared<SearchArgs>();
   add_config_args(*cmd, a->config);
   cmd->add_flag("--resume", a->resume, "continue the search in output.dir from its state.json and evaluations.csv");
-  cmd->add_option("--format", a->format, "format of the final front on stdout: text | csv | md | json")
-      ->check(CLI::IsMember({"text", "csv", "md", "json"}))->capture_default_str();
+  add_table_format(*cmd, a->format);
   cmd->callback([a] { run_search_command(*a); });
 }
 
@@ -216,8 +211,7 @@ void register_pareto(CLI::App& app) {
   cmd->add_option("csv", a->csv, "CSV with one column per objective (e.g. evaluations.csv)")->required();
   cmd->add_option("--objectives", a->objectives, "NAME:max|min,... e.g. top1:max,latency_ms:min")->required();
   cmd->add_option("--ref", a->ref, "reference point a,b[,c] in the objectives' units (default: worst + 10% of range)");
-  cmd->add_option("--format", a->format, "text | csv | md | json")
-      ->check(CLI::IsMember({"text", "csv", "md", "json"}))->capture_default_str();
+  add_table_format(*cmd, a->format);
   cmd->callback([a] { run_pareto_command(*a); });
 }
 
@@ -230,8 +224,7 @@ void register_predict(CLI::App& app) {
       ->check(CLI::IsMember({"ridge", "svr", "auto"}))->capture_default_str();
   cmd->add_option("--folds", a->folds, "cross-validation folds")->check(CLI::Range(2, 100))->capture_default_str();
   cmd->add_option("--seed", a->seed, "seed of the fold assignment")->capture_default_str();
-  cmd->add_option("--format", a->format, "text | csv | md | json")
-      ->check(CLI::IsMember({"text", "csv", "md", "json"}))->capture_default_str();
+  add_table_format(*cmd, a->format);
   cmd->callback([a] { run_predict_command(*a); });
 }
 

@@ -17,6 +17,9 @@ struct ConfigArgs {
 
 void add_config_args(CLI::App& cmd, ConfigArgs& args);
 
+/// --format text | csv | md | json for a command's stdout table.
+void add_table_format(CLI::App& cmd, std::string& format);
+
 void register_train(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_info(CLI::App& app);

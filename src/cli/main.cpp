@@ -14,6 +14,11 @@ void add_config_args(CLI::App& cmd, ConfigArgs& args) {
       ->take_all();
 }
 
+void add_table_format(CLI::App& cmd, std::string& format) {
+  cmd.add_option("--format", format, "stdout table format: text | csv | md | json")
+      ->check(CLI::IsMember({"text", "csv", "md", "json"}))->capture_default_str();
+}
+
 }  // namespace qnas::cli
 
 int main(int argc, char** argv) {
