@@ -73,11 +73,25 @@ std::vector<RidgeModel> fit_ridge_path(const Eigen::MatrixXd& x, const Eigen::Ve
 }
 
 Eigen::VectorXd SvrModel::predict(const Eigen::MatrixXd& x) const {
-  // |x - s|^2 = |x|^2 + |s|^2 - 2 x.s, as one matrix product for the batch.
-  Eigen::MatrixXd d2 = -2.0 * (x * support.transpose());
-  d2.colwise() += x.rowwise().squaredNorm();
-  d2.rowwise() += support_sq.transpose();
-  return ((-gamma * d2.array().max(0.0)).exp().matrix() * coef).array() - rho;
+  // |x - s|^2 = |x|^2 + |s|^2 - 2 x.s. LINAS's features are one-hot, so x.s
+  // is a sum of a few support columns: gathering them is cheaper than a
+  // dense product over every column.
+  QNAS_CHECK(x.cols() == support.cols(), "svr: ", x.cols(), " feature columns; fitted on ", support.cols());
+  Eigen::VectorXd out(x.rows());
+  Eigen::VectorXd dots(support.rows());
+  for (Eigen::Index r = 0; r < x.rows(); ++r) {
+    dots.setZero();
+    double x_sq = 0;
+    for (Eigen::Index j = 0; j < x.cols(); ++j) {
+      const double v = x(r, j);
+      if (v == 0) continue;
+      dots.noalias() += v * support.col(j);
+      x_sq += v * v;
+    }
+    const Eigen::ArrayXd d2 = ((x_sq + support_sq.array()) - 2.0 * dots.array()).max(0.0);
+    out(r) = ((-gamma * d2).exp() * coef.array()).sum() - rho;
+  }
+  return out;
 }
 
 namespace {

@@ -12,16 +12,11 @@ out="${1:-$root/runs/search_efficiency}"
 ckpt="$root/runs/quickstart/supernet.pt"
 [[ -f "$ckpt" ]] || { echo "run.sh: no $ckpt; run README command 1 (qnas search configs/quickstart.yaml) first" >&2; exit 1; }
 evaluations="${EVALUATIONS:-250}"
+source "$root/experiments/search_efficiency/common.sh"
 for seed in 0 1 2; do
   for tactic in linas nsga2 random; do
-    dir="$out/${tactic}_s${seed}"
-    mkdir -p "$dir"
-    ln -sf "$ckpt" "$dir/supernet.pt"
-    resume=()
-    [[ -f "$dir/state.json" ]] && resume=(--resume)
-    echo "== $tactic seed $seed -> $dir" >&2
-    "$root/build/qnas" search "$root/configs/quickstart.yaml" "${resume[@]}" \
-      --set "output.dir=$dir" --set "search.tactic=$tactic" --set "search.seed=$seed" \
-      --set "search.evaluations=$evaluations" > "$dir/front.txt" 2> "$dir/search.log"
+    echo "== $tactic seed $seed -> $out/${tactic}_s${seed}" >&2
+    resumable_search "$out/${tactic}_s${seed}" --set "search.tactic=$tactic" --set "search.seed=$seed" \
+      --set "search.evaluations=$evaluations"
   done
 done

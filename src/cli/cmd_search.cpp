@@ -158,6 +158,7 @@ void run_pareto_command(const ParetoArgs& a) {
 
 struct PredictArgs {
   std::string csv, objective, predictor = "auto", format = "text";
+  std::vector<std::string> extra_columns;
   int folds = 5;
   uint64_t seed = 0;
 };
@@ -172,9 +173,13 @@ void run_predict_command(const PredictArgs& a) {
     y(Eigen::Index(i)) = table.number(i, a.objective);
   }
   const auto f = search::spec_features(specs, a.csv);
-  Eigen::MatrixXd x = Eigen::MatrixXd::Zero(y.size(), Eigen::Index(f.columns.size()));
-  for (size_t i = 0; i < f.active.size(); ++i)
+  const auto width = Eigen::Index(f.columns.size() + a.extra_columns.size());
+  Eigen::MatrixXd x = Eigen::MatrixXd::Zero(y.size(), width);
+  for (size_t i = 0; i < f.active.size(); ++i) {
     for (int c : f.active[i]) x(Eigen::Index(i), c) = 1.0;
+    for (size_t k = 0; k < a.extra_columns.size(); ++k)
+      x(Eigen::Index(i), Eigen::Index(f.columns.size() + k)) = table.number(i, a.extra_columns[k]);
+  }
   predictors::FitOptions opts;
   opts.folds = a.folds;
   opts.seed = a.seed;
@@ -224,6 +229,8 @@ void register_predict(CLI::App& app) {
       ->check(CLI::IsMember({"ridge", "svr", "auto"}))->capture_default_str();
   cmd->add_option("--folds", a->folds, "cross-validation folds")->check(CLI::Range(2, 100))->capture_default_str();
   cmd->add_option("--seed", a->seed, "seed of the fold assignment")->capture_default_str();
+  cmd->add_option("--with", a->extra_columns, "numeric columns appended to the one-hot features, e.g. params,macs "
+                  "(what search.proxy_features does in LINAS)")->delimiter(',');
   add_table_format(*cmd, a->format);
   cmd->callback([a] { run_predict_command(*a); });
 }

@@ -65,6 +65,27 @@ TEST(Svr, FitsAKnownOneDimensionalFunction) {
   for (int i = 0; i < 7; ++i) EXPECT_NEAR(pred(i), 2.0 + std::sin(2.0 * xt(i, 0)), 0.02) << "x=" << xt(i, 0);
 }
 
+TEST(Svr, BatchPredictionEqualsTheKernelSumOnSparseAndDenseRows) {
+  // One-hot rows (the predictors' features) and dense rows with some zeros.
+  std::mt19937_64 rng(11);
+  Eigen::MatrixXd x = Eigen::MatrixXd::Zero(60, 12);
+  for (int i = 0; i < 60; ++i)
+    for (int v = 0; v < 4; ++v) x(i, 3 * v + int(rng() % 3)) = 1.0;
+  x.bottomRows(20) = random_matrix(20, 12, 4);
+  x(50, 3) = x(51, 0) = 0.0;
+  const Eigen::VectorXd y = x.rowwise().sum() + 0.3 * x.col(2);
+  qp::SvrParams params;
+  params.c = 10;
+  const auto m = qp::fit_svr(x, y, params);
+  const Eigen::VectorXd pred = m.predict(x);
+  for (int i = 0; i < 60; ++i) {
+    double f = -m.rho;
+    for (int s = 0; s < m.support.rows(); ++s)
+      f += m.coef(s) * std::exp(-m.gamma * (x.row(i) - m.support.row(s)).squaredNorm());
+    EXPECT_NEAR(pred(i), f, 1e-9) << "row " << i;
+  }
+}
+
 TEST(Predictor, CrossValidationPicksTheLowerErrorModel) {
   // Additive labels over 40 binary features from 60 noisy rows: ridge wins.
   std::mt19937_64 rng(3);

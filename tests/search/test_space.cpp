@@ -2,8 +2,10 @@
 #include <gtest/gtest.h>
 
 #include "search/space.hpp"
+#include "search/tactics.hpp"
 #include "src/core/config.hpp"
 #include "src/core/error.hpp"
+#include "src/eval/metrics.hpp"
 #include "supernet/supernet.hpp"
 #include "tests/search/synthetic.hpp"
 
@@ -16,10 +18,12 @@ qnas::core::Config quickstart() {
   return qnas::core::load_config(std::string(QNAS_SOURCE_DIR) + "/configs/quickstart.yaml");
 }
 
-const sn::SpaceDesc& mbv3_space() {
+const sn::Supernet& mbv3_net() {
   static const auto net = sn::make_supernet(quickstart(), {});
-  return net->space();
+  return net;
 }
+
+const sn::SpaceDesc& mbv3_space() { return mbv3_net()->space(); }
 
 std::string error_of(const std::string& yaml) {
   try {
@@ -66,6 +70,24 @@ TEST(Space, RefusesSpecsOutsideTheSearchedChoices) {
   spec = sn::largest_spec(space.desc());
   spec.policy.begin()->second.method = "gptq";
   EXPECT_THROW(space.encode(spec), qnas::Error);
+}
+
+TEST(Space, ShapeProxiesEqualTheCostsOfTheDecodedSubnet) {
+  const qs::Space space(mbv3_space());
+  const auto proxies = qs::shape_proxies(space, *mbv3_net());
+  qnas::core::Rng rng(8);
+  auto g = space.random(rng);
+  for (int t = 0; t < 300; ++t) {
+    // Every third genome keeps the architecture and redraws the policy genes,
+    // so cached shapes are reused with other bits.
+    if (t % 3 == 0) g = space.random(rng);
+    else
+      for (size_t i = 0; i < g.size(); ++i)
+        if (space.desc().variables[i].is_policy()) g[i] = int(qnas::core::uniform_index(rng, space.cardinalities()[i]));
+    g = space.canonical(g);
+    const auto expected = qnas::eval::cost_metrics(mbv3_net()->layer_infos(space.decode(g)));
+    EXPECT_EQ(proxies(g), qs::MetricValues(expected)) << qs::genome_key(g);
+  }
 }
 
 TEST(SearchConfig, BadValuesAreNamed) {

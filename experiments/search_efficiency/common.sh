@@ -1,0 +1,14 @@
+# Sourced by run.sh and predictors.sh: one resumable quickstart search.
+#   resumable_search DIR [--set k=v ...]
+# runs `qnas search configs/quickstart.yaml` into DIR (sharing the quickstart
+# checkpoint), resuming when DIR already holds a state.json; the front goes
+# to DIR/front.txt, progress to DIR/search.log.
+resumable_search() {
+  local dir="$1"; shift
+  mkdir -p "$dir"
+  ln -sf "$root/runs/quickstart/supernet.pt" "$dir/supernet.pt"
+  local resume=()
+  [[ -f "$dir/state.json" ]] && resume=(--resume)
+  "$root/build/qnas" search "$root/configs/quickstart.yaml" "${resume[@]}" --set "output.dir=$dir" "$@" \
+    > "$dir/front.txt" 2> "$dir/search.log"
+}
