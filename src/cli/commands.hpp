@@ -28,5 +28,6 @@ void register_export(CLI::App& app);
 void register_search(CLI::App& app);
 void register_pareto(CLI::App& app);
 void register_predict(CLI::App& app);
+void register_compress(CLI::App& app);
 
 }  // namespace qnas::cli

@@ -1,8 +1,55 @@
 #include "src/cli/subnet_args.hpp"
 
+#include <tuple>
+
+#include "src/core/table.hpp"
 #include "supernet/checkpoint.hpp"
 
 namespace qnas::cli {
+
+namespace {
+
+// Column, metric, decimals: the metrics the table shows when present.
+const std::vector<std::tuple<std::string, std::string, int>> kColumns = {
+    {"top1", "top1", 2}, {"top1_int8", "top1_deployed", 2}, {"max_logit_diff", "max_logit_diff", 4},
+    {"params", "params", 0}, {"macs", "macs", 0}, {"bops", "bops", 0}, {"model_bytes", "model_bytes", 0},
+    {"latency_ms", "latency_ms", 3}, {"p10", "latency_ms_p10", 3}, {"p90", "latency_ms_p90", 3},
+    {"img_s", "throughput_img_s", 0}, {"peak_rss_mb", "peak_rss_bytes", -1}};
+
+}  // namespace
+
+std::string eval_result_table(const std::string& label, const eval::EvalResult& r, const std::string& format) {
+  std::vector<std::string> head{"subnet", "split", "images"}, row{label, r.split, std::to_string(r.images)};
+  for (const auto& [column, metric, decimals] : kColumns) {
+    const auto it = r.metrics.find(metric);
+    if (it == r.metrics.end()) continue;
+    head.push_back(column);
+    row.push_back(decimals < 0 ? core::fixed(it->second / 1048576.0, 1) : core::fixed(it->second, decimals));
+  }
+  head.push_back("eval_s");
+  row.push_back(core::fixed(r.seconds, 2));
+  core::Table t(head);
+  t.add(row);
+  return t.render(format);
+}
+
+nlohmann::json eval_result_json(const eval::EvalResult& r) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : r.layers)
+    layers.push_back({{"name", l.name}, {"kind", l.kind}, {"in_channels", l.in_channels},
+                      {"out_channels", l.out_channels}, {"kernel", l.kernel}, {"stride", l.stride},
+                      {"policy", l.policy}, {"macs", l.macs()}, {"bytes", eval::layer_bytes(l)}});
+  nlohmann::json j = {{"spec", supernet::to_json(r.spec)}, {"split", r.split},   {"images", r.images},
+                      {"metrics", r.metrics},              {"eval_s", r.seconds}, {"phase_s", r.phase_s},
+                      {"notes", r.notes},                  {"layers", layers}};
+  if (!r.compression.empty()) {
+    auto& c = j["compression"] = nlohmann::json::array();
+    for (const auto& l : r.compression)
+      c.push_back({{"layer", l.layer}, {"method", l.method}, {"weight_bits", l.weight_bits}, {"group", l.group},
+                   {"rtn_error", l.rtn_error}, {"error", l.error}, {"seconds", l.seconds}});
+  }
+  return j;
+}
 
 void add_subnet_args(CLI::App& cmd, SubnetArgs& a) {
   add_config_args(cmd, a.config);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "src/cli/commands.hpp"
+#include "src/eval/evaluator.hpp"
 #include "src/eval/session.hpp"
 
 namespace qnas::cli {
@@ -27,5 +28,11 @@ struct OpenSubnet {
 /// Checks the arguments first (a typo should not wait for data and
 /// checkpoint to load), then opens the session and chooses the spec.
 OpenSubnet open_subnet(const SubnetArgs& args);
+
+/// One row of the metrics an evaluation reports (those present), for tables.
+std::string eval_result_table(const std::string& label, const eval::EvalResult& r, const std::string& format);
+
+/// Spec, metrics, phases, notes, layers (and per-layer compression) as JSON.
+nlohmann::json eval_result_json(const eval::EvalResult& r);
 
 }  // namespace qnas::cli

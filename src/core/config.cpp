@@ -153,6 +153,8 @@ template <class V> void visit(V& v, QuantConfig& c) {
   v.field("weight_bits", c.weight_bits, "per-layer weight bit-widths the search may choose", one_of_ints({2, 3, 4, 8, 32}));
   v.field("act_bits", c.act_bits, "per-layer input-activation bit-widths the search may choose", one_of_ints({8, 32}));
   v.field("calib_images", c.calib_images, "training images used to calibrate activation ranges (min/max)", range(1, 60000));
+  v.field("hessian_images", c.hessian_images, "of those, images whose layer inputs give gptq and decoupleq their Hessians", range(1, 60000));
+  v.field("hessian_samples_per_column", c.hessian_samples_per_column, "conv layers: input samples per column of each Hessian (seeded random positions, at most 64 per image)", range(1, 100000));
 }
 
 template <class V> void visit(V& v, AugmentConfig& c) {

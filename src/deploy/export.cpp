@@ -38,6 +38,10 @@ std::string sub_byte_layers(const Graph& graph) {
 
 ExportResult export_graph(const Graph& graph, const ExportOptions& options) {
   QNAS_CHECK(graph.calibrated, "export: the graph is not calibrated; expected calibrate() first");
+  for (const auto& n : graph.nodes)
+    QNAS_CHECK(!n.has_weight() || !n.general_grid(), "export: layer '", n.name, "' (", n.policy.method,
+               ") holds its weights on a grouped or offset grid, which the exporters do not write yet; expected "
+               "symmetric per-channel weights (rtn or gptq without group/sym parameters)");
   core::StagingDir staging(options.out_dir, options.overwrite);
   const std::string tmp = staging.path("");
   ExportResult r;

@@ -6,6 +6,7 @@
 
 #include "src/core/error.hpp"
 #include "src/quant/fake_quant.hpp"
+#include "src/quant/hessian.hpp"
 #include "supernet/subnet.hpp"
 
 namespace qnas::deploy {
@@ -22,6 +23,42 @@ const char* op_name(OpKind kind) {
     case OpKind::kDequantize: return "dequantize";
   }
   return "?";
+}
+
+bool uses_general_grid(const quant::LayerPolicy& p) {
+  if (p.weight_bits >= 32) return false;
+  return p.method == "decoupleq" || p.param("group", 0) > 0 || p.param("sym", 1) == 0;
+}
+
+quant::GridSpec weight_grid_spec(const quant::LayerPolicy& p, const at::Tensor& weight, const std::string& layer) {
+  quant::GridSpec spec;
+  spec.bits = p.weight_bits;
+  spec.symmetric = p.method != "decoupleq" && p.param("sym", 1) == 1;
+  const auto group = int64_t(p.param("group", 0));
+  spec.granularity = group > 0 ? quant::Granularity::kGroup : quant::Granularity::kChannel;
+  spec.group_size = group;
+  quant::check_grid_spec(spec, quant::as_matrix(weight).size(1), "layer '" + layer + "' (" + p.method + ")");
+  return spec;
+}
+
+void set_quantized_weight(Node& n, const quant::QuantizedWeight& q, at::IntArrayRef shape) {
+  // Scales and offsets rounded to fp32: the precision an export stores.
+  quant::Grid grid = q.grid;
+  grid.scale = grid.scale.to(at::kFloat).to(at::kDouble);
+  grid.zero = grid.zero.to(at::kFloat).to(at::kDouble);
+  const bool symmetric_per_channel = grid.symmetric && grid.groups() == 1 && !uses_general_grid(n.policy);
+  n.weight = quant::grid_dequantize(q.codes, grid).to(at::kFloat).reshape(shape).contiguous();
+  if (symmetric_per_channel) {
+    n.weight_codes = q.codes.to(at::kChar).reshape(shape);
+    n.weight_scales = grid.scale.squeeze(1).contiguous();
+    n.weight_zeros = at::Tensor();
+    n.weight_group = 0;
+  } else {
+    n.weight_codes = q.codes.to(at::kInt).reshape(shape);
+    n.weight_scales = grid.scale;
+    n.weight_zeros = grid.zero;
+    n.weight_group = grid.group_size;
+  }
 }
 
 namespace {
@@ -43,13 +80,14 @@ class GraphBuilder {
   int layer(const supernet::ConvUnit& unit, int in) {
     const auto& d = unit->desc();
     const auto& policy = subnet_.policy(d.name);
-    QNAS_CHECK(policy.method == "rtn", "layer '", d.name, "': compression method '", policy.method,
-               "' is not implemented yet; expected rtn");
+    QNAS_CHECK(policy.method != "smoothquant", "layer '", d.name,
+               "': smoothquant is not in the deployed graph yet; expected rtn, gptq or decoupleq");
     Node n;
     n.kind = d.kind == "linear" ? OpKind::kLinear : OpKind::kConv;
     n.name = d.name;
     n.weight_bits = policy.weight_bits;
-    n.int8 = policy.weight_bits <= 8 && policy.act_bits == 8;
+    n.policy = policy;
+    n.int8 = policy.weight_bits <= 8 && policy.act_bits == 8 && !uses_general_grid(policy);
     n.stride = d.stride;
     n.groups = d.groups();
     set_weights(n, unit->weight.detach(), unit->bias.detach());
@@ -85,6 +123,12 @@ class GraphBuilder {
     n.bias = bias.to(at::kFloat).contiguous();
     if (n.weight_bits >= 32) {
       n.weight = w.contiguous();
+      return;
+    }
+    if (uses_general_grid(n.policy)) {
+      const auto spec = weight_grid_spec(n.policy, w, n.name);
+      const auto grid = quant::fit_grid(quant::as_matrix(w), spec);
+      set_quantized_weight(n, {quant::grid_codes(quant::as_matrix(w), grid), grid}, w.sizes());
       return;
     }
     // Scales rounded to fp32 here: the precision every export stores them at,
@@ -169,9 +213,12 @@ std::vector<std::vector<int>> Graph::dead_after() const {
 int64_t Graph::model_bytes() const {
   int64_t bytes = 0;
   for (const auto& n : nodes)
-    if (n.has_weight())
-      bytes += quant::stored_weight_bytes(n.weight.numel(), n.weight.size(0), n.weight_bits) +
-               quant::kFloatBytes * n.bias.numel();
+    if (n.has_weight()) {
+      bytes += n.general_grid() ? quant::packed_weight_bytes(n.weight.numel(), n.weight_bits) +
+                                      2 * quant::kFloatBytes * n.weight_scales.numel()
+                                : quant::stored_weight_bytes(n.weight.numel(), n.weight.size(0), n.weight_bits);
+      bytes += quant::kFloatBytes * n.bias.numel();
+    }
   for (const auto& v : values)
     if (v.quantized && v.qsource == QSource::kObserved) bytes += quant::kActQParamBytes;
   return bytes;

@@ -26,6 +26,9 @@
 #include <string>
 #include <vector>
 
+#include "src/quant/gptq.hpp"
+#include "src/quant/grid.hpp"
+#include "src/quant/policy.hpp"
 #include "supernet/ops.hpp"
 
 namespace qnas::supernet {
@@ -77,13 +80,21 @@ struct Node {
   // conv / linear only
   bool int8 = false;         // runs on an int8 kernel
   int weight_bits = 32;
+  quant::LayerPolicy policy; // the layer's policy: method and its parameters
   int64_t stride = 1, groups = 1;
   at::Tensor weight;         // fp32 values computed with (dequantized codes when weight_bits < 32)
   at::Tensor bias;           // fp32, BN folded in
-  at::Tensor weight_codes;   // int8 codes when weight_bits < 32
-  at::Tensor weight_scales;  // fp64 per output channel when weight_bits < 32
+  at::Tensor weight_codes;   // integer codes when weight_bits < 32 (int8; int32 on a general grid)
+  at::Tensor weight_scales;  // fp64: per output channel, or [out, groups] on a general grid
+  // A general grid (asymmetric, grouped, decoupleQ's free offsets): w = codes * s + z
+  // per (output channel, group of weight_group input columns). Such layers run
+  // on fp32 kernels with the dequantized weight; undefined when the grid is
+  // symmetric per channel.
+  at::Tensor weight_zeros;   // fp64 [out, groups]
+  int64_t weight_group = 0;
 
   bool has_weight() const { return kind == OpKind::kConv || kind == OpKind::kLinear; }
+  bool general_grid() const { return weight_zeros.defined(); }
 };
 
 /// What the graph's input is: images of this shape, normalised from raw
@@ -106,15 +117,31 @@ struct Graph {
   std::vector<std::vector<int>> dead_after() const;
 
   /// Bytes an export holds: weights packed at their bit-width, fp32
-  /// per-channel scales of quantized weights, fp32 biases, and an fp32 scale
-  /// + uint8 zero point per quantized value with its own parameters.
+  /// per-channel scales of quantized weights (an fp32 scale and offset per
+  /// group on a general grid), fp32 biases, and an fp32 scale + uint8 zero
+  /// point per quantized value with its own parameters.
   int64_t model_bytes() const;
 };
 
 /// Builds the graph of a BN-folded subnet from its spec's policies. Weights
-/// are quantized here (per-channel symmetric RTN); activation parameters
-/// come from calibrate() (deploy/simulate.hpp).
+/// are quantized here by round-to-nearest on each policy's grid (symmetric
+/// per channel unless its `sym`/`group` parameters or method say otherwise);
+/// gptq and decoupleq layers get their codes from compress_weights()
+/// (deploy/compress.hpp), activation parameters from calibrate()
+/// (deploy/simulate.hpp).
 Graph build_graph(const supernet::SubnetImpl& subnet, const InputDesc& input = {});
+
+/// True when the policy's weights live on a general grid (decoupleQ, or a
+/// `group` or `sym: 0` parameter): such layers run on fp32 kernels.
+bool uses_general_grid(const quant::LayerPolicy& policy);
+
+/// The weight grid a policy asks for; throws naming the layer when its group
+/// size does not divide the weight's input columns.
+quant::GridSpec weight_grid_spec(const quant::LayerPolicy& policy, const at::Tensor& weight, const std::string& layer);
+
+/// Stores codes and grid on a weight node (`shape`: the weight's) and the
+/// dequantized weight it computes with; scales and offsets rounded to fp32.
+void set_quantized_weight(Node& n, const quant::QuantizedWeight& q, at::IntArrayRef shape);
 
 /// An int8 layer's accumulator scales s_in * s_w per output channel (fp32):
 /// the grid its int32 bias lives on.

@@ -57,6 +57,23 @@ at::Tensor simulate(const Graph& g, const at::Tensor& x) {
   });
 }
 
+void visit_values(const Graph& g, const at::Tensor& images, int64_t batch_size,
+                  const std::function<void(int, const at::Tensor&)>& visit) {
+  QNAS_CHECK(g.calibrated, "deploy: visit_values() on an uncalibrated graph; expected calibrate() first");
+  c10::InferenceMode guard;
+  for (int64_t start = 0; start < images.size(0); start += batch_size) {
+    const auto x = images.narrow(0, start, std::min(batch_size, images.size(0) - start))
+                       .contiguous(at::MemoryFormat::ChannelsLast);
+    visit(g.input, x);
+    run(g, x, [&](const Node& n, at::Tensor y) {
+      const auto& v = g.values[size_t(n.output)];
+      if (v.quantized) y = quant::fake_quant_act(y, act_qparams(v));
+      visit(n.output, y);
+      return y;
+    });
+  }
+}
+
 void calibrate(Graph& g, const at::Tensor& images, int64_t batch_size) {
   QNAS_CHECK(images.size(0) > 0, "deploy: calibration needs images; got none");
   std::vector<quant::MinMaxObserver> observers(g.values.size());

@@ -5,6 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <vector>
 
 #include "src/deploy/graph.hpp"
@@ -16,6 +17,12 @@ at::Tensor run_fp32_node(const Node& node, const std::vector<at::Tensor>& inputs
 
 /// Logits of normalised images x (N x C x H x W); the graph must be calibrated.
 at::Tensor simulate(const Graph& graph, const at::Tensor& x);
+
+/// Runs the simulation over `images` in batches of `batch_size` and calls
+/// visit(value id, tensor) for the input and every value a node produces, as
+/// its consumers see it (fake-quantized where the value is quantized).
+void visit_values(const Graph& graph, const at::Tensor& images, int64_t batch_size,
+                  const std::function<void(int, const at::Tensor&)>& visit);
 
 /// Min/max calibration of every observed quantized value over `images`
 /// (weights quantized, activations in fp32), in batches of `batch_size`;

@@ -115,6 +115,12 @@ Prepared Evaluator::prepare(const supernet::SubnetSpec& spec, std::map<std::stri
   p.graph = deploy::build_graph(*p.subnet, {images.size(1), images.size(2), images.size(3), data_.mean, data_.std});
   deploy::calibrate(p.graph, act_images_, cfg_.eval.batch_size);
   watch.lap("calibrate", phase_s);
+  if (deploy::needs_compression(p.graph)) {
+    p.compression = deploy::compress_weights(
+        p.graph, *p.subnet, act_images_,
+        {cfg_.quant.hessian_images, cfg_.quant.hessian_samples_per_column, cfg_.eval.batch_size});
+    watch.lap("compress", phase_s);
+  }
   return p;
 }
 
@@ -180,6 +186,7 @@ EvalResult Evaluator::evaluate(const supernet::SubnetSpec& spec, const std::stri
     s = {s.images.narrow(0, 0, opts.max_images), s.labels.narrow(0, 0, opts.max_images)};
   r.images = s.size();
   r.layers = p.subnet->layer_infos();
+  r.compression = p.compression;
   r.metrics = cost_metrics(r.layers);
   // The layer list counts one activation range per quantized layer input; the
   // graph counts the ranges the deployed model actually stores.

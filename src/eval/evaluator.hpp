@@ -13,6 +13,7 @@
 
 #include "src/core/config.hpp"
 #include "src/core/dataset.hpp"
+#include "src/deploy/compress.hpp"
 #include "src/deploy/graph.hpp"
 #include "src/deploy/int8_runtime.hpp"
 #include "src/eval/metrics.hpp"
@@ -36,6 +37,7 @@ struct EvalResult {
   Metrics metrics;
   std::vector<std::string> notes;             // e.g. weights widened onto int8 kernels
   std::vector<supernet::LayerInfo> layers;
+  std::vector<deploy::LayerCompression> compression;  // gptq / decoupleq: per-layer output errors
   double seconds = 0;                         // wall time of the whole evaluation
   std::map<std::string, double> phase_s;      // extract, bn_recal, calibrate, top1
 };
@@ -53,6 +55,7 @@ double top1(const Forward& forward, const core::Split& split, int64_t batch_size
 struct Prepared {
   supernet::Subnet subnet;
   deploy::Graph graph;
+  std::vector<deploy::LayerCompression> compression;  // when some layer's method needs calibration data
 };
 
 class Evaluator {

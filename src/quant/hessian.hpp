@@ -8,6 +8,7 @@
 // inputs), so H is batched: [B, cols, cols], row r of the weight uses
 // H[r / (rows / B)].
 
+#include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -18,6 +19,12 @@ namespace qnas::quant {
 struct LayerShape {
   int64_t in_channels = 0, kernel = 1, stride = 1, groups = 1;
   bool linear = false;  // input [N, in]; else [N, C, H, W]
+  // Conv: at most this many output positions per image enter H, drawn at
+  // random (seeded, anew for every image; 0 = all positions). Neighbouring patches overlap and are highly
+  // correlated, and a 7x7 depthwise layer at 14x14 would otherwise cost
+  // 49 x 49 x 196 multiply-adds per channel and image.
+  int64_t max_positions = 0;
+  uint64_t seed = 0;
 };
 
 class HessianAccumulator {
@@ -31,6 +38,7 @@ class HessianAccumulator {
 
  private:
   LayerShape shape_;
+  at::Generator gen_;
   at::Tensor sum_;
   int64_t samples_ = 0;
 };

@@ -1,7 +1,10 @@
 #include "src/quant/policy.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
+#include <map>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "src/core/error.hpp"
@@ -27,12 +30,68 @@ std::string policy_label(const LayerPolicy& p) {
   return s;
 }
 
+const std::vector<std::string>& method_names() {
+  static const std::vector<std::string> names = {"rtn", "gptq", "decoupleq", "smoothquant"};
+  return names;
+}
+
+namespace {
+
+// Parameters each method takes (DESIGN: a typo'd key is an error, not a default).
+const std::map<std::string, std::vector<std::string>>& method_params() {
+  static const std::map<std::string, std::vector<std::string>> params = {
+      {"rtn", {"group", "sym"}},
+      {"gptq", {"group", "sym", "act_order", "damp"}},
+      {"decoupleq", {"group", "iterations"}},
+      {"smoothquant", {"alpha"}},
+  };
+  return params;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string s;
+  for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+bool is_flag(double v) { return v == 0 || v == 1; }
+
+}  // namespace
+
 void check_policy(const LayerPolicy& p, const std::string& where) {
   QNAS_CHECK(contains(kLegalWeightBits, p.weight_bits), where, ": weight_bits ", p.weight_bits,
              "; expected one of ", set_text(kLegalWeightBits));
   QNAS_CHECK(contains(kLegalActBits, p.act_bits), where, ": act_bits ", p.act_bits,
              "; expected one of ", set_text(kLegalActBits));
-  QNAS_CHECK(p.method == "rtn", where, ": method '", p.method, "'; expected 'rtn'");
+  const auto known = method_params().find(p.method);
+  QNAS_CHECK(known != method_params().end(), where, ": method '", p.method, "'; expected one of ",
+             joined(method_names()));
+  for (const auto& [key, value] : p.params) {
+    const auto& keys = known->second;
+    QNAS_CHECK(std::find(keys.begin(), keys.end(), key) != keys.end(), where, ": method ", p.method,
+               " has no parameter '", key, "'; expected ", keys.empty() ? "none" : joined(keys));
+    if (key == "group")
+      QNAS_CHECK(value >= 0 && value == std::floor(value), where, ": group ", value,
+                 "; expected a whole number of input columns per group (0: one group per output channel)");
+    if (key == "sym" || key == "act_order")
+      QNAS_CHECK(is_flag(value), where, ": ", key, " ", value, "; expected 0 or 1");
+    if (key == "damp") QNAS_CHECK(value > 0 && value < 1, where, ": damp ", value, "; expected (0, 1)");
+    if (key == "iterations")
+      QNAS_CHECK(value >= 1 && value <= 100 && value == std::floor(value), where, ": iterations ", value,
+                 "; expected a whole number 1..100");
+    if (key == "alpha") QNAS_CHECK(value >= 0 && value <= 1, where, ": alpha ", value, "; expected a value in [0, 1]");
+  }
+  if (p.method == "gptq" || p.method == "decoupleq")
+    QNAS_CHECK(p.weight_bits <= 8, where, ": method ", p.method, " quantizes weights; expected weight_bits <= 8, got ",
+               p.weight_bits);
+  if (p.method == "smoothquant")
+    QNAS_CHECK(p.weight_bits == 8 && p.act_bits == 8, where, ": smoothquant is W8A8; expected weight_bits 8 and "
+               "act_bits 8, got ", p.weight_bits, "/", p.act_bits);
+}
+
+double LayerPolicy::param(const std::string& key, double fallback) const {
+  const auto it = params.find(key);
+  return it == params.end() ? fallback : it->second;
 }
 
 void to_json(nlohmann::json& j, const LayerPolicy& p) {

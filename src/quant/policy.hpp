@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -17,10 +18,12 @@ inline constexpr int kLegalActBits[] = {8, 32};
 struct LayerPolicy {
   int weight_bits = 32;  // per-channel symmetric round-to-nearest below 32
   int act_bits = 32;     // per-tensor asymmetric on the layer's input below 32
-  std::string method = "rtn";
-  std::map<std::string, double> params;  // method parameters (rank, alpha, ...)
+  std::string method = "rtn";             // rtn | gptq | decoupleq | smoothquant
+  std::map<std::string, double> params;  // method parameters (group, sym, alpha, ...)
 
   bool quantizes_weights() const { return weight_bits < 32; }
+  /// params[key], or `fallback` when the policy does not set it.
+  double param(const std::string& key, double fallback) const;
   bool quantizes_acts() const { return act_bits < 32; }
   bool operator==(const LayerPolicy& o) const {
     return weight_bits == o.weight_bits && act_bits == o.act_bits && method == o.method &&
@@ -46,7 +49,15 @@ inline int64_t stored_weight_bytes(int64_t numel, int64_t out_channels, int bits
 /// "w4a8", "w32a32": a compact label for tables.
 std::string policy_label(const LayerPolicy& p);
 
-/// Throws qnas::Error naming `where` when a field is outside its legal set.
+/// The compression methods a policy may name.
+const std::vector<std::string>& method_names();
+
+/// Throws qnas::Error naming `where` when a field is outside its legal set:
+/// bits, method, a parameter the method does not take or out of its range
+///   rtn          group (columns per group, 0: per channel), sym (0/1, default 1)
+///   gptq         group, sym (default 1), act_order (0/1), damp (0..1, default 0.01)
+///   decoupleq    group, iterations (default 4); weight_bits <= 8
+///   smoothquant  alpha ([0, 1], default 0.5); W8A8 only
 void check_policy(const LayerPolicy& p, const std::string& where);
 
 void to_json(nlohmann::json& j, const LayerPolicy& p);

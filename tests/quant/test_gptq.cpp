@@ -364,3 +364,16 @@ TEST(SmoothQuant, AlphaOutsideTheUnitIntervalIsNamed) {
   EXPECT_NE(error_of([&] { quant::smoothing_factors(at::ones({6}), w, 1, 1.5); }).find("alpha 1.5; expected a value in [0, 1]"),
             std::string::npos);
 }
+
+TEST(Hessian, SampledPositionsApproximateTheFullMoment) {
+  // Smooth images (neighbouring pixels correlated, as activations are): a
+  // quarter of the positions gives nearly the same H.
+  at::manual_seed(18);
+  const auto x = at::avg_pool2d(at::randn({64, 3, 18, 18}, at::kDouble), 3, 1);  // 16 x 16
+  quant::HessianAccumulator all({3, 3, 1, 1, false}), some({3, 3, 1, 1, false, 64});
+  all.add(x);
+  some.add(x);
+  EXPECT_EQ(all.samples(), 64 * 256);
+  EXPECT_EQ(some.samples(), 64 * 64);
+  EXPECT_LT(((some.mean() - all.mean()).abs().max() / all.mean().abs().max()).item<double>(), 0.1);
+}

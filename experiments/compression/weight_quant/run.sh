@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Weight quantization methods on the largest fmnist_full subnet (test top-1):
+# fp32, W4 (RTN, GPTQ; per channel), W2 (RTN, GPTQ, decoupleQ; per channel,
+# asymmetric grids: 4 levels, as GPTQ's reference default and decoupleQ use),
+# W8A8 RTN. Every layer gets the method; activations stay fp32 below W8A8.
+# Needs the fmnist_full checkpoint (README "Full recipe").
+#
+#   experiments/compression/weight_quant/run.sh [OUT_DIR] [--set quant.KEY=VALUE ...]   (~4 min on 2 cores)
+# Writes OUT_DIR/<row>.json (qnas compress --json) and OUT_DIR/table.md.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../../.." && pwd)"
+out="${1:-$root/runs/compression/weight_quant}"
+shift || true
+sets=("$@")
+config="$root/configs/fmnist_full.yaml"
+[[ -f "$root/runs/fmnist_full/supernet.pt" ]] || { echo "run.sh: no runs/fmnist_full/supernet.pt; train configs/fmnist_full.yaml first" >&2; exit 1; }
+mkdir -p "$out"
+row() {  # NAME ARGS...
+  local name="$1"; shift
+  echo "== $name" >&2
+  "$root/build/qnas" compress "$config" --subnet largest "$@" "${sets[@]}" --json "$out/$name.json" > "$out/$name.txt"
+}
+row fp32 --bits 32
+row w4_rtn --bits 4 --method rtn
+row w4_gptq --bits 4 --method gptq
+row w2_rtn --bits 2 --method rtn --asymmetric
+row w2_gptq --bits 2 --method gptq --asymmetric
+row w2_gptq_act_order --bits 2 --method gptq --asymmetric --act-order
+row w2_decoupleq --bits 2 --method decoupleq
+row w8a8_rtn --bits 8/8 --method rtn
+/usr/bin/python3 "$root/experiments/compression/weight_quant/analyze.py" "$out"

@@ -1,0 +1,111 @@
+#include "src/deploy/compress.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+#include "src/core/error.hpp"
+#include "src/deploy/simulate.hpp"
+#include "src/quant/decoupleq.hpp"
+#include "src/quant/gptq.hpp"
+#include "src/quant/hessian.hpp"
+#include "supernet/subnet.hpp"
+
+namespace qnas::deploy {
+
+bool needs_compression(const Graph& graph) {
+  for (const auto& n : graph.nodes)
+    if (n.has_weight() && (n.policy.method == "gptq" || n.policy.method == "decoupleq")) return true;
+  return false;
+}
+
+namespace {
+
+// Conv layers see many positions per image; a budget of samples per column
+// of H keeps it well determined without paying for every position: a 7x7
+// depthwise layer's H costs 49 x 49 multiply-adds per channel and sample.
+quant::LayerShape shape_of(const Node& n, int64_t images, int64_t samples_per_column) {
+  quant::LayerShape s;
+  s.linear = n.kind == OpKind::kLinear;
+  s.in_channels = s.linear ? n.weight.size(1) : n.weight.size(1) * n.groups;
+  s.kernel = s.linear ? 1 : n.weight.size(-1);
+  s.stride = n.stride;
+  s.groups = n.groups;
+  const int64_t cols = n.weight.numel() / n.weight.size(0);
+  s.max_positions = std::clamp<int64_t>((samples_per_column * cols + images - 1) / images, 1, 64);
+  return s;
+}
+
+// The layer's method on its fp32 weight (as a matrix) against H.
+quant::QuantizedWeight run_method(const Node& n, const at::Tensor& w, const at::Tensor& h) {
+  const auto& p = n.policy;
+  const auto spec = weight_grid_spec(p, n.weight, n.name);
+  if (p.method == "gptq") {
+    quant::GptqOptions o;
+    o.grid = spec;
+    o.damp = p.param("damp", 0.01);
+    o.act_order = p.param("act_order", 0) == 1;
+    return quant::gptq(w, h, o);
+  }
+  quant::DecoupleqOptions o;
+  o.bits = spec.bits;
+  o.granularity = spec.granularity;
+  o.group_size = spec.group_size;
+  o.iterations = int(p.param("iterations", 4));
+  return quant::decoupleq(w, h, o).weight;
+}
+
+}  // namespace
+
+std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetImpl& subnet, const at::Tensor& images,
+                                               const CompressSettings& cs) {
+  QNAS_CHECK(cs.hessian_images > 0 && cs.samples_per_column > 0 && images.size(0) > 0, "compress: ", images.size(0),
+             " calibration images, ", cs.hessian_images, " for the Hessians at ", cs.samples_per_column,
+             " samples per column; expected at least one of each");
+  const int64_t hessian_images = std::min(cs.hessian_images, images.size(0)), batch_size = cs.batch_size;
+  std::map<std::string, const supernet::ConvUnitImpl*> units;
+  for (const auto& u : subnet.units()) units[u->desc().name] = u.get();
+  // Every quantized layer's H, keyed by the value it reads.
+  std::map<size_t, quant::HessianAccumulator> hessians;
+  std::multimap<int, size_t> readers;
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    const auto& n = g.nodes[k];
+    if (!n.has_weight() || n.weight_bits >= 32) continue;
+    hessians.emplace(k, quant::HessianAccumulator(shape_of(n, hessian_images, cs.samples_per_column)));
+    readers.emplace(n.inputs[0], k);
+  }
+  const auto calib = images.narrow(0, 0, hessian_images);
+  visit_values(g, calib, batch_size, [&](int value, const at::Tensor& x) {
+    const auto [first, last] = readers.equal_range(value);
+    for (auto it = first; it != last; ++it) hessians.at(it->second).add(x);
+  });
+  std::vector<LayerCompression> report;
+  for (auto& [k, acc] : hessians) {
+    Node& n = g.nodes[k];
+    const auto unit = units.find(n.name);
+    QNAS_CHECK(unit != units.end(), "compress: graph layer '", n.name, "' is not a unit of the subnet");
+    const at::Tensor w = quant::as_matrix(unit->second->weight.detach()).to(at::kDouble);
+    const at::Tensor h = acc.mean();
+    LayerCompression r{n.name, n.policy.method, n.weight_bits, int64_t(n.policy.param("group", 0))};
+    r.rtn_error = quant::relative_output_error(w, quant::as_matrix(n.weight), h);
+    r.error = r.rtn_error;
+    if (n.policy.method == "gptq" || n.policy.method == "decoupleq") {
+      const auto start = std::chrono::steady_clock::now();
+      const std::vector<int64_t> shape = n.weight.sizes().vec();
+      set_quantized_weight(n, run_method(n, w, h), shape);
+      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      r.error = quant::relative_output_error(w, quant::as_matrix(n.weight), h);
+    }
+    report.push_back(r);
+  }
+  // Biases back to their fp32 values (calibrate() moves int8 layers' onto
+  // their accumulator grid, which depends on the new weight scales).
+  for (auto& n : g.nodes)
+    if (n.has_weight()) n.bias = units.at(n.name)->bias.detach().to(at::kFloat).contiguous();
+  calibrate(g, images, batch_size);
+  return report;
+}
+
+}  // namespace qnas::deploy

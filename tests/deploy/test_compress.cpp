@@ -1,0 +1,102 @@
+// Calibrated weight methods in the deployed graph: gptq and decoupleq layers
+// lower each layer's output error below round-to-nearest's, deploy on the
+// runtime, count group scales and offsets in model_bytes; bad method
+// parameters are named.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "src/deploy/compress.hpp"
+#include "src/deploy/export.hpp"
+#include "src/deploy/int8_runtime.hpp"
+#include "tests/deploy/deploy_fixture.hpp"
+#include "tests/test_util.hpp"
+
+using namespace qnas;
+using namespace qnas::testing;
+
+namespace {
+
+quant::LayerPolicy method_policy(const std::string& method, int w, int a, std::map<std::string, double> params = {}) {
+  auto p = policy(w, a);
+  p.method = method;
+  p.params = std::move(params);
+  quant::check_policy(p, "test");
+  return p;
+}
+
+struct Compressed {
+  Deployed d;
+  std::vector<deploy::LayerCompression> layers;
+};
+
+Compressed compress(const supernet::Supernet& net, const quant::LayerPolicy& p) {
+  Compressed c{deploy_spec(net, supernet::largest_spec(net->space(), p)), {}};
+  EXPECT_TRUE(deploy::needs_compression(c.d.graph));
+  c.layers = deploy::compress_weights(c.d.graph, *c.d.subnet, batch(data().train.images, 256), {128, 64, 128});
+  return c;
+}
+
+double max_relative_diff(const at::Tensor& a, const at::Tensor& b) {
+  return ((a - b).abs().max() / a.abs().max()).item<double>();
+}
+
+}  // namespace
+
+TEST(Compress, GptqLowersEveryLayersErrorAndRunsOnInt8Kernels) {
+  auto net = tiny_net();
+  auto c = compress(net, method_policy("gptq", 4, 8));
+  ASSERT_FALSE(c.layers.empty());
+  double rtn = 0, gptq = 0;
+  for (const auto& l : c.layers) {
+    EXPECT_EQ(l.method, "gptq");
+    EXPECT_LE(l.error, l.rtn_error * 1.0001) << l.layer;
+    rtn += l.rtn_error, gptq += l.error;
+  }
+  EXPECT_LT(gptq, 0.9 * rtn);
+  for (const auto& n : c.d.graph.nodes)
+    if (n.has_weight()) {
+      EXPECT_TRUE(n.int8 && !n.general_grid()) << n.name;
+      EXPECT_LE(n.weight_codes.abs().max().item<int>(), 7) << n.name;
+    }
+  c10::InferenceMode guard;
+  const auto x = batch(data().test.images, 128);
+  deploy::Int8Model model(c.d.graph);
+  EXPECT_LT(max_relative_diff(deploy::simulate(c.d.graph, x), model.forward(x)), 0.05);
+}
+
+TEST(Compress, DecoupleqRunsOnFp32KernelsAndCountsItsScalesAndOffsets) {
+  auto net = tiny_net();
+  auto c = compress(net, method_policy("decoupleq", 2, 32, {{"iterations", 3}}));
+  int64_t expected = 0;
+  for (const auto& n : c.d.graph.nodes) {
+    if (!n.has_weight()) continue;
+    const int64_t rows = n.weight.size(0), cols = n.weight.numel() / rows;
+    EXPECT_TRUE(!n.int8 && n.general_grid() && n.weight_group == cols) << n.name;
+    EXPECT_GE(n.weight_codes.min().item<int>(), 0);
+    EXPECT_LE(n.weight_codes.max().item<int>(), 3);
+    expected += (n.weight.numel() * 2 + 7) / 8 + 2 * 4 * rows + 4 * n.bias.numel();
+  }
+  EXPECT_EQ(c.d.graph.model_bytes(), expected);
+  for (const auto& l : c.layers) EXPECT_LE(l.error, l.rtn_error) << l.layer;
+  c10::InferenceMode guard;
+  const auto x = batch(data().test.images, 128);
+  deploy::Int8Model model(c.d.graph);
+  EXPECT_LT(max_relative_diff(deploy::simulate(c.d.graph, x), model.forward(x)), 1e-4);
+  TempDir dir("export");
+  deploy::ExportOptions opts;
+  opts.out_dir = dir.str() + "/x";
+  expect_error([&] { deploy::export_graph(c.d.graph, opts); }, {"grouped or offset grid", "decoupleq"});
+}
+
+TEST(Compress, BadMethodParametersAreNamed) {
+  auto net = tiny_net();
+  // The tiny net's first layers have 1 x 3 x 3 = 9 input columns: a group of 4 cannot divide them.
+  expect_error([&] { deploy_spec(net, supernet::largest_spec(net->space(), method_policy("rtn", 4, 8, {{"group", 4}}))); },
+               {"layer 'stem'", "group size 4 does not divide"});
+  expect_error([&] { method_policy("gptq", 32, 8); }, {"gptq quantizes weights; expected weight_bits <= 8"});
+  expect_error([&] { method_policy("smoothquant", 8, 8, {{"alpha", 1.5}}); }, {"alpha 1.5; expected a value in [0, 1]"});
+  expect_error([&] { method_policy("smoothquant", 4, 8); }, {"smoothquant is W8A8"});
+  expect_error([&] { method_policy("gptq", 4, 8, {{"groups", 8}}); }, {"no parameter 'groups'", "group, sym, act_order, damp"});
+  expect_error([&] { method_policy("awq", 4, 8); }, {"method 'awq'", "rtn, gptq, decoupleq, smoothquant"});
+}
