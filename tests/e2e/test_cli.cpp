@@ -1,5 +1,6 @@
-// The qnas command: clear errors for bad input, and a training run killed
-// with SIGKILL then resumed ends with the weights of an uninterrupted run.
+// The qnas command: clear errors for bad input, eval / compress / export /
+// search on a tiny trained supernet, and runs killed with SIGKILL then
+// resumed end as uninterrupted ones.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -111,7 +112,7 @@ TEST(Cli, KilledTrainingResumesToTheSameWeights) {
     EXPECT_EQ(f.path().string().find(".tmp."), std::string::npos) << f.path();
 }
 
-TEST(Cli, EvalPrintsMetricsAndWritesJson) {
+TEST(Cli, EvalAndCompressPrintMetricsAndWriteJson) {
   qnas::testing::TempDir dir("cli_eval");
   core::write_file_atomic(dir.file("c.yaml"), tiny_yaml(dir.file("run"), 1));
   ASSERT_EQ(run("train " + dir.file("c.yaml")).code, 0);
@@ -132,6 +133,27 @@ TEST(Cli, EvalPrintsMetricsAndWritesJson) {
   const auto first = again.output.find('['), last = again.output.rfind(']');
   const auto table = nlohmann::json::parse(again.output.substr(first, last - first + 1));
   EXPECT_NEAR(table[0]["top1"].get<double>(), j["metrics"]["top1"].get<double>(), 0.006);
+
+  // compress: GPTQ on every layer, per-layer errors against round-to-nearest.
+  const auto c = run("compress " + dir.file("c.yaml") + " --subnet smallest --bits 4/8 --method gptq --json " +
+                     dir.file("c.json"));
+  ASSERT_EQ(c.code, 0) << c.output;
+  for (const char* col : {"top1", "model_bytes", "latency_ms", "method time", "rtn_error", "stem"})
+    expect_contains(c.output, col);
+  const auto cj = nlohmann::json::parse(core::read_text_file(dir.file("c.json"), "json"));
+  ASSERT_FALSE(cj["compression"].empty());
+  for (const auto& l : cj["compression"]) {
+    EXPECT_EQ(l["method"], "gptq");
+    EXPECT_LE(l["error"].get<double>(), l["rtn_error"].get<double>() * 1.0001) << l["layer"];
+  }
+  // Bad method input is refused before anything loads.
+  expect_contains(run("compress " + dir.file("c.yaml") + " --bits 32 --method gptq").output,
+                  "gptq quantizes weights; expected weight_bits <= 8");
+  expect_contains(run("compress " + dir.file("c.yaml") + " --bits 4 --method gptq --alpha 0.5").output,
+                  "method gptq has no parameter 'alpha'");
+  expect_contains(run("compress " + dir.file("c.yaml") + " --bits 8/8 --method smoothquant --alpha 1.5").output,
+                  "alpha 1.5; expected a value in [0, 1]");
+  expect_contains(run("compress " + dir.file("c.yaml") + " --bits 4 --method awq").output, "--method: awq not in");
 }
 
 TEST(Cli, ExportWritesAFolderOrNothing) {
