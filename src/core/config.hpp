@@ -45,6 +45,8 @@ struct QuantConfig {
   std::vector<int> weight_bits = {4, 8, 32};
   std::vector<int> act_bits = {8, 32};
   int calib_images = 512;
+  std::string act_observer = "minmax";  // minmax | percentile | mse
+  double act_percentile = 99.99;
   int hessian_images = 512;            // of the calibration images: layer input statistics for gptq / decoupleq
   int hessian_samples_per_column = 64;  // conv layers: samples of each H per column (positions per image follow)
 };

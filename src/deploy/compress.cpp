@@ -104,7 +104,7 @@ std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetI
   // their accumulator grid, which depends on the new weight scales).
   for (auto& n : g.nodes)
     if (n.has_weight()) n.bias = units.at(n.name)->bias.detach().to(at::kFloat).contiguous();
-  calibrate(g, images, batch_size);
+  calibrate(g, images, batch_size, cs.act_observer);
   return report;
 }
 

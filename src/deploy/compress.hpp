@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "src/deploy/graph.hpp"
+#include "src/quant/act_observer.hpp"
 
 namespace qnas::supernet {
 class SubnetImpl;
@@ -43,6 +44,7 @@ struct CompressSettings {
   int64_t hessian_images = 512;     // the first of the calibration images
   int64_t samples_per_column = 64;  // conv layers: samples of H per column
   int64_t batch_size = 256;
+  quant::ActObserverSpec act_observer;  // for the recalibration
 };
 
 /// Compresses every gptq / decoupleq layer of the calibrated graph of

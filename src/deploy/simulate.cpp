@@ -74,9 +74,11 @@ void visit_values(const Graph& g, const at::Tensor& images, int64_t batch_size,
   }
 }
 
-void calibrate(Graph& g, const at::Tensor& images, int64_t batch_size) {
+void calibrate(Graph& g, const at::Tensor& images, int64_t batch_size, quant::ActObserverSpec observer) {
   QNAS_CHECK(images.size(0) > 0, "deploy: calibration needs images; got none");
-  std::vector<quant::MinMaxObserver> observers(g.values.size());
+  observer.bits = 8;
+  observer.sample_cap = std::min<int64_t>(observer.sample_cap, 1 << 16);  // per value: ~100 values per graph
+  std::vector<quant::ActObserver> observers(g.values.size(), quant::ActObserver(observer));
   c10::InferenceMode guard;
   for (int64_t start = 0; start < images.size(0); start += batch_size) {
     const auto x = images.narrow(0, start, std::min(batch_size, images.size(0) - start));
@@ -90,7 +92,7 @@ void calibrate(Graph& g, const at::Tensor& images, int64_t batch_size) {
     auto& v = g.values[size_t(n.output)];
     if (!v.quantized) continue;
     if (v.qsource == QSource::kObserved) {
-      const auto q = quant::act_qparams_from_range(observers[size_t(n.output)].min(), observers[size_t(n.output)].max(), 8);
+      const auto q = observers[size_t(n.output)].qparams();
       v.q = {q.scale, q.zero_point};
     } else if (v.qsource == QSource::kInput) {
       v.q = g.values[size_t(n.inputs[0])].q;

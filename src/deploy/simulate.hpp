@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "src/deploy/graph.hpp"
+#include "src/quant/act_observer.hpp"
 
 namespace qnas::deploy {
 
@@ -24,9 +25,10 @@ at::Tensor simulate(const Graph& graph, const at::Tensor& x);
 void visit_values(const Graph& graph, const at::Tensor& images, int64_t batch_size,
                   const std::function<void(int, const at::Tensor&)>& visit);
 
-/// Min/max calibration of every observed quantized value over `images`
-/// (weights quantized, activations in fp32), in batches of `batch_size`;
-/// sets each value's parameters and marks the graph calibrated.
-void calibrate(Graph& graph, const at::Tensor& images, int64_t batch_size);
+/// Calibration of every observed quantized value over `images` (weights
+/// quantized, activations in fp32), in batches of `batch_size`, with the
+/// observer's clipping (min/max by default; its bits are set to 8); sets each
+/// value's parameters and marks the graph calibrated.
+void calibrate(Graph& graph, const at::Tensor& images, int64_t batch_size, quant::ActObserverSpec observer = {});
 
 }  // namespace qnas::deploy

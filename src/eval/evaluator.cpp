@@ -103,6 +103,15 @@ const core::Split& Evaluator::split(const std::string& name) const {
   QNAS_THROW("split '", name, "'; expected val or test");
 }
 
+quant::ActObserverSpec act_observer_spec(const core::QuantConfig& q) {
+  quant::ActObserverSpec spec;
+  spec.clip = q.act_observer == "percentile" ? quant::Clip::kPercentile
+              : q.act_observer == "mse"      ? quant::Clip::kMse
+                                             : quant::Clip::kMinMax;
+  spec.percentile = q.act_percentile;
+  return spec;
+}
+
 Prepared Evaluator::prepare(const supernet::SubnetSpec& spec, std::map<std::string, double>* phase_s) const {
   Stopwatch watch;
   Prepared p;
@@ -113,12 +122,13 @@ Prepared Evaluator::prepare(const supernet::SubnetSpec& spec, std::map<std::stri
   p.subnet->fold_bn();
   const auto& images = data_.train.images;
   p.graph = deploy::build_graph(*p.subnet, {images.size(1), images.size(2), images.size(3), data_.mean, data_.std});
-  deploy::calibrate(p.graph, act_images_, cfg_.eval.batch_size);
+  const auto observer = act_observer_spec(cfg_.quant);
+  deploy::calibrate(p.graph, act_images_, cfg_.eval.batch_size, observer);
   watch.lap("calibrate", phase_s);
   if (deploy::needs_compression(p.graph)) {
     p.compression = deploy::compress_weights(
         p.graph, *p.subnet, act_images_,
-        {cfg_.quant.hessian_images, cfg_.quant.hessian_samples_per_column, cfg_.eval.batch_size});
+        {cfg_.quant.hessian_images, cfg_.quant.hessian_samples_per_column, cfg_.eval.batch_size, observer});
     watch.lap("compress", phase_s);
   }
   return p;

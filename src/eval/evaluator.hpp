@@ -46,6 +46,9 @@ struct EvalResult {
 /// average over `images` (batches of `batch_size`), in fp32.
 void recalibrate_bn(supernet::SubnetImpl& net, const at::Tensor& images, int64_t batch_size);
 
+/// The activation observer the config's `quant.act_observer` names.
+quant::ActObserverSpec act_observer_spec(const core::QuantConfig& quant);
+
 using Forward = std::function<at::Tensor(const at::Tensor&)>;
 
 /// Top-1 accuracy in percent of `forward` (logits of a batch).

@@ -20,11 +20,11 @@ ActObserver::ActObserver(ActObserverSpec spec) : spec_(spec) {
 }
 
 void ActObserver::observe(const at::Tensor& x_in) {
-  const at::Tensor x = x_in.detach().to(at::kFloat).flatten();
-  if (x.numel() == 0) return;
-  range_.observe(x);
+  if (x_in.numel() == 0) return;
+  range_.observe(x_in);
   seen_ = true;
   if (spec_.clip == Clip::kMinMax) return;  // the range is all it needs
+  const at::Tensor x = x_in.detach().to(at::kFloat).flatten();
   const at::Tensor part = x.slice(0, 0, x.numel(), stride_).clone();
   sample_ = sample_.defined() ? at::cat({sample_, part}) : part;
   while (sample_.numel() > spec_.sample_cap) {

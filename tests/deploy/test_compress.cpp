@@ -33,7 +33,10 @@ struct Compressed {
 Compressed compress(const supernet::Supernet& net, const quant::LayerPolicy& p) {
   Compressed c{deploy_spec(net, supernet::largest_spec(net->space(), p)), {}};
   EXPECT_TRUE(deploy::needs_compression(c.d.graph));
-  c.layers = deploy::compress_weights(c.d.graph, *c.d.subnet, batch(data().train.images, 256), {128, 64, 128});
+  deploy::CompressSettings settings;
+  settings.hessian_images = 128;
+  settings.batch_size = 128;
+  c.layers = deploy::compress_weights(c.d.graph, *c.d.subnet, batch(data().train.images, 256), settings);
   return c;
 }
 
@@ -99,4 +102,27 @@ TEST(Compress, BadMethodParametersAreNamed) {
   expect_error([&] { method_policy("smoothquant", 4, 8); }, {"smoothquant is W8A8"});
   expect_error([&] { method_policy("gptq", 4, 8, {{"groups", 8}}); }, {"no parameter 'groups'", "group, sym, act_order, damp"});
   expect_error([&] { method_policy("awq", 4, 8); }, {"method 'awq'", "rtn, gptq, decoupleq, smoothquant"});
+}
+
+TEST(Compress, PercentileAndMseObserversCalibrateNarrowerRangesThatStillDeploy) {
+  auto net = tiny_net();
+  const auto base = deploy_spec(net, supernet::largest_spec(net->space(), policy(8, 8)));
+  for (auto clip : {quant::Clip::kPercentile, quant::Clip::kMse}) {
+    auto g = base.graph;
+    quant::ActObserverSpec spec;
+    spec.clip = clip;
+    spec.percentile = 99.9;
+    deploy::calibrate(g, batch(data().train.images, 256), 128, spec);
+    int narrower = 0;
+    for (size_t v = 0; v < g.values.size(); ++v) {
+      if (!g.values[v].quantized || g.values[v].qsource != deploy::QSource::kObserved) continue;
+      EXPECT_LE(g.values[v].q.scale, base.graph.values[v].q.scale * (1 + 1e-9)) << g.values[v].name;
+      narrower += g.values[v].q.scale < base.graph.values[v].q.scale;
+    }
+    EXPECT_GT(narrower, 0);
+    c10::InferenceMode guard;
+    const auto x = batch(data().test.images, 128);
+    deploy::Int8Model model(g);
+    EXPECT_LT(max_relative_diff(deploy::simulate(g, x), model.forward(x)), 0.05);
+  }
 }
