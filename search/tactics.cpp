@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <unordered_map>
 
 #include "predictors/features.hpp"
 #include "src/core/error.hpp"
@@ -106,7 +105,7 @@ class LinasTactic : public Tactic {
       for (const auto& m : models) pred.push_back(m.predict(x));
       for (size_t r = 0; r < batch.size(); ++r) {
         MetricValues values;
-        if (exact_) values = proxies_of(genomes[r]);
+        if (exact_) values = ctx_.proxies(genomes[r]);
         for (size_t k = 0; k < predicted_names.size(); ++k) values[predicted_names[k]] = pred[k](Eigen::Index(r));
         batch[r].f = ctx_.goals.to_min(values);
         batch[r].violation = ctx_.goals.violation(values);
@@ -129,7 +128,7 @@ class LinasTactic : public Tactic {
     if (ctx_.cfg.proxy_features.empty()) return x;
     Eigen::MatrixXd p(x.rows(), Eigen::Index(ctx_.cfg.proxy_features.size()));
     for (size_t r = 0; r < genomes.size(); ++r) {
-      const auto values = proxies_of(genomes[r]);
+      const auto values = ctx_.proxies(genomes[r]);
       for (size_t k = 0; k < ctx_.cfg.proxy_features.size(); ++k)
         p(Eigen::Index(r), Eigen::Index(k)) = values.at(ctx_.cfg.proxy_features[k]);
     }
@@ -155,15 +154,6 @@ class LinasTactic : public Tactic {
     return models;
   }
 
-  // Converged inner populations breed the same genomes again: remember them.
-  const MetricValues& proxies_of(const Genome& g) const {
-    const auto key = genome_key(g);
-    if (proxy_cache_.size() > 500000) proxy_cache_.clear();  // bounds memory on long searches
-    auto it = proxy_cache_.find(key);
-    if (it == proxy_cache_.end()) it = proxy_cache_.emplace(key, ctx_.proxies(g)).first;
-    return it->second;
-  }
-
   // Objective and constraint metrics that need a predictor.
   std::vector<std::string> predicted_metrics() const {
     std::vector<std::string> out;
@@ -177,7 +167,6 @@ class LinasTactic : public Tactic {
   predictors::OneHotEncoder encoder_;
   std::vector<std::string> exact_names_;
   bool exact_ = false;
-  mutable std::unordered_map<std::string, MetricValues> proxy_cache_;  // some objective or constraint is an exact proxy
 };
 
 }  // namespace

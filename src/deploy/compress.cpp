@@ -15,13 +15,12 @@
 
 namespace qnas::deploy {
 
-bool needs_compression(const Graph& graph) {
-  for (const auto& n : graph.nodes)
-    if (n.has_weight() && (n.policy.method == "gptq" || n.policy.method == "decoupleq")) return true;
-  return false;
-}
-
 namespace {
+
+// Layers whose method needs their inputs' Hessian.
+bool uses_hessian(const Node& n) {
+  return n.has_weight() && (n.policy.method == "gptq" || n.policy.method == "decoupleq");
+}
 
 // Conv layers see many positions per image; a budget of samples per column
 // of H keeps it well determined without paying for every position: a 7x7
@@ -59,6 +58,10 @@ quant::QuantizedWeight run_method(const Node& n, const at::Tensor& w, const at::
 
 }  // namespace
 
+bool needs_compression(const Graph& graph) {
+  return std::any_of(graph.nodes.begin(), graph.nodes.end(), uses_hessian);
+}
+
 std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetImpl& subnet, const at::Tensor& images,
                                                const CompressSettings& cs) {
   QNAS_CHECK(cs.hessian_images > 0 && cs.samples_per_column > 0 && images.size(0) > 0, "compress: ", images.size(0),
@@ -67,12 +70,12 @@ std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetI
   const int64_t hessian_images = std::min(cs.hessian_images, images.size(0)), batch_size = cs.batch_size;
   std::map<std::string, const supernet::ConvUnitImpl*> units;
   for (const auto& u : subnet.units()) units[u->desc().name] = u.get();
-  // Every quantized layer's H, keyed by the value it reads.
+  // The H of every layer that needs one, keyed by the value it reads.
   std::map<size_t, quant::HessianAccumulator> hessians;
   std::multimap<int, size_t> readers;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const auto& n = g.nodes[k];
-    if (!n.has_weight() || n.weight_bits >= 32) continue;
+    if (!uses_hessian(n)) continue;
     hessians.emplace(k, quant::HessianAccumulator(shape_of(n, hessian_images, cs.samples_per_column)));
     readers.emplace(n.inputs[0], k);
   }
@@ -89,15 +92,12 @@ std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetI
     const at::Tensor w = quant::as_matrix(unit->second->weight.detach()).to(at::kDouble);
     const at::Tensor h = acc.mean();
     LayerCompression r{n.name, n.policy.method, n.weight_bits, int64_t(n.policy.param("group", 0))};
-    r.rtn_error = quant::relative_output_error(w, quant::as_matrix(n.weight), h);
-    r.error = r.rtn_error;
-    if (n.policy.method == "gptq" || n.policy.method == "decoupleq") {
-      const auto start = std::chrono::steady_clock::now();
-      const std::vector<int64_t> shape = n.weight.sizes().vec();
-      set_quantized_weight(n, run_method(n, w, h), shape);
-      r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      r.error = quant::relative_output_error(w, quant::as_matrix(n.weight), h);
-    }
+    r.rtn_error = quant::relative_output_error(w, quant::as_matrix(n.weight), h);  // the graph holds RTN weights
+    const auto start = std::chrono::steady_clock::now();
+    const std::vector<int64_t> shape = n.weight.sizes().vec();
+    set_quantized_weight(n, run_method(n, w, h), shape);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    r.error = quant::relative_output_error(w, quant::as_matrix(n.weight), h);
     report.push_back(r);
   }
   // Biases back to their fp32 values (calibrate() moves int8 layers' onto

@@ -26,7 +26,7 @@ class SubnetImpl;
 
 namespace qnas::deploy {
 
-/// What compressing one quantized layer did: output error
+/// What compressing one layer did: output error
 /// |WX - W~X|^2 / |WX|^2 on the calibration inputs of round-to-nearest on
 /// the same grid and of the layer's method.
 struct LayerCompression {
@@ -50,7 +50,8 @@ struct CompressSettings {
 /// Compresses every gptq / decoupleq layer of the calibrated graph of
 /// `subnet` (its BN-folded fp32 weights are the targets), H from the first
 /// `hessian_images` of `images`, then recalibrates activations on all of
-/// `images`. Reports every quantized layer (rtn layers: error == rtn_error).
+/// `images`. Reports every layer it compressed; rtn layers get no H (they
+/// need none) and no report.
 std::vector<LayerCompression> compress_weights(Graph& graph, const supernet::SubnetImpl& subnet,
                                                const at::Tensor& images, const CompressSettings& settings);
 

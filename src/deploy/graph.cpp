@@ -46,13 +46,10 @@ void set_quantized_weight(Node& n, const quant::QuantizedWeight& q, at::IntArray
   quant::Grid grid = q.grid;
   grid.scale = grid.scale.to(at::kFloat).to(at::kDouble);
   grid.zero = grid.zero.to(at::kFloat).to(at::kDouble);
-  const bool symmetric_per_channel = grid.symmetric && grid.groups() == 1 && !uses_general_grid(n.policy);
   n.weight = quant::grid_dequantize(q.codes, grid).to(at::kFloat).reshape(shape).contiguous();
-  if (symmetric_per_channel) {
+  if (!uses_general_grid(n.policy)) {  // symmetric per channel: int8 codes, one scale per row
     n.weight_codes = q.codes.to(at::kChar).reshape(shape);
     n.weight_scales = grid.scale.squeeze(1).contiguous();
-    n.weight_zeros = at::Tensor();
-    n.weight_group = 0;
   } else {
     n.weight_codes = q.codes.to(at::kInt).reshape(shape);
     n.weight_scales = grid.scale;

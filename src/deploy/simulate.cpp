@@ -47,31 +47,38 @@ at::Tensor run(const Graph& g, const at::Tensor& x, F produced) {
   return vals[size_t(g.output)];
 }
 
+// A node's output as the simulation holds it: fake-quantized where quantized.
+at::Tensor as_simulated(const Graph& g, const Node& n, const at::Tensor& y) {
+  const auto& v = g.values[size_t(n.output)];
+  return v.quantized ? quant::fake_quant_act(y, act_qparams(v)) : y;
+}
+
+// f(batch) for consecutive batches of `images`, channels-last, without autograd.
+template <class F>
+void for_each_batch(const at::Tensor& images, int64_t batch_size, F f) {
+  c10::InferenceMode guard;
+  for (int64_t start = 0; start < images.size(0); start += batch_size)
+    f(images.narrow(0, start, std::min(batch_size, images.size(0) - start)).contiguous(at::MemoryFormat::ChannelsLast));
+}
+
 }  // namespace
 
 at::Tensor simulate(const Graph& g, const at::Tensor& x) {
   QNAS_CHECK(g.calibrated, "deploy: simulate() on an uncalibrated graph; expected calibrate() first");
-  return run(g, x, [&](const Node& n, at::Tensor y) {
-    const auto& v = g.values[size_t(n.output)];
-    return v.quantized ? quant::fake_quant_act(y, act_qparams(v)) : y;
-  });
+  return run(g, x, [&](const Node& n, const at::Tensor& y) { return as_simulated(g, n, y); });
 }
 
 void visit_values(const Graph& g, const at::Tensor& images, int64_t batch_size,
                   const std::function<void(int, const at::Tensor&)>& visit) {
   QNAS_CHECK(g.calibrated, "deploy: visit_values() on an uncalibrated graph; expected calibrate() first");
-  c10::InferenceMode guard;
-  for (int64_t start = 0; start < images.size(0); start += batch_size) {
-    const auto x = images.narrow(0, start, std::min(batch_size, images.size(0) - start))
-                       .contiguous(at::MemoryFormat::ChannelsLast);
+  for_each_batch(images, batch_size, [&](const at::Tensor& x) {
     visit(g.input, x);
-    run(g, x, [&](const Node& n, at::Tensor y) {
-      const auto& v = g.values[size_t(n.output)];
-      if (v.quantized) y = quant::fake_quant_act(y, act_qparams(v));
-      visit(n.output, y);
-      return y;
+    run(g, x, [&](const Node& n, const at::Tensor& y) {
+      const at::Tensor out = as_simulated(g, n, y);
+      visit(n.output, out);
+      return out;
     });
-  }
+  });
 }
 
 void calibrate(Graph& g, const at::Tensor& images, int64_t batch_size, quant::ActObserverSpec observer) {
@@ -79,15 +86,13 @@ void calibrate(Graph& g, const at::Tensor& images, int64_t batch_size, quant::Ac
   observer.bits = 8;
   observer.sample_cap = std::min<int64_t>(observer.sample_cap, 1 << 16);  // per value: ~100 values per graph
   std::vector<quant::ActObserver> observers(g.values.size(), quant::ActObserver(observer));
-  c10::InferenceMode guard;
-  for (int64_t start = 0; start < images.size(0); start += batch_size) {
-    const auto x = images.narrow(0, start, std::min(batch_size, images.size(0) - start));
-    run(g, x.contiguous(at::MemoryFormat::ChannelsLast), [&](const Node& n, at::Tensor y) {
+  for_each_batch(images, batch_size, [&](const at::Tensor& x) {
+    run(g, x, [&](const Node& n, const at::Tensor& y) {
       const auto& v = g.values[size_t(n.output)];
       if (v.quantized && v.qsource == QSource::kObserved) observers[size_t(n.output)].observe(y);
       return y;
     });
-  }
+  });
   for (const auto& n : g.nodes) {  // in order, so kInput sources are already set
     auto& v = g.values[size_t(n.output)];
     if (!v.quantized) continue;

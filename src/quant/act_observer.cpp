@@ -22,7 +22,6 @@ ActObserver::ActObserver(ActObserverSpec spec) : spec_(spec) {
 void ActObserver::observe(const at::Tensor& x_in) {
   if (x_in.numel() == 0) return;
   range_.observe(x_in);
-  seen_ = true;
   if (spec_.clip == Clip::kMinMax) return;  // the range is all it needs
   const at::Tensor x = x_in.detach().to(at::kFloat).flatten();
   const at::Tensor part = x.slice(0, 0, x.numel(), stride_).clone();
@@ -36,7 +35,7 @@ void ActObserver::observe(const at::Tensor& x_in) {
 int64_t ActObserver::sample_size() const { return sample_.defined() ? sample_.numel() : 0; }
 
 ActQParams ActObserver::qparams() const {
-  QNAS_CHECK(seen_, "activation observer: no values observed; expected calibration batches first");
+  QNAS_CHECK(seen(), "activation observer: no values observed; expected calibration batches first");
   if (spec_.clip == Clip::kMinMax) return act_qparams_from_range(range_.min(), range_.max(), spec_.bits);
   const at::Tensor s = sample_.to(at::kDouble);
   if (spec_.clip == Clip::kPercentile) {

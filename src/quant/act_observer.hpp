@@ -33,7 +33,7 @@ class ActObserver {
  public:
   explicit ActObserver(ActObserverSpec spec = {});
   void observe(const at::Tensor& x);
-  bool seen() const { return seen_; }
+  bool seen() const { return range_.seen(); }
   /// Parameters for everything observed so far (the range always includes 0).
   ActQParams qparams() const;
   /// How many values the subsample holds now (<= sample_cap).
@@ -44,7 +44,6 @@ class ActObserver {
   MinMaxObserver range_;
   at::Tensor sample_;     // 1-D float
   int64_t stride_ = 1;    // every stride_-th value of a batch goes into the sample
-  bool seen_ = false;
 };
 
 }  // namespace qnas::quant

@@ -82,10 +82,8 @@ double accept_better_rows(Solution& cur, const at::Tensor& w, const at::Tensor& 
                           const Grid& grid) {
   const at::Tensor loss = row_losses(w, grid_dequantize(codes, grid), h);
   const at::Tensor better = loss < cur.loss;
-  const at::Tensor rows = better.unsqueeze(1);
-  cur.codes = at::where(rows, codes, cur.codes);
-  cur.grid.scale = at::where(rows, grid.scale, cur.grid.scale);
-  cur.grid.zero = at::where(rows, grid.zero, cur.grid.zero);
+  cur.codes = at::where(better.unsqueeze(1), codes, cur.codes);
+  take_where(better, grid, cur.grid);
   cur.loss = at::where(better, loss, cur.loss);
   return better.to(at::kDouble).mean().item<double>();
 }
@@ -99,8 +97,7 @@ Grid clipped_grid(const at::Tensor& w, const at::Tensor& h, const DecoupleqOptio
     const Grid g = fit_grid_clipped(w, spec, 1.0 - i / 200.0);
     const at::Tensor loss = row_losses(w, rtn(w, g), h);
     const at::Tensor better = loss < best_loss;
-    best.scale = at::where(better.unsqueeze(1), g.scale, best.scale);
-    best.zero = at::where(better.unsqueeze(1), g.zero, best.zero);
+    take_where(better, g, best);
     best_loss = at::where(better, loss, best_loss);
   }
   return best;

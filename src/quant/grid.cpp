@@ -29,6 +29,12 @@ void check_grid_spec(const GridSpec& spec, int64_t cols, const std::string& wher
 int64_t Grid::qmin() const { return symmetric ? -qmax() : 0; }
 int64_t Grid::qmax() const { return symmetric ? (int64_t(1) << (bits - 1)) - 1 : (int64_t(1) << bits) - 1; }
 
+void take_where(const at::Tensor& better, const Grid& candidate, Grid& into) {
+  const at::Tensor mask = better.dim() == 1 ? better.unsqueeze(1) : better;
+  into.scale = at::where(mask, candidate.scale, into.scale);
+  into.zero = at::where(mask, candidate.zero, into.zero);
+}
+
 at::Tensor expand_groups(const at::Tensor& per_group, int64_t group_size) {
   return per_group.repeat_interleave(group_size, 1);
 }
@@ -106,8 +112,7 @@ Grid mse_grid(const at::Tensor& wg, const Range& full, const GridSpec& spec, int
     const Grid g = grid_from_range({full.lo * ratio, full.hi * ratio}, spec.bits, spec.symmetric, group_size);
     const at::Tensor err = rtn_error(wg, g, per_tensor);
     const at::Tensor better = err < best_err;
-    best.scale = at::where(better, g.scale, best.scale);
-    best.zero = at::where(better, g.zero, best.zero);
+    take_where(better, g, best);
     best_err = at::where(better, err, best_err);
   }
   return best;

@@ -59,6 +59,11 @@ Grid fit_grid(const at::Tensor& w, const GridSpec& spec);
 /// candidates a clipping search walks through.
 Grid fit_grid_clipped(const at::Tensor& w, const GridSpec& spec, double ratio);
 
+/// Takes `candidate`'s scales and offsets where `better` is true: one flag
+/// per (row, group) [rows, groups], or per row [rows]. The step of every
+/// search over grids (clipping ratios, decoupleQ's alternations).
+void take_where(const at::Tensor& better, const Grid& candidate, Grid& into);
+
 /// Integer codes of w [rows, cols] on the grid (double tensor of integers):
 /// round-to-nearest, clamped.
 at::Tensor grid_codes(const at::Tensor& w, const Grid& grid);
