@@ -20,6 +20,26 @@ Space::Space(supernet::SpaceDesc desc) : desc_(std::move(desc)) {
     }
     controller_.push_back(ctrl);
   }
+  bits_of_.assign(desc_.variables.size(), {-1, -1});
+  for (size_t i = 0; i < desc_.variables.size(); ++i) {
+    if (desc_.variables[i].field != "method") continue;
+    for (size_t j = 0; j < desc_.variables.size(); ++j) {
+      if (desc_.variables[j].layer != desc_.variables[i].layer) continue;
+      if (desc_.variables[j].field == "weight_bits") bits_of_[i].first = int(j);
+      if (desc_.variables[j].field == "act_bits") bits_of_[i].second = int(j);
+    }
+    QNAS_CHECK(bits_of_[i].first >= 0 && bits_of_[i].second >= 0, "search space: method variable '",
+               desc_.variables[i].name, "' has no weight_bits and act_bits variables beside it");
+  }
+}
+
+int Space::canonical_method(const Genome& g, size_t i, int choice) const {
+  const auto value = [&](int var) { return desc_.variables[size_t(var)].choices[size_t(g[size_t(var)])]; };
+  const int w = value(bits_of_[i].first), a = value(bits_of_[i].second);
+  const auto policy = supernet::policy_with_method(w, a, desc_.methods.at(size_t(choice)));
+  for (int j = 0; j < choice; ++j)
+    if (supernet::policy_with_method(w, a, desc_.methods.at(size_t(j))) == policy) return j;
+  return choice;
 }
 
 void Space::check_range(const Genome& g) const {
@@ -37,8 +57,10 @@ bool Space::is_active(const Genome& g, size_t i) const {
 
 Genome Space::canonical(Genome g) const {
   check_range(g);
-  for (size_t i = 0; i < g.size(); ++i)
+  for (size_t i = 0; i < g.size(); ++i) {
     if (!is_active(g, i)) g[i] = 0;
+    else if (desc_.variables[i].field == "method") g[i] = canonical_method(g, i, g[i]);
+  }
   return g;
 }
 
@@ -65,11 +87,24 @@ supernet::SubnetSpec Space::decode(const Genome& genome) const {
 
 namespace {
 
-int value_in_spec(const supernet::Variable& v, const supernet::SubnetSpec& spec) {
+// The smallest method choice that gives the layer's policy.
+int method_in_spec(const supernet::SpaceDesc& space, const supernet::Variable& v, const quant::LayerPolicy& p) {
+  std::string expected;
+  for (size_t i = 0; i < space.methods.size(); ++i) {
+    if (supernet::policy_with_method(p.weight_bits, p.act_bits, space.methods[i]) == p) return int(i);
+    expected += (i ? ", '" : "'") + quant::method_choice_text(space.methods[i]) + "'";
+  }
+  QNAS_THROW("spec: ", v.layer, " uses method '", quant::method_choice_text({p.method, p.params}),
+             "', which is not a searched choice at w", p.weight_bits, "a", p.act_bits, "; expected one of ", expected,
+             " (config quant.methods)");
+}
+
+int value_in_spec(const supernet::SpaceDesc& space, const supernet::Variable& v, const supernet::SubnetSpec& spec) {
   if (!v.is_policy()) return spec.arch.at(v.name);
   const auto& p = spec.policy.at(v.layer);
   if (v.field == "weight_bits") return p.weight_bits;
   if (v.field == "act_bits") return p.act_bits;
+  if (v.field == "method") return method_in_spec(space, v, p);
   QNAS_THROW("search space: policy field '", v.field, "' of '", v.name, "' cannot be encoded");
 }
 
@@ -81,7 +116,7 @@ Genome Space::encode(const supernet::SubnetSpec& spec) const {
   for (size_t i = 0; i < g.size(); ++i) {
     const auto& v = desc_.variables[i];
     if (!supernet::is_active(v, spec)) continue;
-    const int value = value_in_spec(v, spec);
+    const int value = value_in_spec(desc_, v, spec);
     const auto it = std::find(v.choices.begin(), v.choices.end(), value);
     QNAS_CHECK(it != v.choices.end(), "spec: ", v.name, " = ", value, " is not a searched choice; expected one of ",
                nlohmann::json(v.choices).dump());
@@ -89,8 +124,8 @@ Genome Space::encode(const supernet::SubnetSpec& spec) const {
   }
   // Anything the genes cannot carry (another method, method parameters)
   // would be lost silently: refuse it instead.
-  QNAS_CHECK(decode(g) == spec, "spec: its policy holds fields the search space does not vary (method or its "
-             "parameters); expected the space's default method on every layer");
+  QNAS_CHECK(decode(g) == spec, "spec: its policy holds a method or parameters the search space does not vary; "
+             "expected the methods of config quant.methods (", desc_.methods.size(), " listed)");
   return g;
 }
 

@@ -2,8 +2,10 @@
 // The search space as integer vectors: one gene per variable of the
 // supernet's SpaceDesc (architecture first, then per-layer policies), each
 // gene the index of a choice. Genes of variables a subnet does not use (the
-// policy and shape of a block that depth removes) are canonicalised to 0, so
-// one network has exactly one genome; encode() and decode() are inverses.
+// policy and shape of a block that depth removes) are canonicalised to 0, and
+// a method gene whose method does not take its layer's bits (which then runs
+// rtn) to the smallest choice meaning the same, so one network has exactly
+// one genome; encode() and decode() are inverses.
 
 #include <cstdint>
 #include <string>
@@ -45,10 +47,14 @@ class Space {
 
  private:
   void check_range(const Genome& genome) const;
+  // The smallest choice of method variable i that gives the same policy as
+  // `choice` at the layer's bits in `genome`.
+  int canonical_method(const Genome& genome, size_t i, int choice) const;
 
   supernet::SpaceDesc desc_;
   std::vector<int> cardinalities_;
   std::vector<int> controller_;  // index of the variable that activates each one (-1: always)
+  std::vector<std::pair<int, int>> bits_of_;  // method variables: their layer's weight_bits, act_bits variables
 };
 
 /// Stable text key of a genome (for duplicate sets and JSON).

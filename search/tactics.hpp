@@ -58,7 +58,9 @@ using ProxyFn = std::function<MetricValues(const Genome&)>;
 /// params, macs, bops, model_bytes of each genome from the supernet's layer
 /// shapes (Supernet::layer_infos), without extracting weights. `net` must
 /// outlive the function. model_bytes counts one activation range per
-/// quantized layer input, a few bytes off the deployed graph's count.
+/// quantized layer input, a few bytes off the deployed graph's count, and
+/// not the fp32 factors of SmoothQuant's scale nodes (which depend on the
+/// graph around each layer).
 ProxyFn shape_proxies(const Space& space, const supernet::SupernetImpl& net);
 
 struct TacticContext {

@@ -227,11 +227,16 @@ void MBV3SupernetImpl::build_space(const core::QuantConfig& quant) {
   space_.supernet = "mbv3";
   const auto depths = sorted(cfg_.depth), kernels = sorted(cfg_.kernel), expands = sorted(cfg_.expand);
   const auto wbits = sorted(quant.weight_bits), abits = sorted(quant.act_bits);
+  space_.methods = searched_methods(quant);
+  std::vector<int> method_indices(space_.methods.size());
+  for (size_t i = 0; i < method_indices.size(); ++i) method_indices[i] = int(i);
   std::vector<Variable> policy_vars;
   auto add_layer = [&](const std::string& layer, const std::string& active_var, int active_min) {
     space_.layers.push_back(layer);
     policy_vars.push_back({layer + ".weight_bits", wbits, layer, "weight_bits", active_var, active_min});
     policy_vars.push_back({layer + ".act_bits", abits, layer, "act_bits", active_var, active_min});
+    if (space_.methods.size() > 1)
+      policy_vars.push_back({layer + ".method", method_indices, layer, "method", active_var, active_min});
   };
   add_layer("stem", "", 0);
   for (size_t s = 0; s < stages_.size(); ++s) {

@@ -59,6 +59,31 @@ bool is_active(const Variable& v, const SubnetSpec& spec) {
   return it != spec.arch.end() && it->second >= v.active_min;
 }
 
+std::vector<quant::MethodChoice> searched_methods(const core::QuantConfig& quant) {
+  std::vector<quant::MethodChoice> out;
+  for (size_t i = 0; i < quant.methods.size(); ++i) {
+    const std::string where = "config quant.methods[" + std::to_string(i) + "] '" + quant.methods[i] + "'";
+    const auto m = quant::parse_method_choice(quant.methods[i], where);
+    QNAS_CHECK(!m.params.count("group"), where, ": group is not searchable (a group must divide every layer's input "
+               "columns, which the architecture changes); expected per-channel methods, or qnas compress --group");
+    QNAS_CHECK(std::find(out.begin(), out.end(), m) == out.end(), where, ": listed twice; expected distinct methods");
+    out.push_back(m);
+  }
+  QNAS_CHECK(!out.empty(), "config quant.methods: empty; expected at least one method (rtn)");
+  return out;
+}
+
+quant::LayerPolicy policy_with_method(int weight_bits, int act_bits, const quant::MethodChoice& method) {
+  quant::LayerPolicy p;
+  p.weight_bits = weight_bits;
+  p.act_bits = act_bits;
+  if (quant::method_applies(method.method, weight_bits, act_bits)) {
+    p.method = method.method;
+    p.params = method.params;
+  }
+  return p;
+}
+
 SubnetSpec spec_from_values(const SpaceDesc& space, const std::map<std::string, int>& values) {
   SubnetSpec spec;
   spec.supernet = space.supernet;
@@ -69,6 +94,7 @@ SubnetSpec spec_from_values(const SpaceDesc& space, const std::map<std::string, 
     QNAS_CHECK(it != values.end(), "spec: no value for active variable '", v.name, "'");
     spec.arch[v.name] = it->second;
   }
+  std::map<std::string, int> method_of;
   for (const auto& v : space.variables) {
     if (!v.is_policy() || !is_active(v, spec)) continue;
     auto& p = spec.policy[v.layer];
@@ -76,6 +102,11 @@ SubnetSpec spec_from_values(const SpaceDesc& space, const std::map<std::string, 
     if (it == values.end()) continue;  // keep the default for this field
     if (v.field == "weight_bits") p.weight_bits = it->second;
     else if (v.field == "act_bits") p.act_bits = it->second;
+    else if (v.field == "method") method_of[v.layer] = it->second;
+  }
+  for (const auto& [layer, index] : method_of) {  // once the layer's bits are known
+    auto& p = spec.policy.at(layer);
+    p = policy_with_method(p.weight_bits, p.act_bits, space.methods.at(size_t(index)));
   }
   return spec;
 }
@@ -191,8 +222,11 @@ nlohmann::json to_json(const SpaceDesc& space) {
     if (!v.active_var.empty()) jv["active_if"] = v.active_var + " >= " + std::to_string(v.active_min);
     vars.push_back(jv);
   }
+  nlohmann::json methods = nlohmann::json::array();
+  for (const auto& m : space.methods) methods.push_back(quant::method_choice_text(m));
   return {{"supernet", space.supernet}, {"structure", space.structure},
-          {"structure_hash", space.structure_hash()}, {"layers", space.layers}, {"variables", vars}};
+          {"structure_hash", space.structure_hash()}, {"layers", space.layers}, {"methods", methods},
+          {"variables", vars}};
 }
 
 namespace {

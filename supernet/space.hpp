@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "src/core/config.hpp"
 #include "src/core/rng.hpp"
 #include "src/quant/policy.hpp"
 
@@ -20,7 +21,7 @@ struct Variable {
   std::string name;          // e.g. "s1.depth", "s1.b2.kernel", "s1.b2.dw.weight_bits"
   std::vector<int> choices;  // ascending
   std::string layer;         // policy variables: the layer they configure; empty for arch
-  std::string field;         // depth | kernel | expand | weight_bits | act_bits
+  std::string field;         // depth | kernel | expand | weight_bits | act_bits | method (index into methods)
   std::string active_var;    // empty: always active
   int active_min = 0;        // active iff value(active_var) >= active_min
 
@@ -44,6 +45,7 @@ struct SpaceDesc {
   std::vector<Variable> variables;     // architecture first, then policies
   std::vector<std::string> layers;     // compressible layers, network order
   nlohmann::json structure;            // everything that shapes the weights
+  std::vector<quant::MethodChoice> methods{quant::MethodChoice{}};  // choices of the `method` variables
 
   const Variable* find(const std::string& name) const;
   /// log10 of the number of distinct subnets (conditional variables counted
@@ -52,6 +54,15 @@ struct SpaceDesc {
   /// Stable hash of `structure` (hex), stored in checkpoints.
   std::string structure_hash() const;
 };
+
+/// quant.methods parsed and checked (errors name the entry): no duplicates,
+/// no `group` (whether a group divides a layer's columns depends on the
+/// architecture, so the space could hold subnets that do not deploy).
+std::vector<quant::MethodChoice> searched_methods(const core::QuantConfig& quant);
+
+/// The policy a layer gets from its bits and its method variable's choice:
+/// the method where it takes those bits (quant::method_applies), rtn otherwise.
+quant::LayerPolicy policy_with_method(int weight_bits, int act_bits, const quant::MethodChoice& method);
 
 // --- Specs over a space -----------------------------------------------------
 

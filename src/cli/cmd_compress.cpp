@@ -14,7 +14,7 @@ namespace {
 struct CompressArgs {
   SubnetArgs target;
   std::string method = "rtn";
-  double group = 0, alpha = -1;
+  double group = 0, alpha = -1, tune_steps = -1, tune_lr = -1;
   bool asymmetric = false, act_order = false;
   std::string json_out, format = "text";
 };
@@ -27,6 +27,8 @@ quant::LayerPolicy policy_of(const CompressArgs& a) {
   if (a.asymmetric) p.params["sym"] = 0;
   if (a.act_order) p.params["act_order"] = 1;
   if (a.alpha >= 0) p.params["alpha"] = a.alpha;
+  if (a.tune_steps >= 0) p.params["tune_steps"] = a.tune_steps;
+  if (a.tune_lr >= 0) p.params["tune_lr"] = a.tune_lr;
   quant::check_policy(p, "qnas compress");
   return p;
 }
@@ -72,9 +74,13 @@ void run_compress(const CompressArgs& a) {
   std::printf("%s", eval_result_table(a.target.subnet + " @" + quant::policy_label(policy), r, a.format).c_str());
   const auto compress_s = r.phase_s.count("compress") ? r.phase_s.at("compress") : 0.0;
   if (a.format == "text") {
-    std::printf("method time %.2fs (Hessians from %d calibration images at %d samples per column, the methods, "
-                "activation recalibration)\n",
-                compress_s, session.config.quant.hessian_images, session.config.quant.hessian_samples_per_column);
+    if (policy.method == "smoothquant")
+      std::printf("method time %.2fs (channel ranges from %d calibration images, smoothing, activation "
+                  "recalibration)\n", compress_s, session.config.quant.hessian_images);
+    else
+      std::printf("method time %.2fs (Hessians from %d calibration images at %d samples per column, the methods, "
+                  "activation recalibration)\n",
+                  compress_s, session.config.quant.hessian_images, session.config.quant.hessian_samples_per_column);
     for (const auto& note : r.notes) std::printf("note: %s\n", note.c_str());
     if (!per_channel.empty())
       std::printf("note: group %g does not divide the input columns of %s: one group per output channel there\n",
@@ -99,6 +105,8 @@ void register_compress(CLI::App& app) {
   cmd->add_flag("--asymmetric", a->asymmetric, "rtn / gptq: asymmetric weight grid (decoupleq always has offsets)");
   cmd->add_flag("--act-order", a->act_order, "gptq: quantize columns in decreasing Hessian diagonal");
   cmd->add_option("--alpha", a->alpha, "smoothquant: migration strength in [0, 1]");
+  cmd->add_option("--tune-steps", a->tune_steps, "decoupleq: second stage, Adam steps per block (default 100; 0: off)");
+  cmd->add_option("--tune-lr", a->tune_lr, "decoupleq: second stage learning rate (default 1e-4)");
   cmd->add_option("--json", a->json_out, "write spec, metrics and per-layer errors as JSON to this file");
   add_table_format(*cmd, a->format);
   cmd->callback([a] { run_compress(*a); });

@@ -18,8 +18,10 @@ void register_info(CLI::App& app) {
     const auto session = eval::open_session(config);
     const auto& space = session.net->space();
     core::Table t({"variable", "choices", "active_if"});
+    std::string methods;  // the method variables' choices, by name
+    for (const auto& m : space.methods) methods += (methods.empty() ? "[" : ",") + quant::method_choice_text(m);
     for (const auto& v : space.variables)
-      t.add({v.name, nlohmann::json(v.choices).dump(),
+      t.add({v.name, v.field == "method" ? methods + "]" : nlohmann::json(v.choices).dump(),
              v.active_var.empty() ? "always" : v.active_var + " >= " + std::to_string(v.active_min)});
     std::printf("%s", t.render(*format).c_str());
     if (*format == "text")

@@ -4,13 +4,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <map>
 
 #include "src/core/error.hpp"
+#include "src/deploy/block_tune.hpp"
 #include "src/deploy/simulate.hpp"
+#include "src/deploy/smooth.hpp"
 #include "src/quant/decoupleq.hpp"
 #include "src/quant/gptq.hpp"
 #include "src/quant/hessian.hpp"
+#include "src/quant/smoothquant.hpp"
 #include "supernet/subnet.hpp"
 
 namespace qnas::deploy {
@@ -21,6 +25,10 @@ namespace {
 bool uses_hessian(const Node& n) {
   return n.has_weight() && (n.policy.method == "gptq" || n.policy.method == "decoupleq");
 }
+
+bool uses_smoothing(const Node& n) { return n.has_weight() && n.policy.method == "smoothquant"; }
+
+bool compressed(const Node& n) { return uses_hessian(n) || uses_smoothing(n); }
 
 // Conv layers see many positions per image; a budget of samples per column
 // of H keeps it well determined without paying for every position: a 7x7
@@ -56,10 +64,49 @@ quant::QuantizedWeight run_method(const Node& n, const at::Tensor& w, const at::
   return quant::decoupleq(w, h, o).weight;
 }
 
+// decoupleQ's block-wise second stage where layers ask for it; the report's
+// errors then describe the tuned weights.
+void second_stage(Graph& g, const std::map<std::string, const supernet::ConvUnitImpl*>& units,
+                  const at::Tensor& images, int64_t batch_size, const std::map<size_t, at::Tensor>& h_of,
+                  std::vector<LayerCompression>& report) {
+  std::map<std::string, std::pair<at::Tensor, at::Tensor>> fp32;
+  for (const auto& [name, unit] : units)
+    fp32[name] = {unit->weight.detach().to(at::kFloat), unit->bias.detach().to(at::kFloat)};
+  const auto start = std::chrono::steady_clock::now();
+  const auto blocks = tune_blocks(g, fp32, images, batch_size, 0x5eed);
+  if (blocks.empty()) return;
+  for (const auto& b : blocks)
+    std::fprintf(stderr, "decoupleq stage two: %-10s loss %.4g -> %.4g after %d steps%s\n", b.block.c_str(),
+                 b.loss_before, b.loss_after, b.steps, b.kept ? "" : " (not kept)");
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (auto& r : report)
+    for (const auto& [k, h] : h_of)
+      if (g.nodes[k].name == r.layer && g.nodes[k].policy.method == "decoupleq") {
+        const at::Tensor w = quant::as_matrix(units.at(r.layer)->weight.detach()).to(at::kDouble);
+        r.error = quant::relative_output_error(w, quant::as_matrix(g.nodes[k].weight), h);
+        r.seconds += seconds / double(blocks.size());  // the stage's time, spread over its blocks' layers
+      }
+}
+
+// SmoothQuant: every smoothed layer's weight first, then the divisions
+// (which may fold into a layer smoothed itself: exact on its codes).
+void smooth(Graph& g, const std::map<std::string, const supernet::ConvUnitImpl*>& units,
+            const std::map<std::string, quant::ChannelAbsMax>& ranges) {
+  std::vector<std::pair<std::string, at::Tensor>> factors;
+  for (auto& n : g.nodes) {
+    if (!uses_smoothing(n)) continue;
+    const at::Tensor w = units.at(n.name)->weight.detach();
+    const at::Tensor s = quant::smoothing_factors(ranges.at(n.name).amax(), w, n.groups, n.policy.param("alpha", 0.5));
+    set_rtn_weight(n, quant::smooth_weight(w, s, n.groups));
+    factors.emplace_back(n.name, s);
+  }
+  for (const auto& [layer, s] : factors) divide_layer_input(g, layer, s);
+}
+
 }  // namespace
 
 bool needs_compression(const Graph& graph) {
-  return std::any_of(graph.nodes.begin(), graph.nodes.end(), uses_hessian);
+  return std::any_of(graph.nodes.begin(), graph.nodes.end(), compressed);
 }
 
 std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetImpl& subnet, const at::Tensor& images,
@@ -70,11 +117,15 @@ std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetI
   const int64_t hessian_images = std::min(cs.hessian_images, images.size(0)), batch_size = cs.batch_size;
   std::map<std::string, const supernet::ConvUnitImpl*> units;
   for (const auto& u : subnet.units()) units[u->desc().name] = u.get();
-  // The H of every layer that needs one, keyed by the value it reads.
+  // The H of every layer that needs one, keyed by the value it reads; the
+  // channel ranges of the values smoothquant layers read.
   std::map<size_t, quant::HessianAccumulator> hessians;
+  std::map<std::string, quant::ChannelAbsMax> ranges;
   std::multimap<int, size_t> readers;
+  std::multimap<int, std::string> smoothed_sources;
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const auto& n = g.nodes[k];
+    if (uses_smoothing(n)) smoothed_sources.emplace(smoothing_source(g, n.name), n.name);
     if (!uses_hessian(n)) continue;
     hessians.emplace(k, quant::HessianAccumulator(shape_of(n, hessian_images, cs.samples_per_column)));
     readers.emplace(n.inputs[0], k);
@@ -83,14 +134,17 @@ std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetI
   visit_values(g, calib, batch_size, [&](int value, const at::Tensor& x) {
     const auto [first, last] = readers.equal_range(value);
     for (auto it = first; it != last; ++it) hessians.at(it->second).add(x);
+    const auto [from, to] = smoothed_sources.equal_range(value);
+    for (auto it = from; it != to; ++it) ranges[it->second].observe(x);
   });
   std::vector<LayerCompression> report;
+  std::map<size_t, at::Tensor> h_of;  // for the errors after decoupleQ's second stage
   for (auto& [k, acc] : hessians) {
     Node& n = g.nodes[k];
     const auto unit = units.find(n.name);
     QNAS_CHECK(unit != units.end(), "compress: graph layer '", n.name, "' is not a unit of the subnet");
     const at::Tensor w = quant::as_matrix(unit->second->weight.detach()).to(at::kDouble);
-    const at::Tensor h = acc.mean();
+    const at::Tensor h = h_of[k] = acc.mean();
     LayerCompression r{n.name, n.policy.method, n.weight_bits, int64_t(n.policy.param("group", 0))};
     r.rtn_error = quant::relative_output_error(w, quant::as_matrix(n.weight), h);  // the graph holds RTN weights
     const auto start = std::chrono::steady_clock::now();
@@ -104,6 +158,8 @@ std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetI
   // their accumulator grid, which depends on the new weight scales).
   for (auto& n : g.nodes)
     if (n.has_weight()) n.bias = units.at(n.name)->bias.detach().to(at::kFloat).contiguous();
+  second_stage(g, units, calib, batch_size, h_of, report);
+  smooth(g, units, ranges);
   calibrate(g, images, batch_size, cs.act_observer);
   return report;
 }

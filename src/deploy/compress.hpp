@@ -49,9 +49,12 @@ struct CompressSettings {
 
 /// Compresses every gptq / decoupleq layer of the calibrated graph of
 /// `subnet` (its BN-folded fp32 weights are the targets), H from the first
-/// `hessian_images` of `images`, then recalibrates activations on all of
-/// `images`. Reports every layer it compressed; rtn layers get no H (they
-/// need none) and no report.
+/// `hessian_images` of `images`; smooths every smoothquant layer (factors
+/// from the per-channel max |x| of its input over the same images, the
+/// division folded or a scale node inserted: deploy/smooth.hpp); then
+/// recalibrates activations on all of `images`. Reports every gptq /
+/// decoupleq layer (a smoothquant layer changes its input too, so a weight
+/// error says nothing of it; rtn layers need no H).
 std::vector<LayerCompression> compress_weights(Graph& graph, const supernet::SubnetImpl& subnet,
                                                const at::Tensor& images, const CompressSettings& settings);
 

@@ -26,22 +26,32 @@ const char* export_format_name(ExportFormat format) {
 
 namespace detail {
 
-std::string sub_byte_layers(const Graph& graph) {
+namespace {
+
+template <class Pred, class Label>
+std::string layer_list(const Graph& graph, Pred pred, Label label) {
   std::string out;
   for (const auto& n : graph.nodes)
-    if (n.has_weight() && n.weight_bits < 8)
-      out += (out.empty() ? "" : ", ") + n.name + " (w" + std::to_string(n.weight_bits) + ")";
+    if (n.has_weight() && pred(n)) out += (out.empty() ? "" : ", ") + n.name + " (" + label(n) + ")";
   return out;
+}
+
+}  // namespace
+
+std::string sub_byte_layers(const Graph& graph) {
+  return layer_list(graph, [](const Node& n) { return n.weight_bits < 8; },
+                    [](const Node& n) { return "w" + std::to_string(n.weight_bits); });
+}
+
+std::string general_grid_layers(const Graph& graph) {
+  return layer_list(graph, [](const Node& n) { return n.general_grid(); },
+                    [](const Node& n) { return n.policy.method; });
 }
 
 }  // namespace detail
 
 ExportResult export_graph(const Graph& graph, const ExportOptions& options) {
   QNAS_CHECK(graph.calibrated, "export: the graph is not calibrated; expected calibrate() first");
-  for (const auto& n : graph.nodes)
-    QNAS_CHECK(!n.has_weight() || !n.general_grid(), "export: layer '", n.name, "' (", n.policy.method,
-               ") holds its weights on a grouped or offset grid, which the exporters do not write yet; expected "
-               "symmetric per-channel weights (rtn or gptq without group/sym parameters)");
   core::StagingDir staging(options.out_dir, options.overwrite);
   const std::string tmp = staging.path("");
   ExportResult r;

@@ -19,4 +19,7 @@ std::vector<std::string> write_safetensors(const Graph& graph, const nlohmann::j
 /// The layers whose weights are below 8 bits, as "name (wN)" joined by ", ".
 std::string sub_byte_layers(const Graph& graph);
 
+/// The layers on a grouped or offset grid, as "name (method)" joined by ", ".
+std::string general_grid_layers(const Graph& graph);
+
 }  // namespace qnas::deploy::detail

@@ -191,6 +191,11 @@ class OnnxWriter {
         dequantize_source_[n.output] = n.inputs[0];
         return dequantize_linear(name_of(n.inputs[0]), n.inputs[0], name_of(n.output));
       }
+      case OpKind::kScale: {
+        const auto y = result_name(n.output);
+        op("Mul", {fp32_layer_input(n.inputs[0]), constant(n.name + ".channel_scale", n.channel_scale)}, y);
+        return produce(n.output, y);
+      }
     }
   }
 
@@ -208,9 +213,11 @@ class OnnxWriter {
     }
   }
 
-  // Weights as stored: fp32, or int8 codes dequantized per output channel.
+  // Weights as stored: fp32, or int8 codes dequantized per output channel;
+  // a grouped or offset grid as its dequantized fp32 weight (opset 17 has
+  // no block-wise or float-offset DequantizeLinear).
   std::string weights(const Node& n) {
-    if (n.weight_bits >= 32) return constant(n.name + ".weight", n.weight.to(at::kFloat));
+    if (n.weight_bits >= 32 || n.general_grid()) return constant(n.name + ".weight", n.weight.to(at::kFloat));
     const auto codes = constant(n.name + ".weight_int8", n.weight_codes.to(at::kChar));
     const auto scale = constant(n.name + ".weight_scale", n.weight_scales.to(at::kFloat));
     const auto zp = constant(n.name + ".weight_zero_point", at::zeros({n.weight.size(0)}, at::kChar));
@@ -316,6 +323,11 @@ std::vector<std::string> write_onnx(const Graph& graph, const std::string& dir, 
   if (!narrow.empty())
     warnings.push_back("onnx: weights below 8 bits are stored widened to int8 (ONNX INT4 needs opset 21; this "
                        "build's ONNX 1.12 supports opset " + std::to_string(kOpset) + "): " + narrow);
+  const auto general = general_grid_layers(graph);
+  if (!general.empty())
+    warnings.push_back("onnx: weights on grouped or offset grids are stored dequantized as fp32 (opset " +
+                       std::to_string(kOpset) + " has no block-wise DequantizeLinear; the safetensors export keeps "
+                       "their codes): " + general);
   auto model = OnnxWriter(graph).build();
   try {
     onnx::checker::check_model(model);

@@ -1,6 +1,7 @@
 // safetensors + subnet.json: the deployed graph as data. model.safetensors
 // holds each layer's weights at their stored dtype (F32; I8 codes; U8 packed
-// codes below 8 bits), per-channel F32 scales and F32 biases; subnet.json
+// codes below 8 bits), per-channel F32 scales (per group, with F32 offsets,
+// on a general grid), F32 biases and scale nodes' F32 factors; subnet.json
 // holds the spec, the graph (values with their activation scales and zero
 // points, nodes in execution order) and the input normalisation.
 #include <ATen/ATen.h>
@@ -14,6 +15,8 @@
 #include "src/deploy/export.hpp"
 #include "src/deploy/export_formats.hpp"
 #include "src/quant/fake_quant.hpp"
+#include "src/quant/grid.hpp"
+#include "src/quant/hessian.hpp"
 #include "src/quant/packing.hpp"
 
 namespace qnas::deploy {
@@ -115,14 +118,19 @@ Enum parse_name(const std::string& s, const std::array<Enum, N>& all, const char
   QNAS_THROW("subnet.json: ", what, " '", s, "'; expected one of ", expected);
 }
 
-const std::array<OpKind, 8> kKinds{OpKind::kConv, OpKind::kLinear, OpKind::kAct, OpKind::kAdd,
-                                   OpKind::kMul, OpKind::kMean, OpKind::kQuantize, OpKind::kDequantize};
+const std::array<OpKind, 9> kKinds{OpKind::kConv, OpKind::kLinear, OpKind::kAct,      OpKind::kAdd,       OpKind::kMul,
+                                   OpKind::kMean, OpKind::kQuantize, OpKind::kDequantize, OpKind::kScale};
 const std::array<supernet::Act, 4> kActs{supernet::Act::kNone, supernet::Act::kRelu, supernet::Act::kHswish,
                                          supernet::Act::kHsigmoid};
 const char* qsource_name(QSource s) {
   return s == QSource::kObserved ? "observed" : s == QSource::kInput ? "input" : "fixed";
 }
 const std::array<QSource, 3> kSources{QSource::kObserved, QSource::kInput, QSource::kFixed};
+
+// 2^(b-1) when a general grid's codes are unsigned, 0 when they are signed.
+int64_t code_offset(const Node& n) {
+  return n.weight_codes.min().item<int64_t>() >= 0 ? int64_t(1) << (n.weight_bits - 1) : 0;
+}
 
 json graph_json(const Graph& g) {
   json values = json::array(), nodes = json::array();
@@ -135,6 +143,8 @@ json graph_json(const Graph& g) {
     if (n.has_weight())
       j.update({{"int8", n.int8}, {"weight_bits", n.weight_bits}, {"stride", n.stride}, {"groups", n.groups},
                 {"weight_shape", n.weight.sizes().vec()}});
+    if (n.has_weight() && n.general_grid())
+      j.update({{"weight_group", n.weight_group}, {"code_offset", code_offset(n)}});
     nodes.push_back(j);
   }
   const auto& in = g.input_desc;
@@ -143,14 +153,17 @@ json graph_json(const Graph& g) {
           {"output", g.output}, {"values", values}, {"nodes", nodes}};
 }
 
-// The stored tensors of one layer.
+// The stored tensors of one layer. Codes of a general grid are stored minus
+// code_offset (asymmetric codes 0..2^b-1 -> two's complement) and come with
+// an fp32 scale and offset per (output channel, group).
 void layer_tensors(const Node& n, std::vector<std::pair<std::string, at::Tensor>>& out) {
   if (n.weight_bits >= 32) {
     out.emplace_back(n.name + ".weight", n.weight.to(at::kFloat));
   } else {
-    const auto codes = n.weight_codes.to(at::kChar);
+    const auto codes = (n.weight_codes.to(at::kInt) - (n.general_grid() ? code_offset(n) : 0)).to(at::kChar);
     out.emplace_back(n.name + ".weight", n.weight_bits == 8 ? codes : quant::pack_codes(codes, n.weight_bits));
     out.emplace_back(n.name + ".weight_scale", n.weight_scales.to(at::kFloat));
+    if (n.general_grid()) out.emplace_back(n.name + ".weight_offset", n.weight_zeros.to(at::kFloat));
   }
   out.emplace_back(n.name + ".bias", n.bias.to(at::kFloat));
 }
@@ -176,7 +189,19 @@ void load_layer(Node& n, const json& j, const std::map<std::string, at::Tensor>&
   const int64_t numel = c10::multiply_integers(shape);
   n.weight_codes = (n.weight_bits == 8 ? stored : quant::unpack_codes(stored, numel, n.weight_bits)).reshape(shape);
   n.weight_scales = tensor(ts, n.name + ".weight_scale").to(at::kDouble);
-  n.weight = quant::dequantize_weight_codes(n.weight_codes, n.weight_scales);
+  if (!j.contains("weight_group")) {
+    n.weight = quant::dequantize_weight_codes(n.weight_codes, n.weight_scales);
+    return;
+  }
+  quant::Grid grid;
+  grid.bits = n.weight_bits;
+  grid.group_size = j.at("weight_group").get<int64_t>();
+  grid.scale = n.weight_scales;
+  grid.zero = tensor(ts, n.name + ".weight_offset").to(at::kDouble);
+  n.weight_codes = n.weight_codes.to(at::kInt) + j.at("code_offset").get<int64_t>();
+  n.weight_zeros = grid.zero;
+  n.weight_group = grid.group_size;
+  n.weight = quant::grid_dequantize(quant::as_matrix(n.weight_codes), grid).to(at::kFloat).reshape(shape).contiguous();
 }
 
 }  // namespace
@@ -185,8 +210,10 @@ namespace detail {
 
 std::vector<std::string> write_safetensors(const Graph& g, const json& spec, const std::string& dir) {
   std::vector<std::pair<std::string, at::Tensor>> tensors;
-  for (const auto& n : g.nodes)
+  for (const auto& n : g.nodes) {
     if (n.has_weight()) layer_tensors(n, tensors);
+    if (n.kind == OpKind::kScale) tensors.emplace_back(n.name + ".channel_scale", n.channel_scale);
+  }
   write_container(dir + "/model.safetensors", tensors);
   json doc = {{"format", kFormat}, {"version", kVersion}, {"spec", spec}, {"model_bytes", g.model_bytes()},
               {"graph", graph_json(g)}};
@@ -233,6 +260,7 @@ DeployedExport load_deployed(const std::string& dir) {
       n.output = nj.at("output");
       n.act = parse_name(nj.at("act").get<std::string>(), kActs, act_name, "activation");
       if (n.has_weight()) load_layer(n, nj, tensors);
+      if (n.kind == OpKind::kScale) n.channel_scale = tensor(tensors, n.name + ".channel_scale");
       g.nodes.push_back(std::move(n));
     }
   } catch (const json::exception& e) {

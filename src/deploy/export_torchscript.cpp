@@ -107,6 +107,11 @@ class ScriptWriter {
       case OpKind::kQuantize:
         return line(n.output, "aten.quantize_per_tensor(" + in(0) + ", " + qargs(n.output) + ", " + kQUInt8 + ")");
       case OpKind::kDequantize: return line(n.output, in(0) + ".dequantize()");
+      case OpKind::kScale: {
+        const std::string attr = ident(n.name) + "_channel_scale";
+        m_.register_buffer(attr, n.channel_scale.contiguous());
+        return line(n.output, in(0) + " * self." + attr);
+      }
     }
   }
 
@@ -153,6 +158,10 @@ std::vector<std::string> write_torchscript(const Graph& graph, const std::string
   if (!narrow.empty())
     warnings.push_back("torchscript: weights below 8 bits are stored widened (int8 in packed params, fp32 in fp32 "
                        "layers): " + narrow);
+  const auto general = general_grid_layers(graph);
+  if (!general.empty())
+    warnings.push_back("torchscript: weights on grouped or offset grids are stored dequantized as fp32 (the "
+                       "safetensors export keeps their codes): " + general);
   torch::jit::Module m("qnas_subnet");
   ScriptWriter writer(graph, m);
   const auto source = writer.source();

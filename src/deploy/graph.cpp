@@ -21,13 +21,9 @@ const char* op_name(OpKind kind) {
     case OpKind::kMean: return "mean";
     case OpKind::kQuantize: return "quantize";
     case OpKind::kDequantize: return "dequantize";
+    case OpKind::kScale: return "scale";
   }
   return "?";
-}
-
-bool uses_general_grid(const quant::LayerPolicy& p) {
-  if (p.weight_bits >= 32) return false;
-  return p.method == "decoupleq" || p.param("group", 0) > 0 || p.param("sym", 1) == 0;
 }
 
 quant::GridSpec weight_grid_spec(const quant::LayerPolicy& p, const at::Tensor& weight, const std::string& layer) {
@@ -41,13 +37,55 @@ quant::GridSpec weight_grid_spec(const quant::LayerPolicy& p, const at::Tensor& 
   return spec;
 }
 
+void set_rtn_weight(Node& n, const at::Tensor& w) {
+  if (n.weight_bits >= 32) {
+    n.weight = w.contiguous();
+    return;
+  }
+  if (n.policy.general_grid()) {
+    const auto grid = quant::fit_grid(quant::as_matrix(w), weight_grid_spec(n.policy, w, n.name));
+    set_quantized_weight(n, {quant::grid_codes(quant::as_matrix(w), grid), grid}, w.sizes());
+    return;
+  }
+  // Scales rounded to fp32 here: the precision every export stores them at,
+  // so a reloaded export computes exactly what this graph computes.
+  n.weight_scales = quant::symmetric_weight_scales(w, n.weight_bits).to(at::kFloat).to(at::kDouble);
+  n.weight_codes = quant::quantize_weight_codes(w, n.weight_scales, n.weight_bits);
+  n.weight = quant::dequantize_weight_codes(n.weight_codes, n.weight_scales);
+}
+
+void scale_output_channels(Node& n, const at::Tensor& r_in) {
+  const at::Tensor r = r_in.to(at::kDouble);
+  n.bias = (n.bias.to(at::kDouble) * r).to(at::kFloat).contiguous();
+  if (n.weight_bits >= 32) {
+    std::vector<int64_t> view(size_t(n.weight.dim()), 1);
+    view[0] = r.numel();
+    n.weight = (n.weight.to(at::kDouble) * r.view(view)).to(at::kFloat).contiguous();
+    return;
+  }
+  quant::Grid grid;
+  grid.bits = n.weight_bits;
+  const at::Tensor codes = quant::as_matrix(n.weight_codes).to(at::kDouble);
+  if (n.general_grid()) {
+    grid.symmetric = false;  // the offsets carry the asymmetry; dequantization reads only s, z
+    grid.group_size = n.weight_group;
+    grid.scale = n.weight_scales * r.unsqueeze(1);
+    grid.zero = n.weight_zeros * r.unsqueeze(1);
+  } else {
+    grid.group_size = codes.size(1);
+    grid.scale = (n.weight_scales * r).unsqueeze(1);
+    grid.zero = at::zeros_like(grid.scale);
+  }
+  set_quantized_weight(n, {codes, grid}, n.weight.sizes().vec());
+}
+
 void set_quantized_weight(Node& n, const quant::QuantizedWeight& q, at::IntArrayRef shape) {
   // Scales and offsets rounded to fp32: the precision an export stores.
   quant::Grid grid = q.grid;
   grid.scale = grid.scale.to(at::kFloat).to(at::kDouble);
   grid.zero = grid.zero.to(at::kFloat).to(at::kDouble);
   n.weight = quant::grid_dequantize(q.codes, grid).to(at::kFloat).reshape(shape).contiguous();
-  if (!uses_general_grid(n.policy)) {  // symmetric per channel: int8 codes, one scale per row
+  if (!n.policy.general_grid()) {  // symmetric per channel: int8 codes, one scale per row
     n.weight_codes = q.codes.to(at::kChar).reshape(shape);
     n.weight_scales = grid.scale.squeeze(1).contiguous();
   } else {
@@ -77,17 +115,16 @@ class GraphBuilder {
   int layer(const supernet::ConvUnit& unit, int in) {
     const auto& d = unit->desc();
     const auto& policy = subnet_.policy(d.name);
-    QNAS_CHECK(policy.method != "smoothquant", "layer '", d.name,
-               "': smoothquant is not in the deployed graph yet; expected rtn, gptq or decoupleq");
     Node n;
     n.kind = d.kind == "linear" ? OpKind::kLinear : OpKind::kConv;
     n.name = d.name;
     n.weight_bits = policy.weight_bits;
     n.policy = policy;
-    n.int8 = policy.weight_bits <= 8 && policy.act_bits == 8 && !uses_general_grid(policy);
+    n.int8 = policy.weight_bits <= 8 && policy.act_bits == 8 && !policy.general_grid();
     n.stride = d.stride;
     n.groups = d.groups();
-    set_weights(n, unit->weight.detach(), unit->bias.detach());
+    n.bias = unit->bias.detach().to(at::kFloat).contiguous();
+    set_rtn_weight(n, unit->weight.detach());
     // An fp32 kernel with an 8-bit input computes on the dequantized input.
     const int x = policy.act_bits == 8 ? as_quantized(in) : in;
     const bool int8 = n.int8;
@@ -116,25 +153,6 @@ class GraphBuilder {
   int input() const { return g_.input; }
 
  private:
-  static void set_weights(Node& n, const at::Tensor& w, const at::Tensor& bias) {
-    n.bias = bias.to(at::kFloat).contiguous();
-    if (n.weight_bits >= 32) {
-      n.weight = w.contiguous();
-      return;
-    }
-    if (uses_general_grid(n.policy)) {
-      const auto spec = weight_grid_spec(n.policy, w, n.name);
-      const auto grid = quant::fit_grid(quant::as_matrix(w), spec);
-      set_quantized_weight(n, {quant::grid_codes(quant::as_matrix(w), grid), grid}, w.sizes());
-      return;
-    }
-    // Scales rounded to fp32 here: the precision every export stores them at,
-    // so a reloaded export computes exactly what this graph computes.
-    n.weight_scales = quant::symmetric_weight_scales(w, n.weight_bits).to(at::kFloat).to(at::kDouble);
-    n.weight_codes = quant::quantize_weight_codes(w, n.weight_scales, n.weight_bits);
-    n.weight = quant::dequantize_weight_codes(n.weight_codes, n.weight_scales);
-  }
-
   int add_value(const std::string& name, bool quantized, QSource src = QSource::kObserved) {
     Value v;
     v.name = name;
@@ -209,13 +227,15 @@ std::vector<std::vector<int>> Graph::dead_after() const {
 
 int64_t Graph::model_bytes() const {
   int64_t bytes = 0;
-  for (const auto& n : nodes)
+  for (const auto& n : nodes) {
+    if (n.kind == OpKind::kScale) bytes += quant::kFloatBytes * n.channel_scale.numel();
     if (n.has_weight()) {
       bytes += n.general_grid() ? quant::packed_weight_bytes(n.weight.numel(), n.weight_bits) +
                                       2 * quant::kFloatBytes * n.weight_scales.numel()
                                 : quant::stored_weight_bytes(n.weight.numel(), n.weight.size(0), n.weight_bits);
       bytes += quant::kFloatBytes * n.bias.numel();
     }
+  }
   for (const auto& v : values)
     if (v.quantized && v.qsource == QSource::kObserved) bytes += quant::kActQParamBytes;
   return bytes;

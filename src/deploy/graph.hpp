@@ -18,7 +18,9 @@
 //   W = 32, A = 32  fp32.
 // Residual adds, SE gating and global pooling run quantized when all their
 // inputs are quantized, in fp32 otherwise. Quantize / Dequantize nodes sit
-// only where precision changes between neighbours.
+// only where precision changes between neighbours. SmoothQuant layers divide
+// their input channels by their smoothing factors: folded into the producing
+// layer where that is exact, else by an fp32 scale node before the Quantize.
 
 #include <ATen/core/Tensor.h>
 
@@ -66,6 +68,7 @@ enum class OpKind {
   kMean,        // global average pooling: (N,C,H,W) -> (N,C)
   kQuantize,    // fp32 -> quint8
   kDequantize,  // quint8 -> fp32
+  kScale,       // fp32 per-channel multiply (SmoothQuant's division where it cannot be folded)
 };
 
 const char* op_name(OpKind kind);
@@ -93,6 +96,8 @@ struct Node {
   at::Tensor weight_zeros;   // fp64 [out, groups]
   int64_t weight_group = 0;
 
+  at::Tensor channel_scale;  // kScale only: fp32 [1, C, 1, 1] or [1, C], broadcast over the input
+
   bool has_weight() const { return kind == OpKind::kConv || kind == OpKind::kLinear; }
   bool general_grid() const { return weight_zeros.defined(); }
 };
@@ -118,26 +123,34 @@ struct Graph {
 
   /// Bytes an export holds: weights packed at their bit-width, fp32
   /// per-channel scales of quantized weights (an fp32 scale and offset per
-  /// group on a general grid), fp32 biases, and an fp32 scale + uint8 zero
-  /// point per quantized value with its own parameters.
+  /// group on a general grid), fp32 biases, fp32 factors of scale nodes, and
+  /// an fp32 scale + uint8 zero point per quantized value with its own
+  /// parameters.
   int64_t model_bytes() const;
 };
 
 /// Builds the graph of a BN-folded subnet from its spec's policies. Weights
 /// are quantized here by round-to-nearest on each policy's grid (symmetric
 /// per channel unless its `sym`/`group` parameters or method say otherwise);
-/// gptq and decoupleq layers get their codes from compress_weights()
-/// (deploy/compress.hpp), activation parameters from calibrate()
+/// gptq and decoupleq layers get their codes, smoothquant layers their
+/// smoothing from compress_weights() (deploy/compress.hpp), activation
+/// parameters from calibrate()
 /// (deploy/simulate.hpp).
 Graph build_graph(const supernet::SubnetImpl& subnet, const InputDesc& input = {});
-
-/// True when the policy's weights live on a general grid (decoupleQ, or a
-/// `group` or `sym: 0` parameter): such layers run on fp32 kernels.
-bool uses_general_grid(const quant::LayerPolicy& policy);
 
 /// The weight grid a policy asks for; throws naming the layer when its group
 /// size does not divide the weight's input columns.
 quant::GridSpec weight_grid_spec(const quant::LayerPolicy& policy, const at::Tensor& weight, const std::string& layer);
+
+/// Stores w (the layer's fp32 weight) on a weight node quantized by
+/// round-to-nearest on its policy's grid (as is below 32 bits).
+void set_rtn_weight(Node& n, const at::Tensor& w);
+
+/// Multiplies output channel i of a weight node by r_i > 0 (r: [out]): the
+/// codes stay, the scales and offsets (rounded to fp32), the weight and the
+/// bias scale with it. Exact on the integers, which is what lets SmoothQuant
+/// fold its division into a producing layer.
+void scale_output_channels(Node& n, const at::Tensor& r);
 
 /// Stores codes and grid on a weight node (`shape`: the weight's) and the
 /// dequantized weight it computes with; scales and offsets rounded to fp32.

@@ -80,7 +80,8 @@ Int8Model::Step quantized_step(const Graph& g, const Node& n) {
       return [out](const std::vector<at::Tensor>& in) {
         return at::quantize_per_tensor(in[0], out.scale, out.zero_point, at::kQUInt8);
       };
-    case OpKind::kDequantize: break;
+    case OpKind::kDequantize:
+    case OpKind::kScale: break;
   }
   QNAS_THROW("deploy: node '", n.name, "' (", op_name(n.kind), ") has no quantized kernel");
 }

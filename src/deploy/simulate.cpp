@@ -22,6 +22,7 @@ at::Tensor run_fp32_node(const Node& n, const std::vector<at::Tensor>& in) {
     case OpKind::kMean: return in[0].mean({2, 3});
     case OpKind::kQuantize:
     case OpKind::kDequantize: return in[0];
+    case OpKind::kScale: return in[0] * n.channel_scale;
   }
   QNAS_THROW("deploy: node '", n.name, "' of unknown kind");
 }
@@ -47,12 +48,6 @@ at::Tensor run(const Graph& g, const at::Tensor& x, F produced) {
   return vals[size_t(g.output)];
 }
 
-// A node's output as the simulation holds it: fake-quantized where quantized.
-at::Tensor as_simulated(const Graph& g, const Node& n, const at::Tensor& y) {
-  const auto& v = g.values[size_t(n.output)];
-  return v.quantized ? quant::fake_quant_act(y, act_qparams(v)) : y;
-}
-
 // f(batch) for consecutive batches of `images`, channels-last, without autograd.
 template <class F>
 void for_each_batch(const at::Tensor& images, int64_t batch_size, F f) {
@@ -62,6 +57,11 @@ void for_each_batch(const at::Tensor& images, int64_t batch_size, F f) {
 }
 
 }  // namespace
+
+at::Tensor as_simulated(const Graph& g, const Node& n, const at::Tensor& y) {
+  const auto& v = g.values[size_t(n.output)];
+  return v.quantized ? quant::fake_quant_act(y, act_qparams(v)) : y;
+}
 
 at::Tensor simulate(const Graph& g, const at::Tensor& x) {
   QNAS_CHECK(g.calibrated, "deploy: simulate() on an uncalibrated graph; expected calibrate() first");

@@ -16,6 +16,10 @@ namespace qnas::deploy {
 /// One node in fp32 on its (dequantized) inputs.
 at::Tensor run_fp32_node(const Node& node, const std::vector<at::Tensor>& inputs);
 
+/// A node's output y as the simulation holds it: fake-quantized (with the
+/// straight-through gradient) where its value is quantized.
+at::Tensor as_simulated(const Graph& graph, const Node& node, const at::Tensor& y);
+
 /// Logits of normalised images x (N x C x H x W); the graph must be calibrated.
 at::Tensor simulate(const Graph& graph, const at::Tensor& x);
 

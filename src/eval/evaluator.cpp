@@ -157,12 +157,17 @@ void measure_agreement(const deploy::Graph& graph, const deploy::Int8Model& mode
 }
 
 // "w4 weights stored packed, widened at load onto int8 kernels: stem, s0.b0.pw1"
-std::vector<std::string> widening_notes(const deploy::Graph& graph) {
+std::vector<std::string> deployment_notes(const deploy::Graph& graph) {
   std::map<std::string, std::string> layers_by_kind;
   for (const auto& n : graph.nodes) {
     if (!n.has_weight() || n.weight_bits >= 8) continue;
     auto& list = layers_by_kind["w" + std::to_string(n.weight_bits) + " weights stored packed, widened at load onto " +
                                 (n.int8 ? "int8" : "fp32") + " kernels"];
+    list += (list.empty() ? "" : ", ") + n.name;
+  }
+  for (const auto& n : graph.nodes) {
+    if (n.kind != deploy::OpKind::kScale) continue;
+    auto& list = layers_by_kind["smoothquant divisions by an fp32 scale node (no foldable producer)"];
     list += (list.empty() ? "" : ", ") + n.name;
   }
   std::vector<std::string> notes;
@@ -201,7 +206,7 @@ EvalResult Evaluator::evaluate(const supernet::SubnetSpec& spec, const std::stri
   // The layer list counts one activation range per quantized layer input; the
   // graph counts the ranges the deployed model actually stores.
   r.metrics["model_bytes"] = double(p.graph.model_bytes());
-  r.notes = widening_notes(p.graph);
+  r.notes = deployment_notes(p.graph);
   std::optional<deploy::Int8Model> model;
   if (opts.latency) {
     // peak_rss_bytes: what building the deployed model and running it at the latency batch add.

@@ -9,7 +9,7 @@ int64_t packed_weight_bytes(const LayerInfo& l) {
 }
 
 int64_t weight_bytes(const LayerInfo& l) {
-  return quant::stored_weight_bytes(l.weight_numel, l.out_channels, l.policy.weight_bits);
+  return quant::stored_weight_bytes(l.weight_numel, l.out_channels, l.policy);
 }
 
 int64_t layer_bytes(const LayerInfo& l) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <iterator>
 #include <map>
+#include <sstream>
 #include <vector>
 #include <nlohmann/json.hpp>
 
@@ -42,7 +43,7 @@ const std::map<std::string, std::vector<std::string>>& method_params() {
   static const std::map<std::string, std::vector<std::string>> params = {
       {"rtn", {"group", "sym"}},
       {"gptq", {"group", "sym", "act_order", "damp"}},
-      {"decoupleq", {"group", "iterations"}},
+      {"decoupleq", {"group", "iterations", "tune_steps", "tune_lr"}},
       {"smoothquant", {"alpha"}},
   };
   return params;
@@ -58,17 +59,15 @@ bool is_flag(double v) { return v == 0 || v == 1; }
 
 }  // namespace
 
-void check_policy(const LayerPolicy& p, const std::string& where) {
-  QNAS_CHECK(contains(kLegalWeightBits, p.weight_bits), where, ": weight_bits ", p.weight_bits,
-             "; expected one of ", set_text(kLegalWeightBits));
-  QNAS_CHECK(contains(kLegalActBits, p.act_bits), where, ": act_bits ", p.act_bits,
-             "; expected one of ", set_text(kLegalActBits));
-  const auto known = method_params().find(p.method);
-  QNAS_CHECK(known != method_params().end(), where, ": method '", p.method, "'; expected one of ",
+namespace {
+
+void check_method(const std::string& method, const std::map<std::string, double>& params, const std::string& where) {
+  const auto known = method_params().find(method);
+  QNAS_CHECK(known != method_params().end(), where, ": method '", method, "'; expected one of ",
              joined(method_names()));
-  for (const auto& [key, value] : p.params) {
+  for (const auto& [key, value] : params) {
     const auto& keys = known->second;
-    QNAS_CHECK(std::find(keys.begin(), keys.end(), key) != keys.end(), where, ": method ", p.method,
+    QNAS_CHECK(std::find(keys.begin(), keys.end(), key) != keys.end(), where, ": method ", method,
                " has no parameter '", key, "'; expected ", keys.empty() ? "none" : joined(keys));
     if (key == "group")
       QNAS_CHECK(value >= 0 && value == std::floor(value), where, ": group ", value,
@@ -80,13 +79,64 @@ void check_policy(const LayerPolicy& p, const std::string& where) {
       QNAS_CHECK(value >= 1 && value <= 100 && value == std::floor(value), where, ": iterations ", value,
                  "; expected a whole number 1..100");
     if (key == "alpha") QNAS_CHECK(value >= 0 && value <= 1, where, ": alpha ", value, "; expected a value in [0, 1]");
+    if (key == "tune_steps")
+      QNAS_CHECK(value >= 0 && value <= 100000 && value == std::floor(value), where, ": tune_steps ", value,
+                 "; expected a whole number 0..100000");
+    if (key == "tune_lr") QNAS_CHECK(value > 0 && value < 1, where, ": tune_lr ", value, "; expected (0, 1)");
   }
+}
+
+}  // namespace
+
+bool method_applies(const std::string& method, int weight_bits, int act_bits) {
+  if (method == "gptq" || method == "decoupleq") return weight_bits <= 8;
+  if (method == "smoothquant") return weight_bits == 8 && act_bits == 8;
+  return true;
+}
+
+void check_policy(const LayerPolicy& p, const std::string& where) {
+  QNAS_CHECK(contains(kLegalWeightBits, p.weight_bits), where, ": weight_bits ", p.weight_bits,
+             "; expected one of ", set_text(kLegalWeightBits));
+  QNAS_CHECK(contains(kLegalActBits, p.act_bits), where, ": act_bits ", p.act_bits,
+             "; expected one of ", set_text(kLegalActBits));
+  check_method(p.method, p.params, where);
   if (p.method == "gptq" || p.method == "decoupleq")
-    QNAS_CHECK(p.weight_bits <= 8, where, ": method ", p.method, " quantizes weights; expected weight_bits <= 8, got ",
-               p.weight_bits);
+    QNAS_CHECK(method_applies(p.method, p.weight_bits, p.act_bits), where, ": method ", p.method,
+               " quantizes weights; expected weight_bits <= 8, got ", p.weight_bits);
   if (p.method == "smoothquant")
-    QNAS_CHECK(p.weight_bits == 8 && p.act_bits == 8, where, ": smoothquant is W8A8; expected weight_bits 8 and "
-               "act_bits 8, got ", p.weight_bits, "/", p.act_bits);
+    QNAS_CHECK(method_applies(p.method, p.weight_bits, p.act_bits), where, ": smoothquant is W8A8; expected "
+               "weight_bits 8 and act_bits 8, got ", p.weight_bits, "/", p.act_bits);
+}
+
+MethodChoice parse_method_choice(const std::string& text, const std::string& where) {
+  std::istringstream in(text);
+  MethodChoice m;
+  QNAS_CHECK(bool(in >> m.method), where, ": empty method; expected 'name key=value ...' such as 'gptq act_order=1'");
+  for (std::string token; in >> token;) {
+    const auto eq = token.find('=');
+    QNAS_CHECK(eq != std::string::npos && eq > 0, where, ": '", token, "' in '", text,
+               "'; expected key=value after the method name");
+    const std::string key = token.substr(0, eq), value = token.substr(eq + 1);
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(value, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    QNAS_CHECK(used == value.size() && !value.empty(), where, ": ", key, "=", value, "; expected a number");
+    QNAS_CHECK(!m.params.count(key), where, ": parameter '", key, "' twice in '", text, "'");
+    m.params[key] = v;
+  }
+  check_method(m.method, m.params, where);
+  return m;
+}
+
+std::string method_choice_text(const MethodChoice& m) {
+  std::ostringstream out;
+  out << m.method;
+  for (const auto& [key, value] : m.params) out << ' ' << key << '=' << value;
+  return out.str();
 }
 
 double LayerPolicy::param(const std::string& key, double fallback) const {

@@ -25,6 +25,17 @@ struct LayerPolicy {
   /// params[key], or `fallback` when the policy does not set it.
   double param(const std::string& key, double fallback) const;
   bool quantizes_acts() const { return act_bits < 32; }
+  /// Weights on a general grid (decoupleQ, or a `group` or `sym: 0`
+  /// parameter): a scale and an offset per (output channel, group), fp32
+  /// kernels. Otherwise symmetric per channel below 32 bits.
+  bool general_grid() const {
+    return weight_bits < 32 && (method == "decoupleq" || param("group", 0) > 0 || param("sym", 1) == 0);
+  }
+  /// Weight groups per output channel of a layer with `cols` input columns.
+  int64_t weight_groups(int64_t cols) const {
+    const auto group = int64_t(param("group", 0));
+    return group > 0 ? cols / group : 1;
+  }
   bool operator==(const LayerPolicy& o) const {
     return weight_bits == o.weight_bits && act_bits == o.act_bits && method == o.method &&
            params == o.params;
@@ -46,17 +57,44 @@ inline int64_t stored_weight_bytes(int64_t numel, int64_t out_channels, int bits
   return packed_weight_bytes(numel, bits) + (bits < 32 ? kFloatBytes * out_channels : 0);
 }
 
+/// stored_weight_bytes under a policy: on a general grid an fp32 scale and
+/// offset per (output channel, group).
+inline int64_t stored_weight_bytes(int64_t numel, int64_t out_channels, const LayerPolicy& p) {
+  if (!p.general_grid()) return stored_weight_bytes(numel, out_channels, p.weight_bits);
+  return packed_weight_bytes(numel, p.weight_bits) + 2 * kFloatBytes * out_channels * p.weight_groups(numel / out_channels);
+}
+
 /// "w4a8", "w32a32": a compact label for tables.
 std::string policy_label(const LayerPolicy& p);
 
 /// The compression methods a policy may name.
 const std::vector<std::string>& method_names();
 
+/// A method with its parameters: one choice of a searched per-layer method.
+struct MethodChoice {
+  std::string method = "rtn";
+  std::map<std::string, double> params;
+  bool operator==(const MethodChoice& o) const { return method == o.method && params == o.params; }
+};
+
+/// "gptq act_order=1 damp=0.02" -> {gptq, {act_order: 1, damp: 0.02}};
+/// throws naming `where` on bad syntax, an unknown method or parameter, or a
+/// value out of range (as check_policy).
+MethodChoice parse_method_choice(const std::string& text, const std::string& where);
+/// The inverse of parse_method_choice.
+std::string method_choice_text(const MethodChoice& m);
+
+/// Whether the method can compress a layer at these bits: rtn always;
+/// gptq, decoupleq weights <= 8 bits; smoothquant W8A8.
+bool method_applies(const std::string& method, int weight_bits, int act_bits);
+
 /// Throws qnas::Error naming `where` when a field is outside its legal set:
 /// bits, method, a parameter the method does not take or out of its range
 ///   rtn          group (columns per group, 0: per channel), sym (0/1, default 1)
 ///   gptq         group, sym (default 1), act_order (0/1), damp (0..1, default 0.01)
-///   decoupleq    group, iterations (default 4); weight_bits <= 8
+///   decoupleq    group, iterations (default 4), tune_steps (second stage:
+///                Adam steps per block, default 100; 0: off), tune_lr (1e-4);
+///                weight_bits <= 8
 ///   smoothquant  alpha ([0, 1], default 0.5); W8A8 only
 void check_policy(const LayerPolicy& p, const std::string& where);
 

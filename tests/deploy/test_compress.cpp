@@ -9,6 +9,8 @@
 #include "src/deploy/compress.hpp"
 #include "src/deploy/export.hpp"
 #include "src/deploy/int8_runtime.hpp"
+#include "src/deploy/smooth.hpp"
+#include "src/quant/smoothquant.hpp"
 #include "tests/deploy/deploy_fixture.hpp"
 #include "tests/test_util.hpp"
 
@@ -70,7 +72,7 @@ TEST(Compress, GptqLowersEveryLayersErrorAndRunsOnInt8Kernels) {
 
 TEST(Compress, DecoupleqRunsOnFp32KernelsAndCountsItsScalesAndOffsets) {
   auto net = tiny_net();
-  auto c = compress(net, method_policy("decoupleq", 2, 32, {{"iterations", 3}}));
+  auto c = compress(net, method_policy("decoupleq", 2, 32, {{"iterations", 3}, {"tune_steps", 0}}));
   int64_t expected = 0;
   for (const auto& n : c.d.graph.nodes) {
     if (!n.has_weight()) continue;
@@ -89,7 +91,33 @@ TEST(Compress, DecoupleqRunsOnFp32KernelsAndCountsItsScalesAndOffsets) {
   TempDir dir("export");
   deploy::ExportOptions opts;
   opts.out_dir = dir.str() + "/x";
-  expect_error([&] { deploy::export_graph(c.d.graph, opts); }, {"grouped or offset grid", "decoupleq"});
+  const auto r = deploy::export_graph(c.d.graph, opts);  // onnx: dequantized fp32 weights, said in a warning
+  ASSERT_EQ(r.warnings.size(), 2u);
+  EXPECT_NE(r.warnings[1].find("stored dequantized as fp32"), std::string::npos) << r.warnings[1];
+  EXPECT_NE(r.warnings[1].find("(decoupleq)"), std::string::npos) << r.warnings[1];
+}
+
+// decoupleQ's second stage: integers frozen, the float parts move, and the
+// network's logits come closer to fp32's.
+TEST(Compress, DecoupleqSecondStageKeepsCodesAndMovesTowardsFp32) {
+  auto net = tiny_net();
+  auto one = compress(net, method_policy("decoupleq", 2, 32, {{"iterations", 2}, {"tune_steps", 0}}));
+  auto two = compress(net, method_policy("decoupleq", 2, 32, {{"iterations", 2}, {"tune_steps", 40}, {"tune_lr", 1e-3}}));
+  int moved = 0;
+  for (size_t k = 0; k < one.d.graph.nodes.size(); ++k) {
+    const auto &a = one.d.graph.nodes[k], &b = two.d.graph.nodes[k];
+    if (!a.has_weight()) continue;
+    EXPECT_TRUE(a.weight_codes.equal(b.weight_codes)) << a.name;
+    moved += !a.weight_scales.equal(b.weight_scales);
+  }
+  EXPECT_GT(moved, 0);
+  c10::InferenceMode guard;
+  const auto x = batch(data().test.images, 256);
+  const auto fp32 = deploy::simulate(deploy_spec(net, supernet::largest_spec(net->space(), policy(32, 32))).graph, x);
+  const auto err = [&](const deploy::Graph& g) { return (deploy::simulate(g, x) - fp32).pow(2).mean().item<double>(); };
+  std::fprintf(stderr, "[ decoupleq ] logit mse vs fp32: stage one %.4g, with stage two %.4g\n", err(one.d.graph),
+               err(two.d.graph));
+  EXPECT_LT(err(two.d.graph), err(one.d.graph));
 }
 
 TEST(Compress, BadMethodParametersAreNamed) {
@@ -125,4 +153,67 @@ TEST(Compress, PercentileAndMseObserversCalibrateNarrowerRangesThatStillDeploy) 
     deploy::Int8Model model(g);
     EXPECT_LT(max_relative_diff(deploy::simulate(g, x), model.forward(x)), 0.05);
   }
+}
+
+// Every layer's weight columns times s and its input divided by s (folded
+// into the producer or by a scale node): the fp32 graph computes the same.
+TEST(Compress, SmoothingDivisionKeepsTheFp32Function) {
+  auto net = tiny_net();
+  auto d = deploy_spec(net, supernet::largest_spec(net->space(), policy(32, 32)));
+  c10::InferenceMode guard;
+  const auto x = batch(data().test.images, 64);
+  const auto before = deploy::simulate(d.graph, x);
+  std::vector<std::string> layers;
+  for (const auto& n : d.graph.nodes)
+    if (n.has_weight()) layers.push_back(n.name);
+  const auto gen = at::make_generator<at::CPUGeneratorImpl>(7);
+  int folded = 0;
+  for (const auto& name : layers) {
+    auto& n = *std::find_if(d.graph.nodes.begin(), d.graph.nodes.end(),
+                            [&](const deploy::Node& m) { return m.has_weight() && m.name == name; });
+    const int64_t channels = n.groups == 1 ? n.weight.size(1) : n.groups;
+    const auto s = at::exp(at::empty({channels}, at::kDouble).uniform_(-1.5, 1.5, gen));
+    n.weight = quant::smooth_weight(n.weight, s, n.groups).to(at::kFloat);
+    folded += deploy::divide_layer_input(d.graph, name, s);
+  }
+  int scale_nodes = 0;
+  for (const auto& n : d.graph.nodes) scale_nodes += n.kind == deploy::OpKind::kScale;
+  EXPECT_GT(folded, 0);
+  EXPECT_GT(scale_nodes, 0);
+  EXPECT_EQ(folded + scale_nodes, int(layers.size()));
+  deploy::calibrate(d.graph, batch(data().train.images, 64), 64);
+  EXPECT_LT(max_relative_diff(before, deploy::simulate(d.graph, x)), 1e-4);
+}
+
+TEST(Compress, SmoothquantRunsW8A8OnInt8KernelsWithItsScalesCounted) {
+  auto net = tiny_net();
+  auto c = compress(net, method_policy("smoothquant", 8, 8, {{"alpha", 0.5}}));
+  EXPECT_TRUE(c.layers.empty());  // no weight-error report: the input changes too
+  const auto plain = deploy_spec(net, supernet::largest_spec(net->space(), policy(8, 8)));
+  int64_t scale_floats = 0;
+  for (const auto& n : c.d.graph.nodes) {
+    if (n.has_weight()) {
+      EXPECT_TRUE(n.int8 && !n.general_grid()) << n.name;
+    }
+    if (n.kind != deploy::OpKind::kScale) continue;
+    scale_floats += n.channel_scale.numel();
+    EXPECT_FALSE(c.d.graph.values[size_t(n.output)].quantized);
+  }
+  const auto ranges = [](const deploy::Graph& g) {
+    int64_t n = 0;
+    for (const auto& v : g.values) n += v.quantized && v.qsource == deploy::QSource::kObserved;
+    return n;
+  };
+  EXPECT_GT(scale_floats, 0);
+  EXPECT_EQ(c.d.graph.model_bytes(),
+            plain.graph.model_bytes() + 4 * scale_floats + 5 * (ranges(c.d.graph) - ranges(plain.graph)));
+  c10::InferenceMode guard;
+  const auto x = batch(data().test.images, 128);
+  const auto fp32 = deploy::simulate(deploy_spec(net, supernet::largest_spec(net->space(), policy(32, 32))).graph, x);
+  const auto smooth = deploy::simulate(c.d.graph, x);
+  std::fprintf(stderr, "[ smoothquant ] logit error vs fp32: plain W8A8 %.4g, smoothquant %.4g\n",
+               max_relative_diff(fp32, deploy::simulate(plain.graph, x)), max_relative_diff(fp32, smooth));
+  EXPECT_LT(max_relative_diff(fp32, smooth), 0.1);
+  deploy::Int8Model model(c.d.graph);
+  EXPECT_LT(max_relative_diff(smooth, model.forward(x)), 0.05);
 }

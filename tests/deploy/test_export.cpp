@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "src/core/fs.hpp"
+#include "src/deploy/compress.hpp"
 #include "src/deploy/export.hpp"
 #include "src/deploy/int8_runtime.hpp"
 #include "tests/deploy/deploy_fixture.hpp"
@@ -23,13 +24,27 @@ namespace {
 
 constexpr int64_t kImages = 256;
 
-// Largest all-8/8, and a mixed spec (8/8, 4/8, 32/32, 32/8, 4/32 per layer).
+quant::LayerPolicy method_policy(const std::string& method, int w, int a, std::map<std::string, double> params) {
+  auto p = policy(w, a);
+  p.method = method;
+  p.params = std::move(params);
+  return p;
+}
+
+// Largest all-8/8, a mixed spec (8/8, 4/8, 32/32, 32/8, 4/32 per layer), and
+// one with every method (smoothquant, gptq, decoupleq, asymmetric rtn).
 std::vector<std::pair<std::string, supernet::SubnetSpec>> specs(const supernet::Supernet& net) {
-  auto mixed = supernet::largest_spec(net->space());
-  const std::vector<quant::LayerPolicy> mix{policy(8, 8), policy(4, 8), policy(32, 32), policy(32, 8), policy(4, 32)};
-  size_t i = 0;
-  for (auto& [layer, p] : mixed.policy) p = mix[i++ % mix.size()];
-  return {{"w8a8", supernet::largest_spec(net->space(), policy(8, 8))}, {"mixed", mixed}};
+  const auto cycle = [&](const std::vector<quant::LayerPolicy>& mix) {
+    auto spec = supernet::largest_spec(net->space());
+    size_t i = 0;
+    for (auto& [layer, p] : spec.policy) p = mix[i++ % mix.size()];
+    return spec;
+  };
+  const auto mixed = cycle({policy(8, 8), policy(4, 8), policy(32, 32), policy(32, 8), policy(4, 32)});
+  const auto methods = cycle({method_policy("smoothquant", 8, 8, {{"alpha", 0.5}}), method_policy("gptq", 4, 8, {}),
+                              method_policy("decoupleq", 2, 32, {{"iterations", 2}, {"tune_steps", 10}}),
+                              method_policy("rtn", 3, 8, {{"sym", 0}}), method_policy("gptq", 4, 32, {{"sym", 0}})});
+  return {{"w8a8", supernet::largest_spec(net->space(), policy(8, 8))}, {"mixed", mixed}, {"methods", methods}};
 }
 
 at::Tensor deployed_logits(const deploy::Graph& g, const at::Tensor& raw) {
@@ -57,7 +72,13 @@ template <class F>
 void for_each_export(const std::string& format, const TempDir& tmp, F f) {
   auto net = trained_tiny_net();
   for (const auto& [label, spec] : specs(net)) {
-    const auto d = deploy_spec(net, spec);
+    auto d = deploy_spec(net, spec);
+    if (deploy::needs_compression(d.graph)) {
+      deploy::CompressSettings settings;
+      settings.hessian_images = 128;
+      settings.batch_size = 128;
+      deploy::compress_weights(d.graph, *d.subnet, batch(data().train.images, 256), settings);
+    }
     f(label, spec, d, export_to(d.graph, spec, format, tmp.file(label)));
   }
 }
@@ -134,6 +155,12 @@ TEST(Export, SafetensorsReloadsTheSameModel) {
                                           const Deployed& d, const std::string& dir) {
     const auto loaded = deploy::load_deployed(dir);
     EXPECT_EQ(loaded.spec, supernet::to_json(spec));
+    if (label == "methods") {  // the export holds scale nodes and general grids
+      int scales = 0, general = 0;
+      for (const auto& n : loaded.graph.nodes) scales += n.kind == deploy::OpKind::kScale, general += n.general_grid();
+      EXPECT_GT(scales, 0);
+      EXPECT_GT(general, 0);
+    }
     EXPECT_EQ(loaded.graph.model_bytes(), d.graph.model_bytes());
     EXPECT_TRUE(deployed_logits(loaded.graph, raw).equal(deployed_logits(d.graph, raw))) << label;
     // model_bytes is what the export stores: the tensors' bytes plus an fp32

@@ -8,6 +8,7 @@
 #include "src/eval/metrics.hpp"
 #include "supernet/supernet.hpp"
 #include "tests/search/synthetic.hpp"
+#include "tests/test_util.hpp"
 
 namespace qs = qnas::search;
 namespace sn = qnas::supernet;
@@ -24,6 +25,23 @@ const sn::Supernet& mbv3_net() {
 }
 
 const sn::SpaceDesc& mbv3_space() { return mbv3_net()->space(); }
+
+// The quickstart space with four methods searched per layer.
+const sn::Supernet& methods_net() {
+  static const auto net = [] {
+    auto cfg = quickstart();
+    cfg.quant.methods = {"rtn", "gptq act_order=1", "smoothquant alpha=0.75", "decoupleq iterations=2"};
+    return sn::make_supernet(cfg, {});
+  }();
+  return net;
+}
+
+qnas::quant::LayerPolicy policy_of(int w, int a) {
+  qnas::quant::LayerPolicy p;
+  p.weight_bits = w;
+  p.act_bits = a;
+  return p;
+}
 
 std::string error_of(const std::string& yaml) {
   try {
@@ -47,6 +65,57 @@ TEST(Space, EncodeDecodeRoundTripOnRandomSpecs) {
     const auto r = space.random(rng);
     EXPECT_EQ(space.encode(space.decode(r)), r);
   }
+}
+
+TEST(Space, MethodChoicesEncodeAndDecode) {
+  const qs::Space space(methods_net()->space());
+  qnas::core::Rng rng(6);
+  std::map<std::string, int> seen;
+  for (int t = 0; t < 200; ++t) {
+    const auto spec = sn::random_spec(space.desc(), rng);
+    for (const auto& [layer, p] : spec.policy) {
+      ++seen[p.method];
+      EXPECT_TRUE(qnas::quant::method_applies(p.method, p.weight_bits, p.act_bits)) << layer;
+      EXPECT_NO_THROW(qnas::quant::check_policy(p, layer));
+    }
+    const auto g = space.encode(spec);
+    EXPECT_EQ(space.decode(g), spec);
+    EXPECT_EQ(space.canonical(g), g);
+    const auto r = space.random(rng);
+    EXPECT_EQ(space.encode(space.decode(r)), r);
+  }
+  for (const char* m : {"rtn", "gptq", "smoothquant", "decoupleq"}) EXPECT_GT(seen[m], 0) << m;
+  // smoothquant on a w4a8 layer means rtn: the gene canonicalises to rtn's choice.
+  auto spec = sn::largest_spec(space.desc(), policy_of(4, 8));
+  auto g = space.encode(spec);
+  size_t method_gene = 0;
+  while (space.desc().variables[method_gene].field != "method") ++method_gene;
+  EXPECT_EQ(g[method_gene], 0);
+  g[method_gene] = 2;
+  EXPECT_EQ(space.decode(g), spec);
+  EXPECT_EQ(space.canonical(g)[method_gene], 0);
+  spec.policy.begin()->second.method = "gptq";  // gptq without act_order is not a searched choice
+  qnas::testing::expect_error([&] { space.encode(spec); }, {"uses method 'gptq'", "'gptq act_order=1'", "quant.methods"});
+}
+
+TEST(Space, BadMethodChoicesAreNamed) {
+  const auto error = [](std::vector<std::string> methods) {
+    auto cfg = quickstart();
+    cfg.quant.methods = std::move(methods);
+    try {
+      sn::make_supernet(cfg, {});
+    } catch (const qnas::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error({"rtn", "gptq groups=8"}).find("quant.methods[1] 'gptq groups=8': method gptq has no parameter 'groups'"), std::string::npos);
+  EXPECT_NE(error({"rtn", "gptq group=32"}).find("group is not searchable"), std::string::npos);
+  EXPECT_NE(error({"smoothquant alpha=1.5"}).find("alpha 1.5; expected a value in [0, 1]"), std::string::npos);
+  EXPECT_NE(error({"gptq", "gptq"}).find("quant.methods[1] 'gptq': listed twice"), std::string::npos);
+  EXPECT_NE(error({"awq"}).find("method 'awq'; expected one of rtn, gptq, decoupleq, smoothquant"), std::string::npos);
+  EXPECT_NE(error({"gptq damp"}).find("'damp' in 'gptq damp'; expected key=value"), std::string::npos);
+  EXPECT_NE(error({"gptq damp=x"}).find("damp=x; expected a number"), std::string::npos);
 }
 
 TEST(Space, InactiveGenesAreCanonicalised) {
@@ -73,8 +142,9 @@ TEST(Space, RefusesSpecsOutsideTheSearchedChoices) {
 }
 
 TEST(Space, ShapeProxiesEqualTheCostsOfTheDecodedSubnet) {
-  const qs::Space space(mbv3_space());
-  const auto proxies = qs::shape_proxies(space, *mbv3_net());
+  for (const auto* net : {&mbv3_net(), &methods_net()}) {
+  const qs::Space space((*net)->space());
+  const auto proxies = qs::shape_proxies(space, **net);
   qnas::core::Rng rng(8);
   auto g = space.random(rng);
   for (int t = 0; t < 300; ++t) {
@@ -85,8 +155,9 @@ TEST(Space, ShapeProxiesEqualTheCostsOfTheDecodedSubnet) {
       for (size_t i = 0; i < g.size(); ++i)
         if (space.desc().variables[i].is_policy()) g[i] = int(qnas::core::uniform_index(rng, space.cardinalities()[i]));
     g = space.canonical(g);
-    const auto expected = qnas::eval::cost_metrics(mbv3_net()->layer_infos(space.decode(g)));
+    const auto expected = qnas::eval::cost_metrics((*net)->layer_infos(space.decode(g)));
     EXPECT_EQ(proxies(g), qs::MetricValues(expected)) << qs::genome_key(g);
+  }
   }
 }
 

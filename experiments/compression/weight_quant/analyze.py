@@ -5,13 +5,15 @@
 Writes OUT_DIR/table.md: test top-1, drop vs fp32, model_bytes, BOPs,
 latency, the method's time, and per-layer output errors: the mean ratio to
 RTN's on the same grid and how many layers the method does not make worse;
-decoupleQ's layers against GPTQ's at 2 bits.
+decoupleQ's layers (stage one) against GPTQ's at 2 bits. SmoothQuant rows change
+activations too, so they have no per-layer weight errors.
 """
 import json
 import os
 import sys
 
-ROWS = ["fp32", "w4_rtn", "w4_gptq", "w2_rtn", "w2_gptq", "w2_gptq_act_order", "w2_decoupleq", "w8a8_rtn"]
+ROWS = ["fp32", "w4_rtn", "w4_gptq", "w2_rtn", "w2_gptq", "w2_gptq_act_order", "w2_decoupleq", "w2_decoupleq_tuned", "w8a8_rtn",
+        "w8a8_smoothquant_a0.5", "w8a8_smoothquant_a0.75", "w8a8_smoothquant_a1"]
 
 
 def load(out, name):
