@@ -191,13 +191,10 @@ BlockTune tune_block(Graph& g, const Block& b, const std::map<std::string, std::
   if (!r.kept) return r;
   for (const auto& p : parts) {
     Node& node = g.nodes[p.node];
-    quant::Grid grid;
-    grid.bits = node.weight_bits;
-    grid.symmetric = false;
-    grid.group_size = node.weight_group;
-    grid.scale = p.scale.detach().to(at::kDouble);
-    grid.zero = p.zero.detach().to(at::kDouble);
-    set_quantized_weight(node, {p.codes.to(at::kDouble), grid}, node.weight.sizes().vec());
+    auto q = quantized_weight(node);
+    q.grid.scale = p.scale.detach().to(at::kDouble);
+    q.grid.zero = p.zero.detach().to(at::kDouble);
+    set_quantized_weight(node, q, node.weight.sizes().vec());
     node.bias = p.bias.detach().clone();
   }
   return r;

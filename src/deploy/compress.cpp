@@ -67,7 +67,7 @@ quant::QuantizedWeight run_method(const Node& n, const at::Tensor& w, const at::
 // decoupleQ's block-wise second stage where layers ask for it; the report's
 // errors then describe the tuned weights.
 void second_stage(Graph& g, const std::map<std::string, const supernet::ConvUnitImpl*>& units,
-                  const at::Tensor& images, int64_t batch_size, const std::map<size_t, at::Tensor>& h_of,
+                  const at::Tensor& images, int64_t batch_size, const std::map<std::string, at::Tensor>& h_of,
                   std::vector<LayerCompression>& report) {
   std::map<std::string, std::pair<at::Tensor, at::Tensor>> fp32;
   for (const auto& [name, unit] : units)
@@ -79,13 +79,14 @@ void second_stage(Graph& g, const std::map<std::string, const supernet::ConvUnit
     std::fprintf(stderr, "decoupleq stage two: %-10s loss %.4g -> %.4g after %d steps%s\n", b.block.c_str(),
                  b.loss_before, b.loss_after, b.steps, b.kept ? "" : " (not kept)");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (auto& r : report)
-    for (const auto& [k, h] : h_of)
-      if (g.nodes[k].name == r.layer && g.nodes[k].policy.method == "decoupleq") {
-        const at::Tensor w = quant::as_matrix(units.at(r.layer)->weight.detach()).to(at::kDouble);
-        r.error = quant::relative_output_error(w, quant::as_matrix(g.nodes[k].weight), h);
-        r.seconds += seconds / double(blocks.size());  // the stage's time, spread over its blocks' layers
-      }
+  for (auto& r : report) {
+    if (r.method != "decoupleq") continue;
+    const auto n = std::find_if(g.nodes.begin(), g.nodes.end(),
+                                [&](const Node& m) { return m.has_weight() && m.name == r.layer; });
+    const at::Tensor w = quant::as_matrix(units.at(r.layer)->weight.detach()).to(at::kDouble);
+    r.error = quant::relative_output_error(w, quant::as_matrix(n->weight), h_of.at(r.layer));
+    r.seconds += seconds / double(blocks.size());  // the stage's time, spread over its blocks' layers
+  }
 }
 
 // SmoothQuant: every smoothed layer's weight first, then the divisions
@@ -138,13 +139,13 @@ std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetI
     for (auto it = from; it != to; ++it) ranges[it->second].observe(x);
   });
   std::vector<LayerCompression> report;
-  std::map<size_t, at::Tensor> h_of;  // for the errors after decoupleQ's second stage
+  std::map<std::string, at::Tensor> h_of;  // per layer, for the errors after decoupleQ's second stage
   for (auto& [k, acc] : hessians) {
     Node& n = g.nodes[k];
     const auto unit = units.find(n.name);
     QNAS_CHECK(unit != units.end(), "compress: graph layer '", n.name, "' is not a unit of the subnet");
     const at::Tensor w = quant::as_matrix(unit->second->weight.detach()).to(at::kDouble);
-    const at::Tensor h = h_of[k] = acc.mean();
+    const at::Tensor h = h_of[n.name] = acc.mean();
     LayerCompression r{n.name, n.policy.method, n.weight_bits, int64_t(n.policy.param("group", 0))};
     r.rtn_error = quant::relative_output_error(w, quant::as_matrix(n.weight), h);  // the graph holds RTN weights
     const auto start = std::chrono::steady_clock::now();

@@ -54,6 +54,23 @@ void set_rtn_weight(Node& n, const at::Tensor& w) {
   n.weight = quant::dequantize_weight_codes(n.weight_codes, n.weight_scales);
 }
 
+quant::QuantizedWeight quantized_weight(const Node& n) {
+  quant::QuantizedWeight q;
+  q.codes = quant::as_matrix(n.weight_codes).to(at::kDouble);
+  q.grid.bits = n.weight_bits;
+  if (n.general_grid()) {
+    q.grid.symmetric = false;  // the offsets carry the asymmetry; dequantization reads only s, z
+    q.grid.group_size = n.weight_group;
+    q.grid.scale = n.weight_scales;
+    q.grid.zero = n.weight_zeros;
+  } else {
+    q.grid.group_size = q.codes.size(1);
+    q.grid.scale = n.weight_scales.unsqueeze(1);
+    q.grid.zero = at::zeros_like(q.grid.scale);
+  }
+  return q;
+}
+
 void scale_output_channels(Node& n, const at::Tensor& r_in) {
   const at::Tensor r = r_in.to(at::kDouble);
   n.bias = (n.bias.to(at::kDouble) * r).to(at::kFloat).contiguous();
@@ -63,20 +80,10 @@ void scale_output_channels(Node& n, const at::Tensor& r_in) {
     n.weight = (n.weight.to(at::kDouble) * r.view(view)).to(at::kFloat).contiguous();
     return;
   }
-  quant::Grid grid;
-  grid.bits = n.weight_bits;
-  const at::Tensor codes = quant::as_matrix(n.weight_codes).to(at::kDouble);
-  if (n.general_grid()) {
-    grid.symmetric = false;  // the offsets carry the asymmetry; dequantization reads only s, z
-    grid.group_size = n.weight_group;
-    grid.scale = n.weight_scales * r.unsqueeze(1);
-    grid.zero = n.weight_zeros * r.unsqueeze(1);
-  } else {
-    grid.group_size = codes.size(1);
-    grid.scale = (n.weight_scales * r).unsqueeze(1);
-    grid.zero = at::zeros_like(grid.scale);
-  }
-  set_quantized_weight(n, {codes, grid}, n.weight.sizes().vec());
+  auto q = quantized_weight(n);
+  q.grid.scale = q.grid.scale * r.unsqueeze(1);
+  q.grid.zero = q.grid.zero * r.unsqueeze(1);
+  set_quantized_weight(n, q, n.weight.sizes().vec());
 }
 
 void set_quantized_weight(Node& n, const quant::QuantizedWeight& q, at::IntArrayRef shape) {

@@ -146,6 +146,10 @@ quant::GridSpec weight_grid_spec(const quant::LayerPolicy& policy, const at::Ten
 /// round-to-nearest on its policy's grid (as is below 32 bits).
 void set_rtn_weight(Node& n, const at::Tensor& w);
 
+/// A quantized weight node's codes (as a matrix) and grid: the inverse of
+/// set_quantized_weight().
+quant::QuantizedWeight quantized_weight(const Node& n);
+
 /// Multiplies output channel i of a weight node by r_i > 0 (r: [out]): the
 /// codes stay, the scales and offsets (rounded to fp32), the weight and the
 /// bias scale with it. Exact on the integers, which is what lets SmoothQuant
