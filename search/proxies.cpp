@@ -3,7 +3,11 @@
 #include <memory>
 #include <unordered_map>
 
+#include "search/sensitivity_prior.hpp"
+#include "src/core/error.hpp"
 #include "src/eval/metrics.hpp"
+#include "src/eval/sensitivity.hpp"
+#include "src/quant/sensitivity.hpp"
 #include "supernet/supernet.hpp"
 
 namespace qnas::search {
@@ -16,7 +20,8 @@ namespace {
 // set each layer's policy from its policy genes.
 class ShapeProxies {
  public:
-  ShapeProxies(const Space& space, const supernet::SupernetImpl& net) : space_(space), net_(net) {
+  ShapeProxies(const Space& space, const supernet::SupernetImpl& net, SensitivityPrior prior)
+      : space_(space), net_(net), prior_(std::move(prior)) {
     const auto& vars = space.desc().variables;
     for (size_t i = 0; i < vars.size(); ++i) {
       if (!vars[i].is_policy()) arch_genes_.push_back(i);
@@ -27,6 +32,19 @@ class ShapeProxies {
   }
 
   MetricValues operator()(const Genome& g) const {
+    const auto layers = layers_of(g);
+    MetricValues m(eval::cost_metrics(layers));
+    if (!prior_.empty()) {
+      double sensitivity = 0;
+      for (const auto& l : layers)
+        if (l.compressible) sensitivity += prior_.at(l.name, l.policy.weight_bits);
+      m["sensitivity"] = sensitivity;
+    }
+    return m;
+  }
+
+  /// The genome's layers with their policies.
+  std::vector<supernet::LayerInfo> layers_of(const Genome& g) const {
     const Shapes& shapes = shapes_of(g);
     auto layers = shapes.layers;
     const auto& vars = space_.desc().variables;
@@ -38,7 +56,13 @@ class ShapeProxies {
       if (genes.method >= 0)
         p = supernet::policy_with_method(p.weight_bits, p.act_bits, space_.desc().methods.at(size_t(g[size_t(genes.method)])));
     }
-    return MetricValues(eval::cost_metrics(layers));
+    return layers;
+  }
+
+  /// The weight-bits gene of a layer; -1 when not searched.
+  int weight_gene(const std::string& layer) const {
+    const auto it = weight_gene_.find(layer);
+    return it == weight_gene_.end() ? -1 : it->second;
   }
 
  private:
@@ -70,15 +94,78 @@ class ShapeProxies {
 
   const Space& space_;
   const supernet::SupernetImpl& net_;
+  SensitivityPrior prior_;
   std::vector<size_t> arch_genes_;
   std::unordered_map<std::string, int> weight_gene_, act_gene_, method_gene_;  // layer name -> gene index
   mutable std::unordered_map<std::string, Shapes> cache_;        // architecture genes -> shapes
 };
 
+// One genome's weight bits allocated by the prior under a random budget.
+Genome allocated(const Space& space, const ShapeProxies& shapes, const SensitivityPrior& prior, Genome g,
+                 core::Rng& rng) {
+  const auto& vars = space.desc().variables;
+  std::vector<quant::AllocationLayer> layers;
+  std::vector<int> genes;
+  double lowest = 0, highest = 0;
+  for (const auto& l : shapes.layers_of(g)) {
+    const int gene = shapes.weight_gene(l.name);
+    if (!l.compressible || gene < 0) continue;
+    quant::AllocationLayer a{l.name, {}, {}, {}};
+    for (int bits : vars[size_t(gene)].choices) {
+      auto p = l.policy;
+      p.weight_bits = bits;
+      a.bits.push_back(bits);
+      a.cost.push_back(double(quant::stored_weight_bytes(l.weight_numel, l.out_channels, p)));
+      a.sensitivity.push_back(prior.at(l.name, bits));
+    }
+    lowest += a.cost.front();
+    highest += a.cost.back();
+    layers.push_back(std::move(a));
+    genes.push_back(gene);
+  }
+  if (layers.empty()) return g;
+  const auto a = quant::allocate_bits(layers, lowest + core::uniform01(rng) * (highest - lowest));
+  for (size_t k = 0; k < genes.size(); ++k) {
+    const auto& choices = vars[size_t(genes[k])].choices;
+    g[size_t(genes[k])] = int(std::find(choices.begin(), choices.end(), a.bits[k]) - choices.begin());
+  }
+  return space.canonical(std::move(g));
+}
+
 }  // namespace
 
-ProxyFn shape_proxies(const Space& space, const supernet::SupernetImpl& net) {
-  auto proxies = std::make_shared<const ShapeProxies>(space, net);
+double SensitivityPrior::at(const std::string& layer, int bits) const {
+  if (bits >= 32) return 0;
+  const auto l = score.find(layer);
+  QNAS_CHECK(l != score.end(), "sensitivity prior: no score for layer '", layer, "'; expected the largest subnet's layers");
+  const auto b = l->second.find(bits);
+  QNAS_CHECK(b != l->second.end(), "sensitivity prior: layer '", layer, "' was not measured at ", bits,
+             " bits; expected every searched weight bit-width below 32");
+  return b->second;
+}
+
+SensitivityPrior prior_of(const eval::SensitivityReport& report) {
+  SensitivityPrior prior;
+  for (const auto& pass : report.passes)
+    for (const auto& l : pass.layers) prior.score[l.layer][pass.weight_bits] = l.score;
+  return prior;
+}
+
+SeedFn sensitivity_seeds(const Space& space, const supernet::SupernetImpl& net, SensitivityPrior prior) {
+  auto shapes = std::make_shared<const ShapeProxies>(space, net, SensitivityPrior{});
+  auto p = std::make_shared<const SensitivityPrior>(std::move(prior));
+  return [&space, shapes, p](size_t n, core::Rng& rng, std::unordered_set<std::string>& exclude) {
+    std::vector<Genome> out;
+    for (size_t tries = 0; out.size() < n && tries < 100 * n + 100; ++tries) {
+      auto g = allocated(space, *shapes, *p, space.random(rng), rng);
+      if (exclude.insert(genome_key(g)).second) out.push_back(std::move(g));
+    }
+    return out;
+  };
+}
+
+ProxyFn shape_proxies(const Space& space, const supernet::SupernetImpl& net, SensitivityPrior prior) {
+  auto proxies = std::make_shared<const ShapeProxies>(space, net, std::move(prior));
   return [proxies](const Genome& g) { return (*proxies)(g); };
 }
 

@@ -132,7 +132,8 @@ class Runner {
   SearchResult run() {
     const auto start = std::chrono::steady_clock::now();
     open();
-    TacticContext ctx{space_, goals_, opts_.cfg, [this](const PredictorFit& f) { log_fit(f); }, opts_.proxies};
+    TacticContext ctx{space_, goals_, opts_.cfg, [this](const PredictorFit& f) { log_fit(f); }, opts_.proxies,
+                      opts_.seeds};
     tactic_ = make_tactic(ctx);
     core::Progress progress("search", opts_.cfg.evaluations, "cand");
     const size_t resumed_rows = history_.size();

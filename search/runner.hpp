@@ -34,6 +34,7 @@ struct SearchOptions {
   bool resume = false;
   std::string fingerprint;  // of the whole resolved config: resume refuses another
   ProxyFn proxies;          // for search.proxy_features
+  SeedFn seeds;             // for search.seed_from_sensitivity
 };
 
 struct SearchResult {

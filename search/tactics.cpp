@@ -1,5 +1,7 @@
 #include "search/tactics.hpp"
 
+#include <cmath>
+
 #include <algorithm>
 #include <chrono>
 
@@ -25,16 +27,28 @@ core::Rng stream(const core::SearchConfig& cfg, const char* name, int iteration)
   return core::Rng(core::derive_seed(cfg.seed, name, uint64_t(iteration)));
 }
 
-std::vector<Genome> initial_population(const TacticContext& ctx, const History& h, size_t budget, core::Rng& rng) {
+// `population` random genomes; at iteration 0, seed_from_sensitivity of them from the prior.
+std::vector<Genome> initial_population(const TacticContext& ctx, int iteration, const History& h, size_t budget,
+                                       core::Rng& rng) {
   auto exclude = h.keys;
-  return random_genomes(ctx.space, std::min(budget, size_t(ctx.cfg.population)), rng, exclude);
+  const size_t n = std::min(budget, size_t(ctx.cfg.population));
+  const auto seeded = iteration == 0 ? size_t(std::llround(ctx.cfg.seed_from_sensitivity * double(n))) : 0;
+  std::vector<Genome> out;
+  if (seeded > 0) {
+    QNAS_CHECK(ctx.seeds, "search.seed_from_sensitivity ", ctx.cfg.seed_from_sensitivity,
+               " but this search has no sensitivity prior");
+    out = ctx.seeds(seeded, rng, exclude);
+  }
+  auto rest = random_genomes(ctx.space, n - out.size(), rng, exclude);
+  out.insert(out.end(), rest.begin(), rest.end());
+  return out;
 }
 
 class RandomTactic : public Tactic {
  public:
   explicit RandomTactic(TacticContext ctx) : ctx_(std::move(ctx)) {}
-  std::vector<Genome> propose(int, const History& h, size_t budget, core::Rng& rng) override {
-    return initial_population(ctx_, h, budget, rng);
+  std::vector<Genome> propose(int iteration, const History& h, size_t budget, core::Rng& rng) override {
+    return initial_population(ctx_, iteration, h, budget, rng);
   }
 
  private:
@@ -47,7 +61,7 @@ class EvolutionTactic : public Tactic {
   EvolutionTactic(TacticContext ctx, Survival survival) : ctx_(std::move(ctx)), survival_(survival) {}
 
   std::vector<Genome> propose(int iteration, const History& h, size_t budget, core::Rng& rng) override {
-    if (iteration == 0) return initial_population(ctx_, h, budget, rng);
+    if (iteration == 0) return initial_population(ctx_, 0, h, budget, rng);
     std::vector<Individual> parents;
     for (int i : population(iteration, h)) parents.push_back(h.validated[size_t(i)]);
     auto exclude = h.keys;
@@ -94,7 +108,7 @@ class LinasTactic : public Tactic {
   }
 
   std::vector<Genome> propose(int iteration, const History& h, size_t budget, core::Rng& rng) override {
-    if (iteration == 0) return initial_population(ctx_, h, budget, rng);
+    if (iteration == 0) return initial_population(ctx_, 0, h, budget, rng);
     const auto models = fit_predictors(iteration, h);
     const auto predicted_names = predicted_metrics();
     const BatchObjective predicted = [&](std::vector<Individual>& batch) {

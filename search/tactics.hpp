@@ -23,6 +23,7 @@
 #include "predictors/predictor.hpp"
 #include "search/evolution.hpp"
 #include "search/objectives.hpp"
+#include "search/sensitivity_prior.hpp"
 #include "search/space.hpp"
 #include "src/core/config.hpp"
 
@@ -61,7 +62,9 @@ using ProxyFn = std::function<MetricValues(const Genome&)>;
 /// quantized layer input, a few bytes off the deployed graph's count, and
 /// not the fp32 factors of SmoothQuant's scale nodes (which depend on the
 /// graph around each layer).
-ProxyFn shape_proxies(const Space& space, const supernet::SupernetImpl& net);
+/// With a sensitivity prior (search/sensitivity_prior.hpp) it adds
+/// `sensitivity`: the sum of the prior's score over the compressible layers.
+ProxyFn shape_proxies(const Space& space, const supernet::SupernetImpl& net, SensitivityPrior prior = {});
 
 struct TacticContext {
   const Space& space;
@@ -69,6 +72,7 @@ struct TacticContext {
   core::SearchConfig cfg;
   std::function<void(const PredictorFit&)> on_fit;  // may be empty
   ProxyFn proxies;                                   // required when cfg.proxy_features is not empty
+  SeedFn seeds;                                      // required when cfg.seed_from_sensitivity > 0
 };
 
 class Tactic {

@@ -126,6 +126,14 @@ const quant::LayerPolicy& SubnetImpl::policy(const std::string& unit) const {
   return it->second;
 }
 
+void SubnetImpl::set_policies(const std::map<std::string, quant::LayerPolicy>& policy) {
+  QNAS_CHECK(policy.size() == spec_.policy.size(), "subnet: ", policy.size(), " policies for ", spec_.policy.size(),
+             " compressible layers; expected one per layer");
+  for (const auto& [layer, p] : policy)
+    QNAS_CHECK(spec_.policy.count(layer), "subnet: policy for layer '", layer, "', which this subnet does not have");
+  spec_.policy = policy;
+}
+
 MBV3SubnetImpl::MBV3SubnetImpl(SubnetSpec spec, ConvUnit stem_, std::vector<MBBlock> blocks_,
                                ConvUnit head_expand_, ConvUnit mix_, ConvUnit classifier_, double dropout_)
     : stem(register_module("stem", std::move(stem_))),

@@ -102,6 +102,9 @@ class SubnetImpl : public torch::nn::Module {
   const SubnetSpec& spec() const { return spec_; }
   /// The policy of a compressible unit, from spec().
   const quant::LayerPolicy& policy(const std::string& unit) const;
+  /// Replaces every layer's policy (the same layers, other policies): one
+  /// extracted, BN-folded subnet then yields graphs of several policies.
+  void set_policies(const std::map<std::string, quant::LayerPolicy>& policy);
   void fold_bn();
   bool bn_folded() const { return bn_folded_; }
 

@@ -6,6 +6,7 @@
 #include "src/core/fs.hpp"
 #include "src/core/table.hpp"
 #include "src/eval/evaluator.hpp"
+#include "src/eval/sensitivity.hpp"
 
 namespace qnas::cli {
 
@@ -16,8 +17,11 @@ struct CompressArgs {
   std::string method = "rtn";
   double group = 0, alpha = -1, tune_steps = -1, tune_lr = -1;
   bool asymmetric = false, act_order = false;
+  double budget_bytes = 0, budget_bops = 0;  // --method mixed
   std::string json_out, format = "text";
 };
+
+bool mixed(const CompressArgs& a) { return a.method == "mixed"; }
 
 // The one policy the command applies to every layer, checked before any data loads.
 quant::LayerPolicy policy_of(const CompressArgs& a) {
@@ -33,17 +37,11 @@ quant::LayerPolicy policy_of(const CompressArgs& a) {
   return p;
 }
 
-std::string significant(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
-}
-
 std::string layer_table(const std::vector<deploy::LayerCompression>& layers, const std::string& format) {
   core::Table t({"layer", "method", "bits", "group", "rtn_error", "error", "ratio", "method_s"});
   for (const auto& l : layers)
     t.add({l.layer, l.method, std::to_string(l.weight_bits), l.group > 0 ? std::to_string(l.group) : "channel",
-           significant(l.rtn_error), significant(l.error),
+           core::significant(l.rtn_error, 4), core::significant(l.error, 4),
            core::fixed(l.rtn_error > 0 ? l.error / l.rtn_error : 1.0, 3), core::fixed(l.seconds, 3)});
   return t.render(format);
 }
@@ -62,25 +60,73 @@ std::string drop_indivisible_groups(supernet::SubnetSpec& spec, const supernet::
   return kept;
 }
 
+eval::Budget budget_of(const CompressArgs& a) {
+  QNAS_CHECK((a.budget_bytes > 0) != (a.budget_bops > 0),
+             "qnas compress --method mixed: expected exactly one of --budget-bytes N or --budget-bops N");
+  return a.budget_bytes > 0 ? eval::Budget{"model_bytes", a.budget_bytes} : eval::Budget{"bops", a.budget_bops};
+}
+
+std::string allocation_table(const eval::SensitivityReport& report, const eval::MixedPrecision& m,
+                             const std::string& format) {
+  core::Table t({"layer", "bits", "score_at_bits"});
+  const auto& layers = report.passes.front().layers;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const int bits = m.allocation.bits[i];
+    double score = 0;
+    for (const auto& pass : report.passes)
+      if (pass.weight_bits == bits) score = pass.layers[i].score;
+    t.add({layers[i].layer, std::to_string(bits), core::significant(score, 4)});
+  }
+  return t.render(format);
+}
+
+// --method mixed: per-layer bits from the sensitivity passes under the budget.
+supernet::SubnetSpec allocate(const CompressArgs& a, const eval::Evaluator& evaluator, const supernet::SubnetSpec& spec) {
+  const auto budget = budget_of(a);
+  const auto choices = eval::parse_bit_choices(a.target.bits);
+  const auto report = eval::measure_sensitivity(evaluator, spec, choices.weight_bits, choices.act_bits);
+  const auto m = eval::allocate_mixed(report, budget);
+  double seconds = report.prepare_seconds;
+  for (const auto& p : report.passes) seconds += p.seconds;
+  if (a.format == "text")
+    std::printf("mixed precision: %s budget %.0f, allocated %.0f (fixed %.0f + weights %.0f); sensitivity passes "
+                "%.2fs\n", budget.metric.c_str(), budget.value, m.fixed + m.allocation.cost, m.fixed,
+                m.allocation.cost, seconds);
+  std::printf("%s\n", allocation_table(report, m, a.format).c_str());
+  return m.spec;
+}
+
+// What the method's phase cost, when it had one (round-to-nearest has none).
+void print_method_time(const eval::EvalResult& r, const quant::LayerPolicy& policy, const core::QuantConfig& q) {
+  const auto it = r.phase_s.find("compress");
+  if (it == r.phase_s.end()) return;
+  if (policy.method == "smoothquant")
+    std::printf("method time %.2fs (channel ranges from %d calibration images, smoothing, activation recalibration)\n",
+                it->second, q.hessian_images);
+  else
+    std::printf("method time %.2fs (Hessians from %d calibration images at %d samples per column, the methods, "
+                "activation recalibration)\n", it->second, q.hessian_images, q.hessian_samples_per_column);
+}
+
 void run_compress(const CompressArgs& a) {
-  const auto policy = policy_of(a);
-  auto [session, spec] = open_subnet(a.target);
-  spec = supernet::with_uniform_policy(spec, policy);
-  const auto per_channel = drop_indivisible_groups(spec, *session.net, int64_t(a.group));
+  if (mixed(a)) {
+    budget_of(a);
+    eval::parse_bit_choices(a.target.bits);
+  }
+  const auto policy = mixed(a) ? quant::LayerPolicy{} : policy_of(a);
+  auto target = a.target;
+  if (mixed(a)) target.bits.clear();  // bit choices, not one policy: the allocation sets every layer's
+  auto [session, spec] = open_subnet(target);
   eval::Evaluator evaluator(session.config, session.net, session.data);
+  spec = mixed(a) ? allocate(a, evaluator, spec) : supernet::with_uniform_policy(spec, policy);
+  const auto per_channel = drop_indivisible_groups(spec, *session.net, int64_t(a.group));
   eval::EvalOptions opts;
   opts.latency = true;
   const auto r = evaluator.evaluate(spec, "test", opts);
-  std::printf("%s", eval_result_table(a.target.subnet + " @" + quant::policy_label(policy), r, a.format).c_str());
-  const auto compress_s = r.phase_s.count("compress") ? r.phase_s.at("compress") : 0.0;
+  const auto label = a.target.subnet + " @" + (mixed(a) ? "mixed " + a.target.bits : quant::policy_label(policy));
+  std::printf("%s", eval_result_table(label, r, a.format).c_str());
   if (a.format == "text") {
-    if (policy.method == "smoothquant")
-      std::printf("method time %.2fs (channel ranges from %d calibration images, smoothing, activation "
-                  "recalibration)\n", compress_s, session.config.quant.hessian_images);
-    else
-      std::printf("method time %.2fs (Hessians from %d calibration images at %d samples per column, the methods, "
-                  "activation recalibration)\n",
-                  compress_s, session.config.quant.hessian_images, session.config.quant.hessian_samples_per_column);
+    print_method_time(r, policy, session.config.quant);
     for (const auto& note : r.notes) std::printf("note: %s\n", note.c_str());
     if (!per_channel.empty())
       std::printf("note: group %g does not divide the input columns of %s: one group per output channel there\n",
@@ -99,8 +145,14 @@ void register_compress(CLI::App& app) {
   auto a = std::make_shared<CompressArgs>();
   add_subnet_args(*cmd, a->target);
   cmd->get_option("--bits")->required();
-  cmd->add_option("--method", a->method, "rtn | gptq | decoupleq | smoothquant")
-      ->check(CLI::IsMember(quant::method_names()))->capture_default_str();
+  auto methods = quant::method_names();
+  methods.push_back("mixed");
+  cmd->add_option("--method", a->method,
+                  "rtn | gptq | decoupleq | smoothquant | mixed (per-layer bits by sensitivity under a budget; "
+                  "--bits lists the choices, e.g. 2,3,4,8/8)")
+      ->check(CLI::IsMember(methods))->capture_default_str();
+  cmd->add_option("--budget-bytes", a->budget_bytes, "mixed: the deployed model_bytes to stay within");
+  cmd->add_option("--budget-bops", a->budget_bops, "mixed: the BOPs to stay within");
   cmd->add_option("--group", a->group, "input columns per weight group (default: one group per output channel)");
   cmd->add_flag("--asymmetric", a->asymmetric, "rtn / gptq: asymmetric weight grid (decoupleq always has offsets)");
   cmd->add_flag("--act-order", a->act_order, "gptq: quantize columns in decreasing Hessian diagonal");

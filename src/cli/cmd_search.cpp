@@ -11,6 +11,7 @@
 #include "src/core/rng.hpp"
 #include "src/core/table.hpp"
 #include "src/eval/evaluator.hpp"
+#include "src/eval/sensitivity.hpp"
 #include "src/eval/session.hpp"
 #include "supernet/checkpoint.hpp"
 
@@ -78,6 +79,23 @@ struct SearchArgs {
   std::string format = "text";
 };
 
+bool uses_sensitivity(const core::SearchConfig& s) {
+  return s.seed_from_sensitivity > 0 ||
+         std::find(s.proxy_features.begin(), s.proxy_features.end(), "sensitivity") != s.proxy_features.end();
+}
+
+// The largest subnet's sensitivity at every searched weight bit-width below
+// 32, weights only: one pass per bit-width over the calibration images.
+search::SensitivityPrior measure_prior(const eval::Evaluator& evaluator, const search::Space& space,
+                                       const core::QuantConfig& quant) {
+  std::vector<int> bits;
+  for (int b : quant.weight_bits)
+    if (b < 32) bits.push_back(b);
+  if (bits.empty()) return {};
+  const auto largest = supernet::largest_spec(space.desc(), {});
+  return search::prior_of(eval::measure_sensitivity(evaluator, largest, bits, 32));
+}
+
 void run_search_command(const SearchArgs& a) {
   const auto config = core::load_config(a.config.path, a.config.sets);
   core::ensure_dir(config.output.dir);
@@ -101,7 +119,10 @@ void run_search_command(const SearchArgs& a) {
   opts.out_dir = config.output.dir;
   opts.resume = a.resume;
   opts.fingerprint = std::to_string(core::fnv1a64(core::to_yaml(config)));
-  opts.proxies = search::shape_proxies(space, *session.net);
+  search::SensitivityPrior prior;
+  if (uses_sensitivity(config.search)) prior = measure_prior(evaluator, space, config.quant);
+  opts.proxies = search::shape_proxies(space, *session.net, prior);
+  if (config.search.seed_from_sensitivity > 0) opts.seeds = search::sensitivity_seeds(space, *session.net, prior);
   std::fprintf(stderr, "search: %s, %d evaluations (population %d) on %lld validation images; space 10^%.1f; %s\n",
                config.search.tactic.c_str(), config.search.evaluations, config.search.population,
                (long long)(eo.max_images > 0 ? std::min<int64_t>(eo.max_images, session.data.val.size())

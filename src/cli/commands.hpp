@@ -29,5 +29,6 @@ void register_search(CLI::App& app);
 void register_pareto(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_compress(CLI::App& app);
+void register_sensitivity(CLI::App& app);
 
 }  // namespace qnas::cli

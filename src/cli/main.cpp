@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   qnas::cli::register_pareto(app);
   qnas::cli::register_predict(app);
   qnas::cli::register_compress(app);
+  qnas::cli::register_sensitivity(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -237,8 +237,9 @@ template <class V> void visit(V& v, SearchConfig& c) {
   v.field("inner_evaluations", c.inner_evaluations, "linas: predicted evaluations of the inner evolutionary search per iteration", range(1, 100000000));
   v.field("predictor", c.predictor, "linas: ridge, svr, or auto (the lower k-fold CV MAPE per objective)", one_of({"ridge", "svr", "auto"}));
   v.field("folds", c.folds, "linas: folds of the predictors' cross-validation", range(2, 100));
-  v.field("proxy_features", c.proxy_features, "linas: exact cost proxies appended to the one-hot features", one_of({"params", "macs", "bops", "model_bytes"}));
+  v.field("proxy_features", c.proxy_features, "linas: proxies appended to the one-hot features: exact costs, or sensitivity (the sum over a candidate's layers of the largest subnet's sensitivity score at its weight bits; qnas sensitivity)", one_of({"params", "macs", "bops", "model_bytes", "sensitivity"}));
   v.field("exact_proxies", c.exact_proxies, "linas: objectives computable from the spec alone (params, macs, bops, model_bytes from the layer shapes) are computed exactly in the inner search instead of predicted", any());
+  v.field("seed_from_sensitivity", c.seed_from_sensitivity, "fraction of the initial population whose weight bits are allocated by the largest subnet's sensitivity scores (random architecture and budget) instead of drawn at random", range(0, 1));
   v.field("crossover_prob", c.crossover_prob, "probability that two parents are recombined (SBX)", range(0, 1));
   v.field("crossover_eta", c.crossover_eta, "SBX distribution index", range(0, 1000));
   v.field("mutation_prob", c.mutation_prob, "probability that one gene is mutated (polynomial mutation)", range(0, 1));

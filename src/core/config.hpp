@@ -105,6 +105,7 @@ struct SearchConfig {
   int folds = 5;
   std::vector<std::string> proxy_features;  // exact proxies appended to the one-hot features
   bool exact_proxies = true;                // linas: params/macs/bops/model_bytes computed, not predicted
+  double seed_from_sensitivity = 0;         // fraction of the initial population allocated by sensitivity
   double crossover_prob = 0.9;
   double crossover_eta = 15;
   double mutation_prob = 0.02;

@@ -77,6 +77,12 @@ std::string fixed(double v, int decimals) {
   return buf;
 }
 
+std::string significant(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  return buf;
+}
+
 std::string si(double v) {
   const double a = std::fabs(v);
   if (a >= 1e9) return fixed(v / 1e9, 2) + "G";

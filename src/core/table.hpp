@@ -25,6 +25,8 @@ std::string fixed(double v, int decimals);
 /// Shortest decimal text that reads back as the same double (0.286, not
 /// 0.28599999999999998): for files that must round-trip.
 std::string shortest(double v);
+/// `digits` significant digits, exponent form where shorter: 0.000123, 4.56e-08.
+std::string significant(double v, int digits);
 /// 1234567 -> "1.23M", 1234 -> "1.23k".
 std::string si(double v);
 

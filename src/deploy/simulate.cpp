@@ -58,9 +58,12 @@ void for_each_batch(const at::Tensor& images, int64_t batch_size, F f) {
 
 }  // namespace
 
+at::Tensor as_held(const Value& v, const at::Tensor& x) {
+  return v.quantized ? quant::fake_quant_act(x, act_qparams(v)) : x;
+}
+
 at::Tensor as_simulated(const Graph& g, const Node& n, const at::Tensor& y) {
-  const auto& v = g.values[size_t(n.output)];
-  return v.quantized ? quant::fake_quant_act(y, act_qparams(v)) : y;
+  return as_held(g.values[size_t(n.output)], y);
 }
 
 at::Tensor simulate(const Graph& g, const at::Tensor& x) {

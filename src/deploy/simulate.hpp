@@ -16,6 +16,10 @@ namespace qnas::deploy {
 /// One node in fp32 on its (dequantized) inputs.
 at::Tensor run_fp32_node(const Node& node, const std::vector<at::Tensor>& inputs);
 
+/// x as value v holds it: fake-quantized (straight-through gradient) when v
+/// is quantized, else x itself.
+at::Tensor as_held(const Value& v, const at::Tensor& x);
+
 /// A node's output y as the simulation holds it: fake-quantized (with the
 /// straight-through gradient) where its value is quantized.
 at::Tensor as_simulated(const Graph& graph, const Node& node, const at::Tensor& y);

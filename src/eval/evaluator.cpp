@@ -74,6 +74,11 @@ void check_not_empty(const core::Split& split) {
 
 }  // namespace
 
+core::Split first_images(const core::Split& split, int64_t max_images) {
+  if (max_images <= 0 || max_images >= split.size()) return split;
+  return {split.images.narrow(0, 0, max_images), split.labels.narrow(0, 0, max_images)};
+}
+
 double top1(const Forward& forward, const core::Split& split, int64_t batch_size) {
   check_not_empty(split);
   c10::InferenceMode guard;
@@ -120,18 +125,22 @@ Prepared Evaluator::prepare(const supernet::SubnetSpec& spec, std::map<std::stri
   recalibrate_bn(*p.subnet, bn_images_, cfg_.eval.batch_size);
   watch.lap("bn_recal", phase_s);
   p.subnet->fold_bn();
-  const auto& images = data_.train.images;
-  p.graph = deploy::build_graph(*p.subnet, {images.size(1), images.size(2), images.size(3), data_.mean, data_.std});
-  const auto observer = act_observer_spec(cfg_.quant);
-  deploy::calibrate(p.graph, act_images_, cfg_.eval.batch_size, observer);
+  p.graph = calibrated_graph(*p.subnet);
   watch.lap("calibrate", phase_s);
   if (deploy::needs_compression(p.graph)) {
-    p.compression = deploy::compress_weights(
-        p.graph, *p.subnet, act_images_,
-        {cfg_.quant.hessian_images, cfg_.quant.hessian_samples_per_column, cfg_.eval.batch_size, observer});
+    p.compression = deploy::compress_weights(p.graph, *p.subnet, act_images_,
+                                             {cfg_.quant.hessian_images, cfg_.quant.hessian_samples_per_column,
+                                              cfg_.eval.batch_size, act_observer_spec(cfg_.quant)});
     watch.lap("compress", phase_s);
   }
   return p;
+}
+
+deploy::Graph Evaluator::calibrated_graph(const supernet::SubnetImpl& subnet) const {
+  const auto& images = data_.train.images;
+  auto graph = deploy::build_graph(subnet, {images.size(1), images.size(2), images.size(3), data_.mean, data_.std});
+  deploy::calibrate(graph, act_images_, cfg_.eval.batch_size, act_observer_spec(cfg_.quant));
+  return graph;
 }
 
 namespace {
@@ -196,9 +205,7 @@ EvalResult Evaluator::evaluate(const supernet::SubnetSpec& spec, const std::stri
   r.split = split_name;
   auto p = prepare(spec, &r.phase_s);
   Stopwatch watch;
-  core::Split s = split(split_name);
-  if (opts.max_images > 0 && opts.max_images < s.size())
-    s = {s.images.narrow(0, 0, opts.max_images), s.labels.narrow(0, 0, opts.max_images)};
+  const auto s = first_images(split(split_name), opts.max_images);
   r.images = s.size();
   r.layers = p.subnet->layer_infos();
   r.compression = p.compression;

@@ -51,6 +51,9 @@ quant::ActObserverSpec act_observer_spec(const core::QuantConfig& quant);
 
 using Forward = std::function<at::Tensor(const at::Tensor&)>;
 
+/// The first `max_images` of a split (all of it when 0 or more than it has).
+core::Split first_images(const core::Split& split, int64_t max_images);
+
 /// Top-1 accuracy in percent of `forward` (logits of a batch).
 double top1(const Forward& forward, const core::Split& split, int64_t batch_size);
 
@@ -67,6 +70,14 @@ class Evaluator {
 
   /// Wall time of each phase goes to `phase_s` when given.
   Prepared prepare(const supernet::SubnetSpec& spec, std::map<std::string, double>* phase_s = nullptr) const;
+
+  /// The graph of a BN-folded subnet (its current policies), activations
+  /// calibrated on the calibration images; no calibration-data methods.
+  deploy::Graph calibrated_graph(const supernet::SubnetImpl& subnet) const;
+
+  /// The fixed, seeded training images activations are calibrated on.
+  const at::Tensor& calibration_images() const { return act_images_; }
+  const core::Config& config() const { return cfg_; }
 
   /// prepare() + top-1 on `split` ("val" or "test") + cost metrics, and
   /// what `opts` asks for.

@@ -62,6 +62,24 @@ quant::LayerPolicy parse_bits(const std::string& text) {
   return p;
 }
 
+BitChoices parse_bit_choices(const std::string& text) {
+  const auto slash = text.find('/');
+  const std::string weights = text.substr(0, slash), acts = slash == std::string::npos ? "" : text.substr(slash);
+  BitChoices c;
+  for (size_t start = 0; start <= weights.size();) {
+    const auto comma = std::min(weights.find(',', start), weights.size());
+    try {
+      const auto p = parse_bits(weights.substr(start, comma - start) + acts);
+      c.weight_bits.push_back(p.weight_bits);
+      c.act_bits = p.act_bits;
+    } catch (const Error&) {
+      QNAS_THROW("--bits '", text, "': expected W[,W...][/A], e.g. 2,4,8/8");
+    }
+    start = comma + 1;
+  }
+  return c;
+}
+
 void check_subnet_word(const std::string& which) {
   const bool json = which.size() > 5 && which.substr(which.size() - 5) == ".json";
   QNAS_CHECK(which == "largest" || which == "smallest" || which == "random" || json, "--subnet '", which,

@@ -31,6 +31,13 @@ supernet::TrainSummary train_supernet(Session& session, bool resume);
 /// Parses "W" or "W/A" (e.g. "4/8"); W alone means weights only (A = 32).
 quant::LayerPolicy parse_bits(const std::string& text);
 
+/// "2,4,8/8": candidate weight bit-widths and one activation bit-width.
+struct BitChoices {
+  std::vector<int> weight_bits;
+  int act_bits = 32;
+};
+BitChoices parse_bit_choices(const std::string& text);
+
 /// Throws unless `which` is largest, smallest, random or a *.json path.
 void check_subnet_word(const std::string& which);
 

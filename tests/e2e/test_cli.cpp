@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "src/core/fs.hpp"
@@ -154,6 +155,28 @@ TEST(Cli, EvalAndCompressPrintMetricsAndWriteJson) {
   expect_contains(run("compress " + dir.file("c.yaml") + " --bits 8/8 --method smoothquant --alpha 1.5").output,
                   "alpha 1.5; expected a value in [0, 1]");
   expect_contains(run("compress " + dir.file("c.yaml") + " --bits 4 --method awq").output, "--method: awq not in");
+
+  // sensitivity: every layer ranked, the metrics in its JSON.
+  const auto s = run("sensitivity " + dir.file("c.yaml") + " --subnet smallest --bits 2/8 --json " + dir.file("s.json"));
+  ASSERT_EQ(s.code, 0) << s.output;
+  for (const char* col : {"rank", "local_sqnr_db", "score", "two passes"}) expect_contains(s.output, col);
+  const auto sj = nlohmann::json::parse(core::read_text_file(dir.file("s.json"), "json"));
+  EXPECT_EQ(sj["passes"][0]["layers"].size(), cj["spec"]["policy"].size());
+  // mixed: per-layer bits from 2 and 8 within a model_bytes budget between all-2 and all-8.
+  const double budget = 1.5 * sj["passes"][0]["model_bytes"].get<double>();
+  const auto m = run("compress " + dir.file("c.yaml") + " --subnet smallest --method mixed --bits 2,8/8 --budget-bytes " +
+                     std::to_string(int64_t(budget)) + " --json " + dir.file("m.json"));
+  ASSERT_EQ(m.code, 0) << m.output;
+  expect_contains(m.output, "mixed precision: model_bytes budget");
+  const auto mj = nlohmann::json::parse(core::read_text_file(dir.file("m.json"), "json"));
+  EXPECT_LE(mj["metrics"]["model_bytes"].get<double>(), budget);
+  std::set<int> bits;
+  for (const auto& [layer, p] : mj["spec"]["policy"].items()) bits.insert(p["weight_bits"].get<int>());
+  EXPECT_EQ(bits, (std::set<int>{2, 8}));
+  expect_contains(run("compress " + dir.file("c.yaml") + " --method mixed --bits 2,8/8").output,
+                  "expected exactly one of --budget-bytes N or --budget-bops N");
+  expect_contains(run("compress " + dir.file("c.yaml") + " --method mixed --bits 2,x/8 --budget-bytes 1").output,
+                  "expected W[,W...][/A], e.g. 2,4,8/8");
 }
 
 TEST(Cli, ExportWritesAFolderOrNothing) {

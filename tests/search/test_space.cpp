@@ -1,6 +1,11 @@
 // Space encoding over the mbv3 space and the search section of the config.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <set>
+#include <unordered_set>
+
+#include "search/sensitivity_prior.hpp"
 #include "search/space.hpp"
 #include "search/tactics.hpp"
 #include "src/core/config.hpp"
@@ -161,6 +166,76 @@ TEST(Space, ShapeProxiesEqualTheCostsOfTheDecodedSubnet) {
   }
 }
 
+namespace {
+
+// A prior in which the stem is a thousand times more sensitive than any other layer.
+qs::SensitivityPrior stem_heavy_prior(const qs::Space& space) {
+  qs::SensitivityPrior prior;
+  for (const auto& layer : space.desc().layers)
+    for (int bits : {4, 8}) prior.score[layer][bits] = (layer == "stem" ? 1000.0 : 1.0) * std::pow(4.0, -bits);
+  return prior;
+}
+
+}  // namespace
+
+TEST(Space, SensitivitySeedsKeepTheSensitiveLayerWidestAndAddTheProxy) {
+  const qs::Space space(mbv3_space());
+  const auto prior = stem_heavy_prior(space);
+  const auto seeds = qs::sensitivity_seeds(space, *mbv3_net(), prior);
+  qnas::core::Rng rng(3);
+  std::unordered_set<std::string> exclude;
+  const auto genomes = seeds(40, rng, exclude);
+  ASSERT_EQ(genomes.size(), 40u);
+  EXPECT_EQ(exclude.size(), 40u);
+  std::set<int> stem_bits, other_bits;
+  for (const auto& g : genomes) {
+    EXPECT_EQ(space.canonical(g), g);
+    const auto spec = space.decode(g);
+    const int stem = spec.policy.at("stem").weight_bits;
+    stem_bits.insert(stem);
+    for (const auto& [layer, p] : spec.policy) {
+      EXPECT_LE(p.weight_bits, stem) << layer;  // narrowed only after every other layer is at its narrowest
+      if (layer != "stem") other_bits.insert(p.weight_bits);
+    }
+  }
+  EXPECT_EQ(other_bits, (std::set<int>{4, 8, 32}));  // budgets drawn across the whole range
+  // The proxy: the prior's score summed over the layers at their bits.
+  const auto proxies = qs::shape_proxies(space, *mbv3_net(), prior);
+  const auto& g = genomes.front();
+  double expected = 0;
+  for (const auto& [layer, p] : space.decode(g).policy) expected += prior.at(layer, p.weight_bits);
+  EXPECT_NEAR(proxies(g).at("sensitivity"), expected, 1e-12 * expected);
+  qnas::testing::expect_error([&] { prior.at("stem", 2); }, {"'stem' was not measured at 2 bits"});
+}
+
+TEST(Space, InitialPopulationTakesItsSeededFractionFromThePrior) {
+  const qs::Space space(mbv3_space());
+  qnas::core::SearchConfig cfg;
+  cfg.tactic = "nsga2";
+  cfg.population = 10;
+  cfg.seed_from_sensitivity = 0.3;
+  std::vector<qs::Genome> seeded;
+  const qs::SeedFn seeds = [&](size_t n, qnas::core::Rng& rng, std::unordered_set<std::string>& exclude) {
+    std::vector<qs::Genome> out;
+    while (out.size() < n) {
+      auto g = space.random(rng);
+      if (exclude.insert(qs::genome_key(g)).second) out.push_back(g);
+    }
+    seeded.insert(seeded.end(), out.begin(), out.end());
+    return out;
+  };
+  const auto tactic = qs::make_tactic({space, qs::Goals::from_config(cfg), cfg, {}, {}, seeds});
+  qnas::core::Rng rng(1);
+  const auto first = tactic->propose(0, {}, 10, rng);
+  ASSERT_EQ(first.size(), 10u);
+  ASSERT_EQ(seeded.size(), 3u);
+  EXPECT_TRUE(std::equal(seeded.begin(), seeded.end(), first.begin()));
+  cfg.seed_from_sensitivity = 0.5;
+  qnas::testing::expect_error(
+      [&] { qs::make_tactic({space, qs::Goals::from_config(cfg), cfg, {}, {}, {}})->propose(0, {}, 10, rng); },
+      {"seed_from_sensitivity 0.5", "no sensitivity prior"});
+}
+
 TEST(SearchConfig, BadValuesAreNamed) {
   EXPECT_NE(error_of("search: {objectives: {top5: max}}").find("search.objectives.top5"), std::string::npos);
   EXPECT_NE(error_of("search: {objectives: {top1: up}}").find("expected one of {max, min}"), std::string::npos);
@@ -175,6 +250,9 @@ TEST(SearchConfig, BadValuesAreNamed) {
   EXPECT_NE(error_of("search: {tactik: ga}").find("did you mean 'search.tactic'"), std::string::npos);
   EXPECT_NE(error_of("search: {objectives: {}}").find("at least one"), std::string::npos);
   EXPECT_NE(error_of("search: {reference_point: [1, 2]}").find("one per objective"), std::string::npos);
+  EXPECT_NE(error_of("search: {seed_from_sensitivity: 1.5}").find("search.seed_from_sensitivity"), std::string::npos);
+  EXPECT_NE(error_of("search: {proxy_features: [sensitivty]}").find("search.proxy_features"), std::string::npos);
+  EXPECT_EQ(error_of("search: {proxy_features: [sensitivity, macs], seed_from_sensitivity: 0.25}"), "");
 }
 
 TEST(SearchConfig, ObjectivesReplaceTheDefaultInOrder) {
