@@ -16,7 +16,7 @@ struct CompressArgs {
   SubnetArgs target;
   std::string method = "rtn";
   double group = 0, alpha = -1, tune_steps = -1, tune_lr = -1;
-  bool asymmetric = false, act_order = false;
+  bool asymmetric = false, act_order = false, per_tensor = false;
   double budget_bytes = 0, budget_bops = 0;  // --method mixed
   std::string json_out, format = "text";
 };
@@ -30,6 +30,7 @@ quant::LayerPolicy policy_of(const CompressArgs& a) {
   if (a.group > 0) p.params["group"] = a.group;
   if (a.asymmetric) p.params["sym"] = 0;
   if (a.act_order) p.params["act_order"] = 1;
+  if (a.per_tensor) p.params["per_tensor"] = 1;
   if (a.alpha >= 0) p.params["alpha"] = a.alpha;
   if (a.tune_steps >= 0) p.params["tune_steps"] = a.tune_steps;
   if (a.tune_lr >= 0) p.params["tune_lr"] = a.tune_lr;
@@ -156,6 +157,7 @@ void register_compress(CLI::App& app) {
   cmd->add_option("--group", a->group, "input columns per weight group (default: one group per output channel)");
   cmd->add_flag("--asymmetric", a->asymmetric, "rtn / gptq: asymmetric weight grid (decoupleq always has offsets)");
   cmd->add_flag("--act-order", a->act_order, "gptq: quantize columns in decreasing Hessian diagonal");
+  cmd->add_flag("--per-tensor", a->per_tensor, "rtn / gptq / smoothquant: one weight scale per layer (default: per channel)");
   cmd->add_option("--alpha", a->alpha, "smoothquant: migration strength in [0, 1]");
   cmd->add_option("--tune-steps", a->tune_steps, "decoupleq: second stage, Adam steps per block (default 100; 0: off)");
   cmd->add_option("--tune-lr", a->tune_lr, "decoupleq: second stage learning rate (default 1e-4)");

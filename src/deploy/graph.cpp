@@ -31,7 +31,9 @@ quant::GridSpec weight_grid_spec(const quant::LayerPolicy& p, const at::Tensor& 
   spec.bits = p.weight_bits;
   spec.symmetric = p.method != "decoupleq" && p.param("sym", 1) == 1;
   const auto group = int64_t(p.param("group", 0));
-  spec.granularity = group > 0 ? quant::Granularity::kGroup : quant::Granularity::kChannel;
+  spec.granularity = p.param("per_tensor", 0) == 1 ? quant::Granularity::kTensor
+                     : group > 0                    ? quant::Granularity::kGroup
+                                                    : quant::Granularity::kChannel;
   spec.group_size = group;
   quant::check_grid_spec(spec, quant::as_matrix(weight).size(1), "layer '" + layer + "' (" + p.method + ")");
   return spec;
@@ -49,7 +51,13 @@ void set_rtn_weight(Node& n, const at::Tensor& w) {
   }
   // Scales rounded to fp32 here: the precision every export stores them at,
   // so a reloaded export computes exactly what this graph computes.
-  n.weight_scales = quant::symmetric_weight_scales(w, n.weight_bits).to(at::kFloat).to(at::kDouble);
+  // Per tensor: one grid for every channel (stored per channel, all equal).
+  const bool per_tensor = n.policy.param("per_tensor", 0) == 1;
+  n.weight_scales = quant::symmetric_weight_scales(per_tensor ? w.reshape({1, -1}) : w, n.weight_bits)
+                        .expand({w.size(0)})
+                        .to(at::kFloat)
+                        .to(at::kDouble)
+                        .contiguous();
   n.weight_codes = quant::quantize_weight_codes(w, n.weight_scales, n.weight_bits);
   n.weight = quant::dequantize_weight_codes(n.weight_codes, n.weight_scales);
 }

@@ -124,8 +124,9 @@ bool divide_layer_input(Graph& g, const std::string& layer, const at::Tensor& s)
   std::vector<size_t> readers;
   collect_readers(g, u, readers);
   g.calibrated = false;
+  // A per-tensor producer would leave its grid per channel: it keeps its grid and gets a scale node.
   if (p >= 0 && g.nodes[size_t(p)].has_weight() && positively_homogeneous(g.nodes[size_t(p)].act) &&
-      readers == std::vector<size_t>{k}) {
+      g.nodes[size_t(p)].policy.param("per_tensor", 0) != 1 && readers == std::vector<size_t>{k}) {
     scale_output_channels(g.nodes[size_t(p)], inverse);
     return true;
   }

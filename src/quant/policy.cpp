@@ -41,10 +41,10 @@ namespace {
 // Parameters each method takes (DESIGN: a typo'd key is an error, not a default).
 const std::map<std::string, std::vector<std::string>>& method_params() {
   static const std::map<std::string, std::vector<std::string>> params = {
-      {"rtn", {"group", "sym"}},
-      {"gptq", {"group", "sym", "act_order", "damp"}},
+      {"rtn", {"group", "sym", "per_tensor"}},
+      {"gptq", {"group", "sym", "per_tensor", "act_order", "damp"}},
       {"decoupleq", {"group", "iterations", "tune_steps", "tune_lr"}},
-      {"smoothquant", {"alpha"}},
+      {"smoothquant", {"alpha", "per_tensor"}},
   };
   return params;
 }
@@ -65,6 +65,10 @@ void check_method(const std::string& method, const std::map<std::string, double>
   const auto known = method_params().find(method);
   QNAS_CHECK(known != method_params().end(), where, ": method '", method, "'; expected one of ",
              joined(method_names()));
+  QNAS_CHECK(!(params.count("per_tensor") && params.at("per_tensor") == 1 && params.count("group") &&
+               params.at("group") > 0),
+             where, ": per_tensor 1 with group ", params.count("group") ? params.at("group") : 0.0,
+             "; expected one granularity: per tensor, per channel or per group");
   for (const auto& [key, value] : params) {
     const auto& keys = known->second;
     QNAS_CHECK(std::find(keys.begin(), keys.end(), key) != keys.end(), where, ": method ", method,
@@ -72,7 +76,7 @@ void check_method(const std::string& method, const std::map<std::string, double>
     if (key == "group")
       QNAS_CHECK(value >= 0 && value == std::floor(value), where, ": group ", value,
                  "; expected a whole number of input columns per group (0: one group per output channel)");
-    if (key == "sym" || key == "act_order")
+    if (key == "sym" || key == "act_order" || key == "per_tensor")
       QNAS_CHECK(is_flag(value), where, ": ", key, " ", value, "; expected 0 or 1");
     if (key == "damp") QNAS_CHECK(value > 0 && value < 1, where, ": damp ", value, "; expected (0, 1)");
     if (key == "iterations")

@@ -90,12 +90,13 @@ bool method_applies(const std::string& method, int weight_bits, int act_bits);
 
 /// Throws qnas::Error naming `where` when a field is outside its legal set:
 /// bits, method, a parameter the method does not take or out of its range
-///   rtn          group (columns per group, 0: per channel), sym (0/1, default 1)
-///   gptq         group, sym (default 1), act_order (0/1), damp (0..1, default 0.01)
+///   rtn          group (columns per group, 0: per channel), sym (0/1, default 1),
+///                per_tensor (0/1: one scale for the whole weight; not with group)
+///   gptq         group, sym (default 1), per_tensor, act_order (0/1), damp (0..1, default 0.01)
 ///   decoupleq    group, iterations (default 4), tune_steps (second stage:
 ///                Adam steps per block, default 100; 0: off), tune_lr (1e-4);
 ///                weight_bits <= 8
-///   smoothquant  alpha ([0, 1], default 0.5); W8A8 only
+///   smoothquant  alpha ([0, 1], default 0.5), per_tensor; W8A8 only
 void check_policy(const LayerPolicy& p, const std::string& where);
 
 void to_json(nlohmann::json& j, const LayerPolicy& p);

@@ -128,7 +128,7 @@ TEST(Compress, BadMethodParametersAreNamed) {
   expect_error([&] { method_policy("gptq", 32, 8); }, {"gptq quantizes weights; expected weight_bits <= 8"});
   expect_error([&] { method_policy("smoothquant", 8, 8, {{"alpha", 1.5}}); }, {"alpha 1.5; expected a value in [0, 1]"});
   expect_error([&] { method_policy("smoothquant", 4, 8); }, {"smoothquant is W8A8"});
-  expect_error([&] { method_policy("gptq", 4, 8, {{"groups", 8}}); }, {"no parameter 'groups'", "group, sym, act_order, damp"});
+  expect_error([&] { method_policy("gptq", 4, 8, {{"groups", 8}}); }, {"no parameter 'groups'", "group, sym, per_tensor, act_order, damp"});
   expect_error([&] { method_policy("awq", 4, 8); }, {"method 'awq'", "rtn, gptq, decoupleq, smoothquant"});
 }
 
@@ -216,4 +216,28 @@ TEST(Compress, SmoothquantRunsW8A8OnInt8KernelsWithItsScalesCounted) {
   EXPECT_LT(max_relative_diff(fp32, smooth), 0.1);
   deploy::Int8Model model(c.d.graph);
   EXPECT_LT(max_relative_diff(smooth, model.forward(x)), 0.05);
+}
+
+TEST(Compress, PerTensorGridsShareOneScalePerLayerAndRunOnInt8Kernels) {
+  const auto net = trained_tiny_net();
+  for (const auto& method : {"rtn", "gptq", "smoothquant"}) {
+    const auto p = method_policy(method, 8, 8, {{"per_tensor", 1}});
+    auto d = deploy_spec(net, supernet::largest_spec(net->space(), p));
+    if (deploy::needs_compression(d.graph)) {
+      deploy::CompressSettings settings;
+      settings.hessian_images = 128;
+      deploy::compress_weights(d.graph, *d.subnet, batch(data().train.images, 256), settings);
+    }
+    for (const auto& n : d.graph.nodes) {
+      if (!n.has_weight() || n.weight_bits >= 32) continue;
+      EXPECT_TRUE(n.int8) << method << " " << n.name;
+      EXPECT_TRUE(at::equal(n.weight_scales, n.weight_scales[0].expand_as(n.weight_scales))) << method << " " << n.name;
+    }
+    c10::InferenceMode guard;
+    const auto x = batch(data().test.images, 128);
+    deploy::Int8Model model(d.graph);
+    EXPECT_LT(max_relative_diff(deploy::simulate(d.graph, x), model.forward(x)), 0.05) << method;
+  }
+  expect_error([] { method_policy("rtn", 4, 8, {{"per_tensor", 1}, {"group", 8}}); }, {"one granularity"});
+  expect_error([] { method_policy("decoupleq", 4, 32, {{"per_tensor", 1}}); }, {"no parameter 'per_tensor'"});
 }
