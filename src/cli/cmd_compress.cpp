@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <sstream>
 
 #include "src/cli/commands.hpp"
 #include "src/cli/subnet_args.hpp"
@@ -15,13 +16,29 @@ namespace {
 struct CompressArgs {
   SubnetArgs target;
   std::string method = "rtn";
-  double group = 0, alpha = -1, tune_steps = -1, tune_lr = -1;
+  double group = 0, alpha = -1, tune_steps = -1, tune_lr = -1, rank_rate = -1;
+  std::string keep_8bit = "stem,classifier";  // admm_cp / cp_rtn: layers kept at W8 (RTN), as in the paper
   bool asymmetric = false, act_order = false, per_tensor = false;
   double budget_bytes = 0, budget_bops = 0;  // --method mixed
   std::string json_out, format = "text";
 };
 
 bool mixed(const CompressArgs& a) { return a.method == "mixed"; }
+bool factorizing(const CompressArgs& a) { return a.method == "admm_cp" || a.method == "cp_rtn"; }
+
+// admm_cp / cp_rtn: the --keep-8bit layers at 8-bit weights by round-to-nearest
+// (REFERENCES.md §5 keeps the first conv and the classifier so). Names every
+// layer that does not exist.
+void keep_8bit(supernet::SubnetSpec& spec, const std::string& layers) {
+  std::stringstream in(layers);
+  for (std::string name; std::getline(in, name, ',');) {
+    if (name.empty()) continue;
+    const auto it = spec.policy.find(name);
+    QNAS_CHECK(it != spec.policy.end(), "qnas compress --keep-8bit: no layer '", name,
+               "' in this subnet; expected compressible layer names such as stem, classifier");
+    it->second = {8, it->second.act_bits, "rtn", {}};
+  }
+}
 
 // The one policy the command applies to every layer, checked before any data loads.
 quant::LayerPolicy policy_of(const CompressArgs& a) {
@@ -34,14 +51,20 @@ quant::LayerPolicy policy_of(const CompressArgs& a) {
   if (a.alpha >= 0) p.params["alpha"] = a.alpha;
   if (a.tune_steps >= 0) p.params["tune_steps"] = a.tune_steps;
   if (a.tune_lr >= 0) p.params["tune_lr"] = a.tune_lr;
+  if (a.rank_rate >= 0) p.params["rank_rate"] = a.rank_rate;
   quant::check_policy(p, "qnas compress");
   return p;
 }
 
+std::string grid_label(const deploy::LayerCompression& l) {
+  if (l.rank > 0) return "rank " + std::to_string(l.rank);
+  return l.group > 0 ? "group " + std::to_string(l.group) : "channel";
+}
+
 std::string layer_table(const std::vector<deploy::LayerCompression>& layers, const std::string& format) {
-  core::Table t({"layer", "method", "bits", "group", "rtn_error", "error", "ratio", "method_s"});
+  core::Table t({"layer", "method", "bits", "grid", "rtn_error", "error", "ratio", "method_s"});
   for (const auto& l : layers)
-    t.add({l.layer, l.method, std::to_string(l.weight_bits), l.group > 0 ? std::to_string(l.group) : "channel",
+    t.add({l.layer, l.method, std::to_string(l.weight_bits), grid_label(l),
            core::significant(l.rtn_error, 4), core::significant(l.error, 4),
            core::fixed(l.rtn_error > 0 ? l.error / l.rtn_error : 1.0, 3), core::fixed(l.seconds, 3)});
   return t.render(format);
@@ -121,6 +144,7 @@ void run_compress(const CompressArgs& a) {
   eval::Evaluator evaluator(session.config, session.net, session.data);
   spec = mixed(a) ? allocate(a, evaluator, spec) : supernet::with_uniform_policy(spec, policy);
   const auto per_channel = drop_indivisible_groups(spec, *session.net, int64_t(a.group));
+  if (factorizing(a)) keep_8bit(spec, a.keep_8bit);
   eval::EvalOptions opts;
   opts.latency = true;
   const auto r = evaluator.evaluate(spec, "test", opts);
@@ -149,7 +173,7 @@ void register_compress(CLI::App& app) {
   auto methods = quant::method_names();
   methods.push_back("mixed");
   cmd->add_option("--method", a->method,
-                  "rtn | gptq | decoupleq | smoothquant | mixed (per-layer bits by sensitivity under a budget; "
+                  "rtn | gptq | decoupleq | smoothquant | admm_cp | cp_rtn | mixed (per-layer bits by sensitivity under a budget; "
                   "--bits lists the choices, e.g. 2,3,4,8/8)")
       ->check(CLI::IsMember(methods))->capture_default_str();
   cmd->add_option("--budget-bytes", a->budget_bytes, "mixed: the deployed model_bytes to stay within");
@@ -161,6 +185,11 @@ void register_compress(CLI::App& app) {
   cmd->add_option("--alpha", a->alpha, "smoothquant: migration strength in [0, 1]");
   cmd->add_option("--tune-steps", a->tune_steps, "decoupleq: second stage, Adam steps per block (default 100; 0: off)");
   cmd->add_option("--tune-lr", a->tune_lr, "decoupleq: second stage learning rate (default 1e-4)");
+  cmd->add_option("--rank-rate", a->rank_rate,
+                  "admm_cp / cp_rtn: CP rank = numel / (sum of dims) / rate (default 2; >= 1)");
+  cmd->add_option("--keep-8bit", a->keep_8bit,
+                  "admm_cp / cp_rtn: comma-separated layers kept at 8-bit weights by RTN ('' for none)")
+      ->capture_default_str();
   cmd->add_option("--json", a->json_out, "write spec, metrics and per-layer errors as JSON to this file");
   add_table_format(*cmd, a->format);
   cmd->callback([a] { run_compress(*a); });

@@ -27,7 +27,7 @@ std::string layer_table(const std::vector<supernet::LayerInfo>& layers, const st
   for (const auto& l : layers)
     t.add({l.name, l.kind, std::to_string(l.in_channels), std::to_string(l.out_channels), std::to_string(l.kernel),
            std::to_string(l.stride), std::to_string(l.out_h) + "x" + std::to_string(l.out_w),
-           l.compressible ? quant::policy_label(l.policy) : "fp32", std::to_string(l.macs()),
+           l.compressible ? quant::policy_label(l.policy) : "fp32", std::to_string(eval::layer_macs(l)),
            std::to_string(eval::layer_bytes(l))});
   return t.render(format);
 }

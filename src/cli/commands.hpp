@@ -30,5 +30,6 @@ void register_pareto(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_compress(CLI::App& app);
 void register_sensitivity(CLI::App& app);
+void register_recipe(CLI::App& app);
 
 }  // namespace qnas::cli

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   qnas::cli::register_predict(app);
   qnas::cli::register_compress(app);
   qnas::cli::register_sensitivity(app);
+  qnas::cli::register_recipe(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

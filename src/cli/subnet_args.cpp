@@ -38,14 +38,14 @@ nlohmann::json eval_result_json(const eval::EvalResult& r) {
   for (const auto& l : r.layers)
     layers.push_back({{"name", l.name}, {"kind", l.kind}, {"in_channels", l.in_channels},
                       {"out_channels", l.out_channels}, {"kernel", l.kernel}, {"stride", l.stride},
-                      {"policy", l.policy}, {"macs", l.macs()}, {"bytes", eval::layer_bytes(l)}});
+                      {"policy", l.policy}, {"macs", eval::layer_macs(l)}, {"bytes", eval::layer_bytes(l)}});
   nlohmann::json j = {{"spec", supernet::to_json(r.spec)}, {"split", r.split},   {"images", r.images},
                       {"metrics", r.metrics},              {"eval_s", r.seconds}, {"phase_s", r.phase_s},
                       {"notes", r.notes},                  {"layers", layers}};
   if (!r.compression.empty()) {
     auto& c = j["compression"] = nlohmann::json::array();
     for (const auto& l : r.compression)
-      c.push_back({{"layer", l.layer}, {"method", l.method}, {"weight_bits", l.weight_bits}, {"group", l.group},
+      c.push_back({{"layer", l.layer}, {"method", l.method}, {"weight_bits", l.weight_bits}, {"group", l.group}, {"rank", l.rank},
                    {"rtn_error", l.rtn_error}, {"error", l.error}, {"seconds", l.seconds}});
   }
   return j;

@@ -9,6 +9,7 @@
 
 #include "src/core/error.hpp"
 #include "src/deploy/block_tune.hpp"
+#include "src/deploy/factorize.hpp"
 #include "src/deploy/simulate.hpp"
 #include "src/deploy/smooth.hpp"
 #include "src/quant/decoupleq.hpp"
@@ -21,9 +22,10 @@ namespace qnas::deploy {
 
 namespace {
 
-// Layers whose method needs their inputs' Hessian.
+// Layers whose method needs their inputs' Hessian (CP factorization needs
+// none, but its report gives the output error, as every other method's).
 bool uses_hessian(const Node& n) {
-  return n.has_weight() && (n.policy.method == "gptq" || n.policy.method == "decoupleq");
+  return n.has_weight() && (n.policy.method == "gptq" || n.policy.method == "decoupleq" || factorizable(n));
 }
 
 bool uses_smoothing(const Node& n) { return n.has_weight() && n.policy.method == "smoothquant"; }
@@ -140,6 +142,7 @@ std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetI
   });
   std::vector<LayerCompression> report;
   std::map<std::string, at::Tensor> h_of;  // per layer, for the errors after decoupleQ's second stage
+  std::vector<std::pair<size_t, std::vector<Node>>> factorized;  // node index, its parts
   for (auto& [k, acc] : hessians) {
     Node& n = g.nodes[k];
     const auto unit = units.find(n.name);
@@ -149,16 +152,27 @@ std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetI
     LayerCompression r{n.name, n.policy.method, n.weight_bits, int64_t(n.policy.param("group", 0))};
     r.rtn_error = quant::relative_output_error(w, quant::as_matrix(n.weight), h);  // the graph holds RTN weights
     const auto start = std::chrono::steady_clock::now();
-    const std::vector<int64_t> shape = n.weight.sizes().vec();
-    set_quantized_weight(n, run_method(n, w, h), shape);
+    if (factorizable(n)) {
+      auto f = factorize(n, unit->second->weight.detach());
+      r.rank = f.rank;
+      r.error = quant::relative_output_error(w, quant::as_matrix(f.weight), h);
+      factorized.emplace_back(k, std::move(f.parts));
+    } else {
+      const std::vector<int64_t> shape = n.weight.sizes().vec();
+      set_quantized_weight(n, run_method(n, w, h), shape);
+      r.error = quant::relative_output_error(w, quant::as_matrix(n.weight), h);
+    }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    r.error = quant::relative_output_error(w, quant::as_matrix(n.weight), h);
     report.push_back(r);
   }
+  // From the last node back, so earlier indices stay valid.
+  for (auto it = factorized.rbegin(); it != factorized.rend(); ++it) replace_with_parts(g, it->first, std::move(it->second));
   // Biases back to their fp32 values (calibrate() moves int8 layers' onto
-  // their accumulator grid, which depends on the new weight scales).
+  // their accumulator grid, which depends on the new weight scales); the
+  // inner parts of a factorized layer have none.
   for (auto& n : g.nodes)
-    if (n.has_weight()) n.bias = units.at(n.name)->bias.detach().to(at::kFloat).contiguous();
+    if (n.has_weight() && units.count(n.name)) n.bias = units.at(n.name)->bias.detach().to(at::kFloat).contiguous();
+  if (!factorized.empty()) calibrate(g, images, batch_size, cs.act_observer);  // the values between the parts
   second_stage(g, units, calib, batch_size, h_of, report);
   smooth(g, units, ranges);
   calibrate(g, images, batch_size, cs.act_observer);

@@ -33,6 +33,7 @@ struct LayerCompression {
   std::string layer, method;
   int weight_bits = 32;
   int64_t group = 0;        // input columns per group; 0: per channel
+  int64_t rank = 0;         // CP rank of a factorized layer (admm_cp, cp_rtn); 0: not factorized
   double rtn_error = 0, error = 0;
   double seconds = 0;       // the method's time for this layer
 };
@@ -49,11 +50,12 @@ struct CompressSettings {
 
 /// Compresses every gptq / decoupleq layer of the calibrated graph of
 /// `subnet` (its BN-folded fp32 weights are the targets), H from the first
-/// `hessian_images` of `images`; smooths every smoothquant layer (factors
+/// `hessian_images` of `images`; replaces every admm_cp / cp_rtn layer by
+/// its factors (deploy/factorize.hpp; depthwise layers keep round-to-nearest); smooths every smoothquant layer (factors
 /// from the per-channel max |x| of its input over the same images, the
 /// division folded or a scale node inserted: deploy/smooth.hpp); then
 /// recalibrates activations on all of `images`. Reports every gptq /
-/// decoupleq layer (a smoothquant layer changes its input too, so a weight
+/// decoupleq / factorized layer (a smoothquant layer changes its input too, so a weight
 /// error says nothing of it; rtn layers need no H).
 std::vector<LayerCompression> compress_weights(Graph& graph, const supernet::SubnetImpl& subnet,
                                                const at::Tensor& images, const CompressSettings& settings);

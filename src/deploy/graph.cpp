@@ -135,13 +135,19 @@ class GraphBuilder {
     n.name = d.name;
     n.weight_bits = policy.weight_bits;
     n.policy = policy;
-    n.int8 = policy.weight_bits <= 8 && policy.act_bits == 8 && !policy.general_grid();
+    n.dynamic = policy.param("dynamic", 0) == 1;
+    // LibTorch 1.13's ONEDNN conv2d_dynamic returns wrong values (measured:
+    // zeros for a 1x1 conv), so dynamic quantization is for linear layers, as
+    // PyTorch's own quantize_dynamic.
+    QNAS_CHECK(!n.dynamic || n.kind == OpKind::kLinear, "deploy: layer '", d.name,
+               "' is a conv; dynamic activation quantization runs on linear layers only (expected dynamic 0)");
+    n.int8 = policy.weight_bits <= 8 && policy.act_bits == 8 && !policy.general_grid() && !n.dynamic;
     n.stride = d.stride;
     n.groups = d.groups();
     n.bias = unit->bias.detach().to(at::kFloat).contiguous();
     set_rtn_weight(n, unit->weight.detach());
     // An fp32 kernel with an 8-bit input computes on the dequantized input.
-    const int x = policy.act_bits == 8 ? as_quantized(in) : in;
+    const int x = policy.act_bits == 8 && !n.dynamic ? as_quantized(in) : in;
     const bool int8 = n.int8;
     n.inputs = {int8 ? x : as_float(x)};
     // Only ReLU fuses into the int8 kernels; other activations follow them.

@@ -16,6 +16,8 @@
 //   W = 32, A = 8   fp32 kernel on the quantized-then-dequantized input.
 //   W <= 8, A = 32  fp32 kernel on weights dequantized at load time.
 //   W = 32, A = 32  fp32.
+//   dynamic         (policy param, linear only) int8 weights, the fp32 input
+//                   quantized per call from its min/max; fp32 output.
 // Residual adds, SE gating and global pooling run quantized when all their
 // inputs are quantized, in fp32 otherwise. Quantize / Dequantize nodes sit
 // only where precision changes between neighbours. SmoothQuant layers divide
@@ -82,6 +84,9 @@ struct Node {
 
   // conv / linear only
   bool int8 = false;         // runs on an int8 kernel
+  // Dynamic activation quantization (linear only): fp32 in and out, the input
+  // quantized per call from its own min/max (quantized::linear_dynamic).
+  bool dynamic = false;
   int weight_bits = 32;
   quant::LayerPolicy policy; // the layer's policy: method and its parameters
   int64_t stride = 1, groups = 1;

@@ -86,7 +86,20 @@ Int8Model::Step quantized_step(const Graph& g, const Node& n) {
   QNAS_THROW("deploy: node '", n.name, "' (", op_name(n.kind), ") has no quantized kernel");
 }
 
+// A dynamic linear: fp32 in, the input quantized per call, fp32 out; the
+// activation (when not none) follows in fp32.
+Int8Model::Step dynamic_linear(const Node& n) {
+  static const auto linear = op<at::Tensor(at::Tensor, const c10::intrusive_ptr<LinearPackedParamsBase>&, bool)>(
+      "quantized::linear_dynamic");
+  detail::LinearPacked packed = detail::prepack_linear(n);
+  const auto act = n.act;
+  return [packed, act](const std::vector<at::Tensor>& in) {
+    return supernet::apply_act(linear.call(in[0], packed, /*reduce_range=*/false), act);
+  };
+}
+
 Int8Model::Step float_step(const Node& n) {
+  if (n.dynamic) return dynamic_linear(n);
   if (n.kind == OpKind::kDequantize) return [](const std::vector<at::Tensor>& in) { return in[0].dequantize(); };
   Node copy = n;  // fp32 weights only; drop the codes
   copy.weight_codes = at::Tensor();
@@ -107,7 +120,7 @@ Int8Model::Int8Model(const Graph& g) : graph_(g) {
   QNAS_CHECK(g.calibrated, "deploy: Int8Model of an uncalibrated graph; expected calibrate() first");
   use_onednn_engine();
   for (const auto& n : g.nodes)
-    if (n.has_weight()) ++(n.int8 ? int8_layers_ : fp32_layers_);
+    if (n.has_weight()) ++(n.int8 || n.dynamic ? int8_layers_ : fp32_layers_);
 }
 
 Int8Model::Ops Int8Model::build_ops() const {

@@ -15,7 +15,12 @@ at::Tensor run_fp32_node(const Node& n, const std::vector<at::Tensor>& in) {
       const auto y = supernet::conv_same(in[0], n.weight, n.bias, n.stride, n.groups);
       return supernet::apply_act(y.contiguous(at::MemoryFormat::ChannelsLast), n.act);
     }
-    case OpKind::kLinear: return supernet::apply_act(at::linear(in[0], n.weight, n.bias), n.act);
+    case OpKind::kLinear: {
+      if (!n.dynamic) return supernet::apply_act(at::linear(in[0], n.weight, n.bias), n.act);
+      const auto x = quant::fake_quant_act(in[0], quant::act_qparams_from_range(in[0].min().item<double>(),
+                                                                              in[0].max().item<double>(), 8));
+      return supernet::apply_act(at::linear(x, n.weight, n.bias), n.act);
+    }
     case OpKind::kAct: return supernet::apply_act(in[0], n.act);
     case OpKind::kAdd: return in[0] + in[1];
     case OpKind::kMul: return supernet::scale_channels(in[0], in[1]);

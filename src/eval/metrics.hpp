@@ -10,6 +10,9 @@
 //               (ceil(n*b/8)), one fp32 scale per output channel for
 //               quantized weights (symmetric: no zero point), fp32 biases,
 //               and an fp32 scale + uint8 zero point per quantized input
+//
+// A CP-factorized layer (admm_cp, cp_rtn on a dense conv or linear) counts
+// as the layers it is deployed as (deployed_parts; deploy/factorize.hpp).
 
 #include <cstdint>
 #include <map>
@@ -24,11 +27,21 @@ namespace qnas::eval {
 /// model_bytes, params, macs, bops, ...).
 using Metrics = std::map<std::string, double>;
 
+/// The layers `layer` runs as: itself, or for a factorized one its rank-R
+/// parts 1x1 Cin->R (at the input's resolution when a kxk conv follows),
+/// depthwise kxk on R (kernel > 1 only; the layer's stride), 1x1 R->Cout.
+/// Every part has a bias (zeros but the last) and its own quantized input.
+std::vector<supernet::LayerInfo> deployed_parts(const supernet::LayerInfo& layer);
+
+/// Multiply-accumulates of one image (sum over its parts).
+int64_t layer_macs(const supernet::LayerInfo& layer);
+int64_t layer_params(const supernet::LayerInfo& layer);
 /// ceil(weight_numel * weight_bits / 8).
 int64_t packed_weight_bytes(const supernet::LayerInfo& layer);
 /// Packed weights plus their per-channel scales (when quantized).
 int64_t weight_bytes(const supernet::LayerInfo& layer);
-/// weight_bytes + fp32 bias + activation quantization parameters.
+/// weight_bytes + fp32 bias + activation quantization parameters (sums over
+/// its parts, as layer_bops, layer_macs and layer_params).
 int64_t layer_bytes(const supernet::LayerInfo& layer);
 int64_t layer_bops(const supernet::LayerInfo& layer);
 

@@ -152,11 +152,6 @@ void check_rank(int64_t rank) { QNAS_CHECK(rank >= 1, "cp: rank ", rank, "; expe
 
 MatrixXd CpFactors::reconstruct() const { return a * khatri_rao(c, b).transpose(); }
 
-int64_t cp_rank(int64_t i, int64_t j, int64_t k, double reduction_rate) {
-  QNAS_CHECK(reduction_rate > 0, "cp: reduction rate ", reduction_rate, "; expected a positive number");
-  return std::max<int64_t>(1, int64_t(std::floor(double(i * j * k) / double(i + j + k) / reduction_rate)));
-}
-
 FactorGrid fit_factor_grid(const MatrixXd& m, int bits) {
   QNAS_CHECK(bits >= 2 && bits <= 8, "cp: factor bits ", bits, "; expected 2..8");
   FactorGrid best{bits, 0};

@@ -36,6 +36,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "src/quant/policy.hpp"  // cp_rank
+
 namespace qnas::quant {
 
 /// A 3-way tensor stored as its mode-1 unfolding X_(1): I x (J*K), column
@@ -85,9 +87,6 @@ struct CpResult {
   std::vector<double> errors;         // relative error after each outer iteration
   AdmmTrace first_update;             // the inner iterations of the first ADMM update of A
 };
-
-/// Rank from a reduction rate: floor(I*J*K / (I + J + K) / rate), at least 1.
-int64_t cp_rank(int64_t i, int64_t j, int64_t k, double reduction_rate);
 
 /// CP-ALS (unconstrained least squares per factor) from a seeded random start,
 /// columns balanced to equal norms across the three factors.

@@ -32,7 +32,7 @@ std::string policy_label(const LayerPolicy& p) {
 }
 
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names = {"rtn", "gptq", "decoupleq", "smoothquant"};
+  static const std::vector<std::string> names = {"rtn", "gptq", "decoupleq", "smoothquant", "admm_cp", "cp_rtn"};
   return names;
 }
 
@@ -41,10 +41,12 @@ namespace {
 // Parameters each method takes (DESIGN: a typo'd key is an error, not a default).
 const std::map<std::string, std::vector<std::string>>& method_params() {
   static const std::map<std::string, std::vector<std::string>> params = {
-      {"rtn", {"group", "sym", "per_tensor"}},
+      {"rtn", {"group", "sym", "per_tensor", "dynamic"}},
       {"gptq", {"group", "sym", "per_tensor", "act_order", "damp"}},
       {"decoupleq", {"group", "iterations", "tune_steps", "tune_lr"}},
       {"smoothquant", {"alpha", "per_tensor"}},
+      {"admm_cp", {"rank_rate"}},
+      {"cp_rtn", {"rank_rate"}},
   };
   return params;
 }
@@ -76,7 +78,7 @@ void check_method(const std::string& method, const std::map<std::string, double>
     if (key == "group")
       QNAS_CHECK(value >= 0 && value == std::floor(value), where, ": group ", value,
                  "; expected a whole number of input columns per group (0: one group per output channel)");
-    if (key == "sym" || key == "act_order" || key == "per_tensor")
+    if (key == "sym" || key == "act_order" || key == "per_tensor" || key == "dynamic")
       QNAS_CHECK(is_flag(value), where, ": ", key, " ", value, "; expected 0 or 1");
     if (key == "damp") QNAS_CHECK(value > 0 && value < 1, where, ": damp ", value, "; expected (0, 1)");
     if (key == "iterations")
@@ -86,6 +88,9 @@ void check_method(const std::string& method, const std::map<std::string, double>
     if (key == "tune_steps")
       QNAS_CHECK(value >= 0 && value <= 100000 && value == std::floor(value), where, ": tune_steps ", value,
                  "; expected a whole number 0..100000");
+    if (key == "rank_rate")
+      QNAS_CHECK(value >= 1 && value <= 1000, where, ": rank_rate ", value,
+                 "; expected a reduction rate in [1, 1000] (rank = numel / sum of dims / rate)");
     if (key == "tune_lr") QNAS_CHECK(value > 0 && value < 1, where, ": tune_lr ", value, "; expected (0, 1)");
   }
 }
@@ -93,7 +98,7 @@ void check_method(const std::string& method, const std::map<std::string, double>
 }  // namespace
 
 bool method_applies(const std::string& method, int weight_bits, int act_bits) {
-  if (method == "gptq" || method == "decoupleq") return weight_bits <= 8;
+  if (method == "gptq" || method == "decoupleq" || method == "admm_cp" || method == "cp_rtn") return weight_bits <= 8;
   if (method == "smoothquant") return weight_bits == 8 && act_bits == 8;
   return true;
 }
@@ -104,9 +109,13 @@ void check_policy(const LayerPolicy& p, const std::string& where) {
   QNAS_CHECK(contains(kLegalActBits, p.act_bits), where, ": act_bits ", p.act_bits,
              "; expected one of ", set_text(kLegalActBits));
   check_method(p.method, p.params, where);
-  if (p.method == "gptq" || p.method == "decoupleq")
+  if (p.method == "gptq" || p.method == "decoupleq" || p.method == "admm_cp" || p.method == "cp_rtn")
     QNAS_CHECK(method_applies(p.method, p.weight_bits, p.act_bits), where, ": method ", p.method,
                " quantizes weights; expected weight_bits <= 8, got ", p.weight_bits);
+  if (p.param("dynamic", 0) == 1)
+    QNAS_CHECK(p.act_bits == 8 && p.weight_bits <= 8 && !p.general_grid(), where,
+               ": dynamic activation quantization runs on int8 kernels; expected act_bits 8 and symmetric "
+               "weights <= 8 bits, got ", p.weight_bits, "/", p.act_bits);
   if (p.method == "smoothquant")
     QNAS_CHECK(method_applies(p.method, p.weight_bits, p.act_bits), where, ": smoothquant is W8A8; expected "
                "weight_bits 8 and act_bits 8, got ", p.weight_bits, "/", p.act_bits);
@@ -141,6 +150,11 @@ std::string method_choice_text(const MethodChoice& m) {
   out << m.method;
   for (const auto& [key, value] : m.params) out << ' ' << key << '=' << value;
   return out.str();
+}
+
+int64_t cp_rank(int64_t i, int64_t j, int64_t k, double reduction_rate) {
+  QNAS_CHECK(reduction_rate > 0, "cp: reduction rate ", reduction_rate, "; expected a positive number");
+  return std::max<int64_t>(1, int64_t(std::floor(double(i * j * k) / double(i + j + k) / reduction_rate)));
 }
 
 double LayerPolicy::param(const std::string& key, double fallback) const {

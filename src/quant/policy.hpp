@@ -18,7 +18,7 @@ inline constexpr int kLegalActBits[] = {8, 32};
 struct LayerPolicy {
   int weight_bits = 32;  // per-channel symmetric round-to-nearest below 32
   int act_bits = 32;     // per-tensor asymmetric on the layer's input below 32
-  std::string method = "rtn";             // rtn | gptq | decoupleq | smoothquant
+  std::string method = "rtn";             // rtn | gptq | decoupleq | smoothquant | admm_cp | cp_rtn
   std::map<std::string, double> params;  // method parameters (group, sym, alpha, ...)
 
   bool quantizes_weights() const { return weight_bits < 32; }
@@ -36,6 +36,9 @@ struct LayerPolicy {
     const auto group = int64_t(param("group", 0));
     return group > 0 ? cols / group : 1;
   }
+  /// CP-factorized (admm_cp, cp_rtn): conv and linear layers other than
+  /// depthwise ones are deployed as their factors (deploy/factorize.hpp).
+  bool factorizes() const { return weight_bits < 32 && (method == "admm_cp" || method == "cp_rtn"); }
   bool operator==(const LayerPolicy& o) const {
     return weight_bits == o.weight_bits && act_bits == o.act_bits && method == o.method &&
            params == o.params;
@@ -64,6 +67,13 @@ inline int64_t stored_weight_bytes(int64_t numel, int64_t out_channels, const La
   return packed_weight_bytes(numel, p.weight_bits) + 2 * kFloatBytes * out_channels * p.weight_groups(numel / out_channels);
 }
 
+/// CP rank from a reduction rate (REFERENCES.md §5): floor(I*J*K / (I + J + K)
+/// / rate), at least 1, for a Cout x Cin x k^2 weight (I, J, K).
+int64_t cp_rank(int64_t i, int64_t j, int64_t k, double reduction_rate);
+
+/// The default `rank_rate` of the factorizing methods.
+inline constexpr double kDefaultRankRate = 2.0;
+
 /// "w4a8", "w32a32": a compact label for tables.
 std::string policy_label(const LayerPolicy& p);
 
@@ -85,18 +95,23 @@ MethodChoice parse_method_choice(const std::string& text, const std::string& whe
 std::string method_choice_text(const MethodChoice& m);
 
 /// Whether the method can compress a layer at these bits: rtn always;
-/// gptq, decoupleq weights <= 8 bits; smoothquant W8A8.
+/// gptq, decoupleq, admm_cp, cp_rtn weights <= 8 bits; smoothquant W8A8.
 bool method_applies(const std::string& method, int weight_bits, int act_bits);
 
 /// Throws qnas::Error naming `where` when a field is outside its legal set:
 /// bits, method, a parameter the method does not take or out of its range
 ///   rtn          group (columns per group, 0: per channel), sym (0/1, default 1),
-///                per_tensor (0/1: one scale for the whole weight; not with group)
+///                per_tensor (0/1: one scale for the whole weight; not with group),
+///                dynamic (0/1: the input quantized per call from its min/max instead
+///                of calibrated ranges; linear layers, W<=8 A8 symmetric)
 ///   gptq         group, sym (default 1), per_tensor, act_order (0/1), damp (0..1, default 0.01)
 ///   decoupleq    group, iterations (default 4), tune_steps (second stage:
 ///                Adam steps per block, default 100; 0: off), tune_lr (1e-4);
 ///                weight_bits <= 8
 ///   smoothquant  alpha ([0, 1], default 0.5), per_tensor; W8A8 only
+///   admm_cp      rank_rate (>= 1, default 2): CP factors found by AO-ADMM on
+///                their grids; weight_bits <= 8 (the factors' bits)
+///   cp_rtn       rank_rate: CP-ALS factors, then rounded to their grids
 void check_policy(const LayerPolicy& p, const std::string& where);
 
 void to_json(nlohmann::json& j, const LayerPolicy& p);

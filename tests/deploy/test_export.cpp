@@ -32,7 +32,8 @@ quant::LayerPolicy method_policy(const std::string& method, int w, int a, std::m
 }
 
 // Largest all-8/8, a mixed spec (8/8, 4/8, 32/32, 32/8, 4/32 per layer), and
-// one with every method (smoothquant, gptq, decoupleq, asymmetric rtn).
+// one with every method (smoothquant, gptq, decoupleq, asymmetric rtn), one
+// CP-factorized (admm_cp, cp_rtn; W4A8, W8A8, W3A32).
 std::vector<std::pair<std::string, supernet::SubnetSpec>> specs(const supernet::Supernet& net) {
   const auto cycle = [&](const std::vector<quant::LayerPolicy>& mix) {
     auto spec = supernet::largest_spec(net->space());
@@ -44,7 +45,10 @@ std::vector<std::pair<std::string, supernet::SubnetSpec>> specs(const supernet::
   const auto methods = cycle({method_policy("smoothquant", 8, 8, {{"alpha", 0.5}}), method_policy("gptq", 4, 8, {}),
                               method_policy("decoupleq", 2, 32, {{"iterations", 2}, {"tune_steps", 10}}),
                               method_policy("rtn", 3, 8, {{"sym", 0}}), method_policy("gptq", 4, 32, {{"sym", 0}})});
-  return {{"w8a8", supernet::largest_spec(net->space(), policy(8, 8))}, {"mixed", mixed}, {"methods", methods}};
+  const auto factorized = cycle({method_policy("admm_cp", 4, 8, {{"rank_rate", 1.5}}),
+                                 method_policy("cp_rtn", 8, 8, {}), method_policy("admm_cp", 3, 32, {})});
+  return {{"w8a8", supernet::largest_spec(net->space(), policy(8, 8))}, {"mixed", mixed}, {"methods", methods},
+          {"factorized", factorized}};
 }
 
 at::Tensor deployed_logits(const deploy::Graph& g, const at::Tensor& raw) {

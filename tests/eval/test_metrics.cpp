@@ -78,6 +78,29 @@ TEST(Metrics, FourBitLayerIsPackedSizePlusScales) {
   EXPECT_EQ(eval::weight_bytes(l), 4004);  // no scales at fp32
 }
 
+TEST(Metrics, FactorizedConvCountsItsThreeParts) {
+  supernet::LayerInfo l;
+  l.name = "conv", l.kind = "conv";
+  l.in_channels = 16, l.out_channels = 32, l.kernel = 3, l.stride = 2, l.out_h = l.out_w = 7;
+  l.weight_numel = 32 * 16 * 9, l.bias_numel = 32;
+  l.policy = {8, 8, "admm_cp", {{"rank_rate", 2}}};
+  // R = floor(32*16*9 / (32+16+9) / 2) = 40: 1x1 16->40 at 14x14, dw 3x3 on 40 at 7x7, 1x1 40->32 at 7x7.
+  const auto parts = eval::deployed_parts(l);
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[1].kind, "dwconv");
+  EXPECT_EQ(eval::layer_macs(l), 40 * 16 * 196 + 40 * 9 * 49 + 32 * 40 * 49);
+  EXPECT_EQ(eval::layer_bops(l), 64 * eval::layer_macs(l));
+  EXPECT_EQ(eval::layer_params(l), 40 * 16 + 40 + 40 * 9 + 40 + 32 * 40 + 32);
+  // 8-bit codes, an fp32 scale per output channel and bias, a scale + zero point per input.
+  EXPECT_EQ(eval::layer_bytes(l), (640 + 8 * 40 + 5) + (360 + 8 * 40 + 5) + (1280 + 8 * 32 + 5));
+  l.policy.method = "rtn";
+  EXPECT_EQ(eval::deployed_parts(l).size(), 1u);
+  l.policy = {8, 8, "cp_rtn", {}};  // default rate 2; a linear has two parts
+  l.kind = "linear", l.kernel = 1, l.stride = 1, l.out_h = l.out_w = 1, l.weight_numel = 32 * 16;
+  EXPECT_EQ(eval::deployed_parts(l).size(), 2u);
+  EXPECT_EQ(eval::layer_macs(l), 16 * 5 + 5 * 32);  // R = floor(512 / 49 / 2) = 5
+}
+
 TEST(Evaluator, BnRecalibrationMatchesDirectStatistics) {
   torch::manual_seed(0);
   auto net = supernet::make_supernet(hand_config(), {1, 28, 28, 10});

@@ -31,11 +31,12 @@ const sn::Supernet& mbv3_net() {
 
 const sn::SpaceDesc& mbv3_space() { return mbv3_net()->space(); }
 
-// The quickstart space with four methods searched per layer.
+// The quickstart space with five methods searched per layer.
 const sn::Supernet& methods_net() {
   static const auto net = [] {
     auto cfg = quickstart();
-    cfg.quant.methods = {"rtn", "gptq act_order=1", "smoothquant alpha=0.75", "decoupleq iterations=2"};
+    cfg.quant.methods = {"rtn", "gptq act_order=1", "smoothquant alpha=0.75", "decoupleq iterations=2",
+                         "admm_cp rank_rate=1.5"};
     return sn::make_supernet(cfg, {});
   }();
   return net;
@@ -89,7 +90,7 @@ TEST(Space, MethodChoicesEncodeAndDecode) {
     const auto r = space.random(rng);
     EXPECT_EQ(space.encode(space.decode(r)), r);
   }
-  for (const char* m : {"rtn", "gptq", "smoothquant", "decoupleq"}) EXPECT_GT(seen[m], 0) << m;
+  for (const char* m : {"rtn", "gptq", "smoothquant", "decoupleq", "admm_cp"}) EXPECT_GT(seen[m], 0) << m;
   // smoothquant on a w4a8 layer means rtn: the gene canonicalises to rtn's choice.
   auto spec = sn::largest_spec(space.desc(), policy_of(4, 8));
   auto g = space.encode(spec);

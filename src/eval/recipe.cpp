@@ -1,0 +1,148 @@
+#include "src/eval/recipe.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <memory>
+
+#include "src/core/error.hpp"
+#include "src/core/progress.hpp"
+
+namespace qnas::eval {
+
+std::string Recipe::label() const {
+  std::string s = acts + " " + weights;
+  if (acts == "static") s += " " + observer;
+  char alpha_text[32];
+  std::snprintf(alpha_text, sizeof alpha_text, " sq%g", alpha);
+  return s + (alpha < 0 ? " plain" : alpha_text);
+}
+
+namespace {
+
+template <class T>
+void check_entries(const std::vector<T>& entries, const std::vector<T>& legal, const char* flag, const char* expected) {
+  QNAS_CHECK(!entries.empty(), "qnas recipe ", flag, ": empty; expected ", expected);
+  for (const auto& e : entries)
+    QNAS_CHECK(std::find(legal.begin(), legal.end(), e) != legal.end(), "qnas recipe ", flag, ": '", e,
+               "'; expected ", expected);
+}
+
+}  // namespace
+
+void check_grid(const RecipeGrid& g) {
+  check_entries<std::string>(g.acts, {"static", "dynamic"}, "--acts", "static, dynamic");
+  check_entries<std::string>(g.weights, {"channel", "tensor"}, "--weights", "channel, tensor");
+  check_entries<std::string>(g.observers, {"minmax", "percentile", "mse"}, "--observers", "minmax, percentile, mse");
+  QNAS_CHECK(!g.alphas.empty(), "qnas recipe --alphas: empty; expected values in [0, 1] or none");
+  for (double a : g.alphas)
+    QNAS_CHECK(a < 0 || a <= 1, "qnas recipe --alphas: ", a, "; expected values in [0, 1] or none");
+}
+
+std::vector<Recipe> expand(const RecipeGrid& g) {
+  std::vector<Recipe> out;
+  for (const auto& acts : g.acts)
+    for (const auto& weights : g.weights)
+      for (double alpha : g.alphas) {
+        if (acts == "dynamic") {
+          out.push_back({acts, weights, "-", alpha});
+          continue;
+        }
+        for (const auto& observer : g.observers) out.push_back({acts, weights, observer, alpha});
+      }
+  return out;
+}
+
+supernet::SubnetSpec recipe_spec(const supernet::SubnetSpec& arch, const Recipe& r,
+                                 const std::vector<supernet::LayerInfo>& layers) {
+  auto spec = arch;
+  for (const auto& l : layers) {
+    if (!l.compressible) continue;
+    quant::LayerPolicy p{8, 8, r.alpha < 0 ? "rtn" : "smoothquant", {}};
+    if (r.alpha >= 0) p.params["alpha"] = r.alpha;
+    if (r.weights == "tensor") p.params["per_tensor"] = 1;
+    if (r.acts == "dynamic") {
+      if (l.kind == "linear") p.params["dynamic"] = 1;
+      else p = {32, 32, "rtn", {}};
+    }
+    quant::check_policy(p, "recipe '" + r.label() + "', layer " + l.name);
+    spec.policy.at(l.name) = p;
+  }
+  return spec;
+}
+
+namespace {
+
+RecipeRow measure(const Evaluator& evaluator, const supernet::SubnetSpec& spec, const RecipeOptions& o) {
+  EvalOptions opts;
+  opts.latency = true;
+  opts.max_images = o.max_images;
+  const auto r = evaluator.evaluate(spec, o.split, opts);
+  RecipeRow row;
+  row.ok = true;
+  row.top1 = r.metrics.at("top1");
+  row.latency_ms = r.metrics.at("latency_ms");
+  row.model_bytes = r.metrics.at("model_bytes");
+  return row;
+}
+
+// The row of one recipe; a failure (a recipe the graph or runtime refuses) is
+// a row with its reason.
+RecipeRow measure_recipe(const Evaluator& evaluator, const supernet::SubnetSpec& arch, const Recipe& recipe,
+                         const std::vector<supernet::LayerInfo>& layers, const RecipeOptions& o) {
+  RecipeRow row;
+  try {
+    if (recipe.acts == "dynamic" && recipe.alpha >= 0)
+      QNAS_THROW("SmoothQuant folds its division into static activation ranges; expected alpha none with dynamic");
+    row = measure(evaluator, recipe_spec(arch, recipe, layers), o);
+  } catch (const std::exception& e) {
+    row.ok = false;
+    row.reason = e.what();
+  }
+  row.recipe = recipe;
+  return row;
+}
+
+}  // namespace
+
+RecipeSearch search_recipes(const core::Config& config, supernet::Supernet net, const core::Dataset& data,
+                            const supernet::SubnetSpec& arch, const RecipeGrid& grid, const RecipeOptions& o) {
+  check_grid(grid);
+  QNAS_CHECK(o.max_top1_drop >= 0, "qnas recipe --max-top1-drop ", o.max_top1_drop, "; expected >= 0 points");
+  RecipeSearch s;
+  s.max_top1_drop = o.max_top1_drop;
+  s.split = o.split;
+  const auto layers = net->layer_infos(arch);
+  std::map<std::string, std::unique_ptr<Evaluator>> evaluators;  // by observer
+  const auto evaluator = [&](const std::string& observer) -> const Evaluator& {
+    auto& e = evaluators[observer];
+    if (!e) {
+      auto cfg = config;
+      if (observer != "-") cfg.quant.act_observer = observer;
+      e = std::make_unique<Evaluator>(cfg, net, data);
+    }
+    return *e;
+  };
+  const auto recipes = expand(grid);
+  core::Progress progress("recipe", int64_t(recipes.size()) + 1, "recipe");
+  s.fp32 = measure(evaluator("minmax"), supernet::with_uniform_policy(arch, {}), o);
+  s.fp32.recipe = {"fp32", "-", "-", -1};
+  for (size_t i = 0; i < recipes.size(); ++i) {
+    progress.update(int64_t(i) + 1, int64_t(i) + 1, recipes[i].label());
+    auto row = measure_recipe(evaluator(recipes[i].observer), arch, recipes[i], layers, o);
+    if (row.ok) {
+      row.speedup = s.fp32.latency_ms / row.latency_ms;
+      row.memory_reduction = 1 - row.model_bytes / s.fp32.model_bytes;
+      row.within_bound = row.top1 >= s.fp32.top1 - o.max_top1_drop;
+      if (!row.within_bound) row.reason = "top-1 drop above the bound";
+    }
+    s.rows.push_back(row);
+    const auto& r = s.rows.back();
+    if (r.within_bound && (s.winner < 0 || r.latency_ms < s.rows[size_t(s.winner)].latency_ms)) s.winner = int(i);
+  }
+  progress.finish();
+  return s;
+}
+
+}  // namespace qnas::eval

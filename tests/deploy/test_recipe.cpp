@@ -1,0 +1,74 @@
+// The int8 recipe search: dynamic activation quantization (linear layers)
+// runs on int8 kernels like its simulation; the chosen recipe respects the
+// accuracy bound and is the fastest that does; a recipe that cannot run is
+// a row with its reason.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include "src/deploy/export.hpp"
+#include "src/deploy/int8_runtime.hpp"
+#include "src/eval/recipe.hpp"
+#include "tests/deploy/deploy_fixture.hpp"
+
+using namespace qnas;
+using namespace qnas::testing;
+
+TEST(Recipe, DynamicLinearLayersRunOnInt8KernelsLikeTheSimulation) {
+  auto net = trained_tiny_net();
+  const auto arch = supernet::largest_spec(net->space());
+  const auto spec = eval::recipe_spec(arch, {"dynamic", "channel", "-", -1}, net->layer_infos(arch));
+  auto d = deploy_spec(net, spec);
+  int dynamic = 0;
+  for (const auto& n : d.graph.nodes) {
+    if (!n.has_weight()) continue;
+    EXPECT_EQ(n.dynamic, n.kind == deploy::OpKind::kLinear) << n.name;
+    EXPECT_FALSE(n.int8) << n.name;
+    dynamic += n.dynamic;
+  }
+  EXPECT_GT(dynamic, 0);
+  c10::InferenceMode guard;
+  const auto x = batch(data().test.images, 128);
+  const auto sim = deploy::simulate(d.graph, x);
+  const auto int8 = deploy::Int8Model(d.graph).forward(x);
+  EXPECT_LT(((sim - int8).abs().max() / sim.abs().max()).item<double>(), 0.02);
+  EXPECT_GT(sim.argmax(1).eq(int8.argmax(1)).to(at::kDouble).mean().item<double>(), 0.98);
+  TempDir tmp("dynamic");
+  deploy::ExportOptions o;
+  o.out_dir = tmp.file("onnx");
+  expect_error([&] { deploy::export_graph(d.graph, o); }, {"quantizes its input dynamically", "expected static"});
+  // On a conv layer LibTorch 1.13's ONEDNN dynamic kernel is wrong: refused.
+  auto conv_dynamic = spec;
+  conv_dynamic.policy.at("stem") = {8, 8, "rtn", {{"dynamic", 1}}};
+  expect_error([&] { deploy_spec(net, conv_dynamic); }, {"'stem' is a conv", "linear layers only"});
+}
+
+TEST(Recipe, TheChosenRecipeIsTheFastestWithinTheBoundAndFailuresAreRows) {
+  auto net = trained_tiny_net();
+  const auto arch = supernet::largest_spec(net->space());
+  eval::RecipeGrid grid{{"static", "dynamic"}, {"channel", "tensor"}, {"minmax"}, {-1, 0.5}};
+  eval::RecipeOptions o;
+  o.max_top1_drop = 2.0;
+  o.max_images = 256;
+  const auto s = eval::search_recipes(tiny_config(), net, data(), arch, grid, o);
+  ASSERT_EQ(s.rows.size(), 8u);  // static: 2 weights x 2 alphas; dynamic the same (observer "-")
+  int failed = 0;
+  for (size_t i = 0; i < s.rows.size(); ++i) {
+    const auto& r = s.rows[i];
+    if (!r.ok) {
+      ++failed;
+      EXPECT_EQ(r.recipe.acts, "dynamic");
+      EXPECT_NE(r.reason.find("SmoothQuant"), std::string::npos) << r.reason;
+      continue;
+    }
+    EXPECT_GT(r.latency_ms, 0);
+    EXPECT_EQ(r.within_bound, r.top1 >= s.fp32.top1 - o.max_top1_drop);
+    if (s.winner >= 0 && r.within_bound) EXPECT_LE(s.rows[size_t(s.winner)].latency_ms, r.latency_ms);
+  }
+  EXPECT_EQ(failed, 2);
+  ASSERT_GE(s.winner, 0);
+  const auto& w = s.rows[size_t(s.winner)];
+  EXPECT_GE(w.top1, s.fp32.top1 - o.max_top1_drop);
+  EXPECT_GT(w.memory_reduction, 0);
+  expect_error([&] { eval::check_grid({{"static"}, {"row"}, {"minmax"}, {-1}}); }, {"--weights", "'row'", "channel, tensor"});
+}
