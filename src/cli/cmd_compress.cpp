@@ -1,5 +1,4 @@
 #include <cstdio>
-#include <sstream>
 
 #include "src/cli/commands.hpp"
 #include "src/cli/subnet_args.hpp"
@@ -17,7 +16,7 @@ struct CompressArgs {
   SubnetArgs target;
   std::string method = "rtn";
   double group = 0, alpha = -1, tune_steps = -1, tune_lr = -1, rank_rate = -1;
-  std::string keep_8bit = "stem,classifier";  // admm_cp / cp_rtn: layers kept at W8 (RTN), as in the paper
+  std::vector<std::string> keep_8bit = {"stem", "classifier"};  // admm_cp / cp_rtn: layers kept at W8 (RTN), as in the paper
   bool asymmetric = false, act_order = false, per_tensor = false;
   double budget_bytes = 0, budget_bops = 0;  // --method mixed
   std::string json_out, format = "text";
@@ -29,9 +28,8 @@ bool factorizing(const CompressArgs& a) { return a.method == "admm_cp" || a.meth
 // admm_cp / cp_rtn: the --keep-8bit layers at 8-bit weights by round-to-nearest
 // (REFERENCES.md §5 keeps the first conv and the classifier so). Names every
 // layer that does not exist.
-void keep_8bit(supernet::SubnetSpec& spec, const std::string& layers) {
-  std::stringstream in(layers);
-  for (std::string name; std::getline(in, name, ',');) {
+void keep_8bit(supernet::SubnetSpec& spec, const std::vector<std::string>& layers) {
+  for (const auto& name : layers) {
     if (name.empty()) continue;
     const auto it = spec.policy.find(name);
     QNAS_CHECK(it != spec.policy.end(), "qnas compress --keep-8bit: no layer '", name,
@@ -189,7 +187,7 @@ void register_compress(CLI::App& app) {
                   "admm_cp / cp_rtn: CP rank = numel / (sum of dims) / rate (default 2; >= 1)");
   cmd->add_option("--keep-8bit", a->keep_8bit,
                   "admm_cp / cp_rtn: comma-separated layers kept at 8-bit weights by RTN ('' for none)")
-      ->capture_default_str();
+      ->delimiter(',')->capture_default_str();
   cmd->add_option("--json", a->json_out, "write spec, metrics and per-layer errors as JSON to this file");
   add_table_format(*cmd, a->format);
   cmd->callback([a] { run_compress(*a); });

@@ -1,5 +1,4 @@
 #include <cstdio>
-#include <sstream>
 
 #include "src/cli/commands.hpp"
 #include "src/cli/subnet_args.hpp"
@@ -14,23 +13,15 @@ namespace {
 
 struct RecipeArgs {
   SubnetArgs target;
-  std::string acts = "static,dynamic", weights = "channel,tensor", observers = "minmax,percentile,mse",
-              alphas = "none,0,0.25,0.5,0.75";
+  eval::RecipeGrid grid;  // acts, weights, observers; alphas come from alpha_text
+  std::vector<std::string> alpha_text = {"none", "0", "0.25", "0.5", "0.75"};
   eval::RecipeOptions options;
   std::string json_out, format = "text";
 };
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-std::vector<double> parse_alphas(const std::string& text) {
+std::vector<double> parse_alphas(const std::vector<std::string>& texts) {
   std::vector<double> out;
-  for (const auto& a : split_list(text)) {
+  for (const auto& a : texts) {
     if (a == "none") {
       out.push_back(-1);
       continue;
@@ -50,7 +41,8 @@ std::vector<double> parse_alphas(const std::string& text) {
 }
 
 eval::RecipeGrid grid_of(const RecipeArgs& a) {
-  eval::RecipeGrid g{split_list(a.acts), split_list(a.weights), split_list(a.observers), parse_alphas(a.alphas)};
+  auto g = a.grid;
+  g.alphas = parse_alphas(a.alpha_text);
   eval::check_grid(g);
   return g;
 }
@@ -132,11 +124,13 @@ void register_recipe(CLI::App& app) {
   cmd->add_option("--split", a->options.split, "split top-1 is measured on: val | test")
       ->check(CLI::IsMember({"val", "test"}))->capture_default_str();
   cmd->add_option("--images", a->options.max_images, "images of the split (0: all)")->capture_default_str();
-  cmd->add_option("--acts", a->acts, "activation quantization: static, dynamic (comma-separated)")->capture_default_str();
-  cmd->add_option("--weights", a->weights, "weight scales: channel, tensor")->capture_default_str();
-  cmd->add_option("--observers", a->observers, "static activation observers: minmax, percentile, mse")
-      ->capture_default_str();
-  cmd->add_option("--alphas", a->alphas, "SmoothQuant alphas in [0, 1], none: no smoothing")->capture_default_str();
+  cmd->add_option("--acts", a->grid.acts, "activation quantization: static, dynamic (comma-separated)")
+      ->delimiter(',')->capture_default_str();
+  cmd->add_option("--weights", a->grid.weights, "weight scales: channel, tensor")->delimiter(',')->capture_default_str();
+  cmd->add_option("--observers", a->grid.observers, "static activation observers: minmax, percentile, mse")
+      ->delimiter(',')->capture_default_str();
+  cmd->add_option("--alphas", a->alpha_text, "SmoothQuant alphas in [0, 1], none: no smoothing")
+      ->delimiter(',')->capture_default_str();
   cmd->add_option("--json", a->json_out, "write every row and the winner as JSON to this file");
   add_table_format(*cmd, a->format);
   cmd->callback([a] { run_recipe(*a); });

@@ -17,8 +17,8 @@ at::Tensor run_fp32_node(const Node& n, const std::vector<at::Tensor>& in) {
     }
     case OpKind::kLinear: {
       if (!n.dynamic) return supernet::apply_act(at::linear(in[0], n.weight, n.bias), n.act);
-      const auto x = quant::fake_quant_act(in[0], quant::act_qparams_from_range(in[0].min().item<double>(),
-                                                                              in[0].max().item<double>(), 8));
+      const auto [lo, hi] = at::aminmax(in[0]);
+      const auto x = quant::fake_quant_act(in[0], quant::act_qparams_from_range(lo.item<double>(), hi.item<double>(), 8));
       return supernet::apply_act(at::linear(x, n.weight, n.bias), n.act);
     }
     case OpKind::kAct: return supernet::apply_act(in[0], n.act);

@@ -32,9 +32,12 @@ int64_t sum_parts(const LayerInfo& l, F f) {
   return total;
 }
 
+int64_t own_weight_bytes(const LayerInfo& l) {
+  return quant::stored_weight_bytes(l.weight_numel, l.out_channels, l.policy);
+}
+
 int64_t own_bytes(const LayerInfo& l) {
-  return quant::stored_weight_bytes(l.weight_numel, l.out_channels, l.policy) + quant::kFloatBytes * l.bias_numel +
-         (l.policy.quantizes_acts() ? quant::kActQParamBytes : 0);
+  return own_weight_bytes(l) + quant::kFloatBytes * l.bias_numel + (l.policy.quantizes_acts() ? quant::kActQParamBytes : 0);
 }
 
 }  // namespace
@@ -62,11 +65,7 @@ int64_t packed_weight_bytes(const LayerInfo& l) {
   return sum_parts(l, [](const LayerInfo& p) { return quant::packed_weight_bytes(p.weight_numel, p.policy.weight_bits); });
 }
 
-int64_t weight_bytes(const LayerInfo& l) {
-  return sum_parts(l, [](const LayerInfo& p) {
-    return quant::stored_weight_bytes(p.weight_numel, p.out_channels, p.policy);
-  });
-}
+int64_t weight_bytes(const LayerInfo& l) { return sum_parts(l, own_weight_bytes); }
 
 int64_t layer_bytes(const LayerInfo& l) { return sum_parts(l, own_bytes); }
 

@@ -15,15 +15,9 @@ root="$(cd "$(dirname "$0")/../../.." && pwd)"
 out="${1:-$root/runs/compression/factorization}"
 shift || true
 sets=("$@")
-config="$root/configs/fmnist_full.yaml"
-qnas="$root/build/qnas"
-[[ -f "$root/runs/fmnist_full/supernet.pt" ]] || { echo "run.sh: no runs/fmnist_full/supernet.pt; train configs/fmnist_full.yaml first" >&2; exit 1; }
-mkdir -p "$out"
-run() {  # row name, then qnas compress arguments
-  local row="$1"; shift
-  [[ -f "$out/$row.json" ]] && return 0  # resumable: a finished row is kept
-  echo "== $row" >&2
-  "$qnas" compress "$config" --subnet largest "$@" "${sets[@]}" --json "$out/$row.json" > "$out/$row.txt"
+source "$root/experiments/compression/common.sh"
+run() {  # resumable: a finished row is kept
+  [[ -f "$out/$1.json" ]] || compress_row "$@"
 }
 run fp32 --bits 32/32
 for w in 2 3 4; do

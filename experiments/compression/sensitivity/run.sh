@@ -13,22 +13,16 @@ root="$(cd "$(dirname "$0")/../../.." && pwd)"
 out="${1:-$root/runs/compression/sensitivity}"
 shift || true
 sets=("$@")
-config="$root/configs/fmnist_full.yaml"
-qnas="$root/build/qnas"
-[[ -f "$root/runs/fmnist_full/supernet.pt" ]] || { echo "run.sh: no runs/fmnist_full/supernet.pt; train configs/fmnist_full.yaml first" >&2; exit 1; }
-mkdir -p "$out"
+source "$root/experiments/compression/common.sh"
 echo "== sensitivity check (w2, every layer alone)" >&2
 "$qnas" sensitivity "$config" --subnet largest --bits 2 --check "${sets[@]}" --json "$out/check_w2.json" > "$out/check_w2.txt"
 bytes_of() { /usr/bin/python3 -c "import json,sys; print(int(json.load(open(sys.argv[1]))['metrics']['model_bytes']))" "$1"; }
 for w in 2 3 4; do
-  echo "== uniform w${w}a8" >&2
-  "$qnas" compress "$config" --subnet largest --bits "$w/8" "${sets[@]}" --json "$out/uniform_w${w}a8.json" > "$out/uniform_w${w}a8.txt"
+  compress_row "uniform_w${w}a8" --bits "$w/8"
 done
 # Budgets: each uniform model's bytes, and halfway between w2 and w3.
 b2=$(bytes_of "$out/uniform_w2a8.json"); b3=$(bytes_of "$out/uniform_w3a8.json"); b4=$(bytes_of "$out/uniform_w4a8.json")
 for budget in $(( (b2 + b3) / 2 )) "$b3" "$b4"; do
-  echo "== mixed 2,3,4,8/8 within $budget bytes" >&2
-  "$qnas" compress "$config" --subnet largest --method mixed --bits 2,3,4,8/8 --budget-bytes "$budget" "${sets[@]}" \
-    --json "$out/mixed_$budget.json" > "$out/mixed_$budget.txt"
+  compress_row "mixed_$budget" --method mixed --bits 2,3,4,8/8 --budget-bytes "$budget"
 done
 /usr/bin/python3 "$root/experiments/compression/sensitivity/analyze.py" "$out"

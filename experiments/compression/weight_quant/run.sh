@@ -14,22 +14,15 @@ root="$(cd "$(dirname "$0")/../../.." && pwd)"
 out="${1:-$root/runs/compression/weight_quant}"
 shift || true
 sets=("$@")
-config="$root/configs/fmnist_full.yaml"
-[[ -f "$root/runs/fmnist_full/supernet.pt" ]] || { echo "run.sh: no runs/fmnist_full/supernet.pt; train configs/fmnist_full.yaml first" >&2; exit 1; }
-mkdir -p "$out"
-row() {  # NAME ARGS...
-  local name="$1"; shift
-  echo "== $name" >&2
-  "$root/build/qnas" compress "$config" --subnet largest "$@" "${sets[@]}" --json "$out/$name.json" > "$out/$name.txt"
-}
-row fp32 --bits 32
-row w4_rtn --bits 4 --method rtn
-row w4_gptq --bits 4 --method gptq
-row w2_rtn --bits 2 --method rtn --asymmetric
-row w2_gptq --bits 2 --method gptq --asymmetric
-row w2_gptq_act_order --bits 2 --method gptq --asymmetric --act-order
-row w2_decoupleq --bits 2 --method decoupleq --tune-steps 0
-row w2_decoupleq_tuned --bits 2 --method decoupleq
-row w8a8_rtn --bits 8/8 --method rtn
-for alpha in 0.5 0.75 1; do row "w8a8_smoothquant_a$alpha" --bits 8/8 --method smoothquant --alpha "$alpha"; done
+source "$root/experiments/compression/common.sh"
+compress_row fp32 --bits 32
+compress_row w4_rtn --bits 4 --method rtn
+compress_row w4_gptq --bits 4 --method gptq
+compress_row w2_rtn --bits 2 --method rtn --asymmetric
+compress_row w2_gptq --bits 2 --method gptq --asymmetric
+compress_row w2_gptq_act_order --bits 2 --method gptq --asymmetric --act-order
+compress_row w2_decoupleq --bits 2 --method decoupleq --tune-steps 0
+compress_row w2_decoupleq_tuned --bits 2 --method decoupleq
+compress_row w8a8_rtn --bits 8/8 --method rtn
+for alpha in 0.5 0.75 1; do compress_row "w8a8_smoothquant_a$alpha" --bits 8/8 --method smoothquant --alpha "$alpha"; done
 /usr/bin/python3 "$root/experiments/compression/weight_quant/analyze.py" "$out"
