@@ -73,8 +73,9 @@ TEST(Factorize, PartsComputeTheFactorizedWeightsLayer) {
         EXPECT_TRUE(p.int8 && !p.general_grid()) << p.name;
         EXPECT_LE(p.weight_codes.abs().max().item<int>(), 7) << p.name;  // 4-bit symmetric codes
         // One step per tensor, except the K = 1 first part (C folded into its rows).
-        if (c.parts == 3 || p.name == "layer")
+        if (c.parts == 3 || p.name == "layer") {
           EXPECT_EQ(p.weight_scales.max().item<double>(), p.weight_scales.min().item<double>()) << p.name;
+        }
       }
       const auto rank = f.parts.front().weight.size(0);
       EXPECT_EQ(rank, quant::cp_rank(c.shape[0], c.shape[1], n.weight.numel() / (c.shape[0] * c.shape[1]), 1.5));
@@ -119,7 +120,9 @@ TEST(Factorize, FactorizedSubnetRunsOnInt8AndItsCostsCountTheParts) {
   EXPECT_EQ(parts, expected_parts);
   for (const auto& r : report) EXPECT_GT(r.rank, 0) << r.layer;
   for (const auto& n : d.graph.nodes)
-    if (n.has_weight()) EXPECT_TRUE(n.int8) << n.name;
+    if (n.has_weight()) {
+      EXPECT_TRUE(n.int8) << n.name;
+    }
   // The graph's bytes (what an export holds) grow from round-to-nearest's as
   // the cost model's do.
   const auto rtn_spec = supernet::largest_spec(net->space(), policy(4, 8));

@@ -63,7 +63,9 @@ TEST(Recipe, TheChosenRecipeIsTheFastestWithinTheBoundAndFailuresAreRows) {
     }
     EXPECT_GT(r.latency_ms, 0);
     EXPECT_EQ(r.within_bound, r.top1 >= s.fp32.top1 - o.max_top1_drop);
-    if (s.winner >= 0 && r.within_bound) EXPECT_LE(s.rows[size_t(s.winner)].latency_ms, r.latency_ms);
+    if (s.winner >= 0 && r.within_bound) {
+      EXPECT_LE(s.rows[size_t(s.winner)].latency_ms, r.latency_ms);
+    }
   }
   EXPECT_EQ(failed, 2);
   ASSERT_GE(s.winner, 0);

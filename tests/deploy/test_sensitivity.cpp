@@ -105,7 +105,9 @@ TEST(Sensitivity, MixedAllocationKeepsTheDeployedModelBytesWithinEveryBudget) {
     EXPECT_NEAR(bytes, m.fixed + m.allocation.cost, 1e-6);  // the allocator's cost model is the graph's
     for (const auto& [layer, p] : m.spec.policy) {
       EXPECT_EQ(p.act_bits, 8);
-      if (previous.count(layer)) EXPECT_GE(p.weight_bits, previous[layer]) << layer;
+      if (previous.count(layer)) {
+        EXPECT_GE(p.weight_bits, previous[layer]) << layer;
+      }
       previous[layer] = p.weight_bits;
     }
   }
