@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "src/core/error.hpp"
 #include "supernet/bn_act.hpp"
@@ -231,11 +232,15 @@ void MBV3SupernetImpl::build_space(const core::QuantConfig& quant) {
   std::vector<int> method_indices(space_.methods.size());
   for (size_t i = 0; i < method_indices.size(); ++i) method_indices[i] = int(i);
   std::vector<Variable> policy_vars;
+  const std::set<std::string> kept(quant.keep_8bit.begin(), quant.keep_8bit.end());
   auto add_layer = [&](const std::string& layer, const std::string& active_var, int active_min) {
     space_.layers.push_back(layer);
-    policy_vars.push_back({layer + ".weight_bits", wbits, layer, "weight_bits", active_var, active_min});
+    // A kept layer's weight bits have the one choice 8 and its method stays rtn.
+    const bool keep = kept.count(layer) > 0;
+    policy_vars.push_back({layer + ".weight_bits", keep ? std::vector<int>{8} : wbits, layer, "weight_bits", active_var,
+                           active_min});
     policy_vars.push_back({layer + ".act_bits", abits, layer, "act_bits", active_var, active_min});
-    if (space_.methods.size() > 1)
+    if (space_.methods.size() > 1 && !keep)
       policy_vars.push_back({layer + ".method", method_indices, layer, "method", active_var, active_min});
   };
   add_layer("stem", "", 0);
@@ -257,6 +262,7 @@ void MBV3SupernetImpl::build_space(const core::QuantConfig& quant) {
   }
   for (const char* layer : {"head.expand", "head.mix", "classifier"}) add_layer(layer, "", 0);
   space_.variables.insert(space_.variables.end(), policy_vars.begin(), policy_vars.end());
+  check_kept_layers(space_, quant.keep_8bit);
 
   nlohmann::json stages = nlohmann::json::array();
   for (const auto& st : cfg_.stages)

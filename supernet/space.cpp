@@ -73,6 +73,17 @@ std::vector<quant::MethodChoice> searched_methods(const core::QuantConfig& quant
   return out;
 }
 
+void check_kept_layers(const SpaceDesc& space, const std::vector<std::string>& kept) {
+  std::set<std::string> seen;
+  for (size_t i = 0; i < kept.size(); ++i) {
+    const std::string where = "config quant.keep_8bit[" + std::to_string(i) + "] '" + kept[i] + "'";
+    QNAS_CHECK(std::find(space.layers.begin(), space.layers.end(), kept[i]) != space.layers.end(), where,
+               ": no such layer; expected compressible layer names such as ", space.layers.front(), ", ",
+               space.layers.back());
+    QNAS_CHECK(seen.insert(kept[i]).second, where, ": listed twice; expected distinct layers");
+  }
+}
+
 quant::LayerPolicy policy_with_method(int weight_bits, int act_bits, const quant::MethodChoice& method) {
   quant::LayerPolicy p;
   p.weight_bits = weight_bits;

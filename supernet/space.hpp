@@ -60,6 +60,9 @@ struct SpaceDesc {
 /// architecture, so the space could hold subnets that do not deploy).
 std::vector<quant::MethodChoice> searched_methods(const core::QuantConfig& quant);
 
+/// Every name in quant.keep_8bit is one of the space's layers (listed once).
+void check_kept_layers(const SpaceDesc& space, const std::vector<std::string>& kept);
+
 /// The policy a layer gets from its bits and its method variable's choice:
 /// the method where it takes those bits (quant::method_applies), rtn otherwise.
 quant::LayerPolicy policy_with_method(int weight_bits, int act_bits, const quant::MethodChoice& method);

@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
       cfg.predictor = kind;
       double fit_s = 0;
       search::TacticContext ctx{space, goals, cfg, [&](const search::PredictorFit& f) { fit_s += f.fit_s; },
-                                search::shape_proxies(space, *net)};
+                                search::shape_proxies(space, *net), {}};
       auto tactic = search::make_tactic(ctx);
       core::Rng rng(1);
       const auto start = std::chrono::steady_clock::now();

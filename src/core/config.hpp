@@ -45,6 +45,7 @@ struct QuantConfig {
   std::vector<int> weight_bits = {4, 8, 32};
   std::vector<int> act_bits = {8, 32};
   std::vector<std::string> methods = {"rtn"};  // searched per layer when more than one ("gptq act_order=1", ...)
+  std::vector<std::string> keep_8bit;  // layers whose weights every searched subnet keeps at W8 by RTN
   int calib_images = 512;
   std::string act_observer = "minmax";  // minmax | percentile | mse
   double act_percentile = 99.99;

@@ -106,6 +106,15 @@ void smooth(Graph& g, const std::map<std::string, const supernet::ConvUnitImpl*>
   for (const auto& [layer, s] : factors) divide_layer_input(g, layer, s);
 }
 
+// calibrate() moves int8 layers' biases onto their accumulator grid, which
+// depends on the weight scales: back to fp32 before the weights change, so
+// the final calibration rounds each bias once. The inner parts of a
+// factorized layer have no bias.
+void restore_fp32_biases(Graph& g, const std::map<std::string, const supernet::ConvUnitImpl*>& units) {
+  for (auto& n : g.nodes)
+    if (n.has_weight() && units.count(n.name)) n.bias = units.at(n.name)->bias.detach().to(at::kFloat).contiguous();
+}
+
 }  // namespace
 
 bool needs_compression(const Graph& graph) {
@@ -167,12 +176,8 @@ std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetI
   }
   // From the last node back, so earlier indices stay valid.
   for (auto it = factorized.rbegin(); it != factorized.rend(); ++it) replace_with_parts(g, it->first, std::move(it->second));
-  // Biases back to their fp32 values (calibrate() moves int8 layers' onto
-  // their accumulator grid, which depends on the new weight scales); the
-  // inner parts of a factorized layer have none.
-  for (auto& n : g.nodes)
-    if (n.has_weight() && units.count(n.name)) n.bias = units.at(n.name)->bias.detach().to(at::kFloat).contiguous();
   if (!factorized.empty()) calibrate(g, images, batch_size, cs.act_observer);  // the values between the parts
+  restore_fp32_biases(g, units);
   second_stage(g, units, calib, batch_size, h_of, report);
   smooth(g, units, ranges);
   calibrate(g, images, batch_size, cs.act_observer);

@@ -125,6 +125,17 @@ Prepared Evaluator::prepare(const supernet::SubnetSpec& spec, std::map<std::stri
   recalibrate_bn(*p.subnet, bn_images_, cfg_.eval.batch_size);
   watch.lap("bn_recal", phase_s);
   p.subnet->fold_bn();
+  return prepare(p.subnet, spec, phase_s);
+}
+
+Prepared Evaluator::prepare(const supernet::Subnet& folded, const supernet::SubnetSpec& spec,
+                            std::map<std::string, double>* phase_s) const {
+  QNAS_CHECK(folded->bn_folded() && folded->spec().supernet == spec.supernet && folded->spec().arch == spec.arch,
+             "evaluator: a prepared subnet of another architecture (or not BN-folded); expected the spec's own");
+  Stopwatch watch;
+  Prepared p;
+  p.subnet = folded;
+  p.subnet->set_policies(spec.policy);
   p.graph = calibrated_graph(*p.subnet);
   watch.lap("calibrate", phase_s);
   if (deploy::needs_compression(p.graph)) {
@@ -199,13 +210,29 @@ void Evaluator::measure_latency_of(const deploy::Int8Model& model, Metrics& m) c
 
 EvalResult Evaluator::evaluate(const supernet::SubnetSpec& spec, const std::string& split_name,
                                const EvalOptions& opts) const {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   EvalResult r;
   r.spec = spec;
   r.split = split_name;
   auto p = prepare(spec, &r.phase_s);
+  return measure(std::move(p), std::move(r), opts, start);
+}
+
+EvalResult Evaluator::evaluate(const supernet::Subnet& folded, const supernet::SubnetSpec& spec,
+                               const std::string& split_name, const EvalOptions& opts) const {
+  const auto start = Clock::now();
+  EvalResult r;
+  r.spec = spec;
+  r.split = split_name;
+  auto p = prepare(folded, spec, &r.phase_s);
+  return measure(std::move(p), std::move(r), opts, start);
+}
+
+// evaluate() after prepare(): r holds the spec, the split's name and the
+// preparation's phases; `start` is when the preparation began.
+EvalResult Evaluator::measure(Prepared p, EvalResult r, const EvalOptions& opts, Clock::time_point start) const {
   Stopwatch watch;
-  const auto s = first_images(split(split_name), opts.max_images);
+  const auto s = first_images(split(r.split), opts.max_images);
   r.images = s.size();
   r.layers = p.subnet->layer_infos();
   r.compression = p.compression;

@@ -6,6 +6,7 @@
 // with fake quantization, the cost metrics and, on request, the same graph
 // on real int8 kernels: its top-1, agreement and latency.
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <string>
@@ -70,6 +71,11 @@ class Evaluator {
 
   /// Wall time of each phase goes to `phase_s` when given.
   Prepared prepare(const supernet::SubnetSpec& spec, std::map<std::string, double>* phase_s = nullptr) const;
+  /// `spec`'s policies on a subnet prepare() already recalibrated and folded
+  /// (the same architecture): its graph without the BN recalibration. The
+  /// subnet is shared, so it holds `spec`'s policies afterwards.
+  Prepared prepare(const supernet::Subnet& folded, const supernet::SubnetSpec& spec,
+                   std::map<std::string, double>* phase_s = nullptr) const;
 
   /// The graph of a BN-folded subnet (its current policies), activations
   /// calibrated on the calibration images; no calibration-data methods.
@@ -83,11 +89,16 @@ class Evaluator {
   /// what `opts` asks for.
   EvalResult evaluate(const supernet::SubnetSpec& spec, const std::string& split,
                       const EvalOptions& opts = {}) const;
+  /// The same on a folded subnet of `spec`'s architecture (prepare() above).
+  EvalResult evaluate(const supernet::Subnet& folded, const supernet::SubnetSpec& spec, const std::string& split,
+                      const EvalOptions& opts = {}) const;
 
   const core::Split& split(const std::string& name) const;
 
  private:
   void measure_latency_of(const deploy::Int8Model& model, Metrics& m) const;
+  using Clock = std::chrono::steady_clock;
+  EvalResult measure(Prepared p, EvalResult r, const EvalOptions& opts, Clock::time_point start) const;
 
   core::Config cfg_;
   supernet::Supernet net_;

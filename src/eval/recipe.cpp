@@ -74,11 +74,14 @@ supernet::SubnetSpec recipe_spec(const supernet::SubnetSpec& arch, const Recipe&
 
 namespace {
 
-RecipeRow measure(const Evaluator& evaluator, const supernet::SubnetSpec& spec, const RecipeOptions& o) {
+// Every recipe shares the architecture: BN is recalibrated and folded once
+// (`folded`), each recipe builds its own graph on it.
+RecipeRow measure(const Evaluator& evaluator, const supernet::Subnet& folded, const supernet::SubnetSpec& spec,
+                  const RecipeOptions& o) {
   EvalOptions opts;
   opts.latency = true;
   opts.max_images = o.max_images;
-  const auto r = evaluator.evaluate(spec, o.split, opts);
+  const auto r = evaluator.evaluate(folded, spec, o.split, opts);
   RecipeRow row;
   row.ok = true;
   row.top1 = r.metrics.at("top1");
@@ -89,13 +92,13 @@ RecipeRow measure(const Evaluator& evaluator, const supernet::SubnetSpec& spec, 
 
 // The row of one recipe; a failure (a recipe the graph or runtime refuses) is
 // a row with its reason.
-RecipeRow measure_recipe(const Evaluator& evaluator, const supernet::SubnetSpec& arch, const Recipe& recipe,
-                         const std::vector<supernet::LayerInfo>& layers, const RecipeOptions& o) {
+RecipeRow measure_recipe(const Evaluator& evaluator, const supernet::Subnet& folded, const supernet::SubnetSpec& arch,
+                         const Recipe& recipe, const std::vector<supernet::LayerInfo>& layers, const RecipeOptions& o) {
   RecipeRow row;
   try {
     if (recipe.acts == "dynamic" && recipe.alpha >= 0)
       QNAS_THROW("SmoothQuant folds its division into static activation ranges; expected alpha none with dynamic");
-    row = measure(evaluator, recipe_spec(arch, recipe, layers), o);
+    row = measure(evaluator, folded, recipe_spec(arch, recipe, layers), o);
   } catch (const std::exception& e) {
     row.ok = false;
     row.reason = e.what();
@@ -126,11 +129,13 @@ RecipeSearch search_recipes(const core::Config& config, supernet::Supernet net, 
   };
   const auto recipes = expand(grid);
   core::Progress progress("recipe", int64_t(recipes.size()) + 1, "recipe");
-  s.fp32 = measure(evaluator("minmax"), supernet::with_uniform_policy(arch, {}), o);
+  const auto fp32 = supernet::with_uniform_policy(arch, {});
+  const auto folded = evaluator("minmax").prepare(fp32).subnet;
+  s.fp32 = measure(evaluator("minmax"), folded, fp32, o);
   s.fp32.recipe = {"fp32", "-", "-", -1};
   for (size_t i = 0; i < recipes.size(); ++i) {
     progress.update(int64_t(i) + 1, int64_t(i) + 1, recipes[i].label());
-    auto row = measure_recipe(evaluator(recipes[i].observer), arch, recipes[i], layers, o);
+    auto row = measure_recipe(evaluator(recipes[i].observer), folded, arch, recipes[i], layers, o);
     if (row.ok) {
       row.speedup = s.fp32.latency_ms / row.latency_ms;
       row.memory_reduction = 1 - row.model_bytes / s.fp32.model_bytes;

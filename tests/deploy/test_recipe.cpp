@@ -74,3 +74,26 @@ TEST(Recipe, TheChosenRecipeIsTheFastestWithinTheBoundAndFailuresAreRows) {
   EXPECT_GT(w.memory_reduction, 0);
   expect_error([&] { eval::check_grid({{"static"}, {"row"}, {"minmax"}, {-1}}); }, {"--weights", "'row'", "channel, tensor"});
 }
+
+// The recipes share one BN-recalibrated, folded subnet: a recipe evaluated on
+// it measures what a fresh preparation of its spec measures.
+TEST(Recipe, ASharedFoldedSubnetEvaluatesLikeAFreshOne) {
+  auto net = trained_tiny_net();
+  const auto arch = supernet::largest_spec(net->space());
+  const eval::Evaluator evaluator(tiny_config(), net, data());
+  const auto folded = evaluator.prepare(supernet::with_uniform_policy(arch, {})).subnet;
+  eval::EvalOptions o;
+  o.max_images = 256;
+  for (const eval::Recipe& recipe : {eval::Recipe{"static", "channel", "minmax", 0.5},
+                                     eval::Recipe{"static", "tensor", "minmax", -1}}) {
+    const auto spec = eval::recipe_spec(arch, recipe, net->layer_infos(arch));
+    const auto fresh = evaluator.evaluate(spec, "val", o), shared = evaluator.evaluate(folded, spec, "val", o);
+    EXPECT_EQ(shared.metrics.at("top1"), fresh.metrics.at("top1")) << recipe.label();
+    EXPECT_EQ(shared.metrics.at("model_bytes"), fresh.metrics.at("model_bytes")) << recipe.label();
+    EXPECT_EQ(shared.layers.size(), fresh.layers.size());
+    EXPECT_FALSE(shared.phase_s.count("bn_recal"));
+  }
+  const auto other = supernet::smallest_spec(net->space());
+  ASSERT_NE(other.arch, arch.arch);
+  expect_error([&] { evaluator.evaluate(folded, other, "val", o); }, {"another architecture"});
+}

@@ -124,6 +124,33 @@ TEST(Space, BadMethodChoicesAreNamed) {
   EXPECT_NE(error({"gptq damp=x"}).find("damp=x; expected a number"), std::string::npos);
 }
 
+TEST(Space, KeptLayersStayAtEightBitRtnInEverySubnet) {
+  auto cfg = quickstart();
+  cfg.quant.methods = {"rtn", "admm_cp rank_rate=1.5"};
+  cfg.quant.keep_8bit = {"stem", "classifier"};
+  const auto net = sn::make_supernet(cfg, {});
+  const qs::Space space(net->space());
+  qnas::core::Rng rng(7);
+  std::set<int> other_bits;
+  for (int t = 0; t < 100; ++t) {
+    const auto spec = space.decode(space.random(rng));
+    for (const char* kept : {"stem", "classifier"}) {
+      EXPECT_EQ(spec.policy.at(kept).weight_bits, 8) << kept;
+      EXPECT_EQ(spec.policy.at(kept).method, "rtn") << kept;
+    }
+    other_bits.insert(spec.policy.at("head.mix").weight_bits);
+  }
+  EXPECT_EQ(other_bits.size(), cfg.quant.weight_bits.size());  // the rest is still searched
+  for (const auto& v : space.desc().variables)
+    if (v.layer == "stem") EXPECT_NE(v.field, "method");
+
+  cfg.quant.keep_8bit = {"stem", "clasifier"};
+  qnas::testing::expect_error([&] { sn::make_supernet(cfg, {}); },
+                              {"quant.keep_8bit[1] 'clasifier'", "no such layer", "stem, classifier"});
+  cfg.quant.keep_8bit = {"stem", "stem"};
+  qnas::testing::expect_error([&] { sn::make_supernet(cfg, {}); }, {"quant.keep_8bit[1] 'stem'", "listed twice"});
+}
+
 TEST(Space, InactiveGenesAreCanonicalised) {
   const auto space = qs::testing::synthetic_space(4, 3, /*conditional_from=*/2);
   // v0 = 0 switches v2 and v3 off: their genes do not matter.
