@@ -52,9 +52,6 @@ std::string general_grid_layers(const Graph& graph) {
 
 ExportResult export_graph(const Graph& graph, const ExportOptions& options) {
   QNAS_CHECK(graph.calibrated, "export: the graph is not calibrated; expected calibrate() first");
-  for (const auto& n : graph.nodes)
-    QNAS_CHECK(!n.dynamic, "export: layer '", n.name, "' quantizes its input dynamically, which no export "
-               "format here holds yet; expected static activation quantization (policy dynamic 0)");
   core::StagingDir staging(options.out_dir, options.overwrite);
   const std::string tmp = staging.path("");
   ExportResult r;

@@ -257,6 +257,7 @@ class OnnxWriter {
   }
 
   void add_layer(const Node& n) {
+    if (n.dynamic) return add_dynamic_linear(n);
     const auto x = n.int8 ? float_of(n.inputs[0]) : fp32_layer_input(n.inputs[0]);
     const auto w = weights(n), b = bias(n);
     const auto y = result_name(n.output);
@@ -271,6 +272,28 @@ class OnnxWriter {
     } else {
       attr(op("Gemm", {x, w, b}, pre), "transB", int64_t(1));
     }
+    if (n.act != supernet::Act::kNone) add_act(pre, n.act, y);
+    produce(n.output, y);
+  }
+
+  // A linear whose fp32 input is quantized per call (quantized::linear_dynamic):
+  // DynamicQuantizeLinear picks that call's uint8 scale and zero point from
+  // its min/max (0 included), MatMulInteger accumulates the codes in int32,
+  // and the accumulator is scaled by s_x * s_w (per output channel) in fp32.
+  void add_dynamic_linear(const Node& n) {
+    const auto x = fp32_layer_input(n.inputs[0]), base = n.name + ".x";
+    auto* quantize = op("DynamicQuantizeLinear", {x}, base + "_q");
+    quantize->add_output(base + "_scale");
+    quantize->add_output(base + "_zero_point");
+    const auto codes = constant(n.name + ".weight_int8_t", n.weight_codes.to(at::kChar).t().contiguous());
+    op("MatMulInteger", {base + "_q", codes, base + "_zero_point"}, n.name + ".acc");
+    attr(op("Cast", {n.name + ".acc"}, n.name + ".acc_f"), "to", int64_t(onnx::TensorProto::FLOAT));
+    op("Mul", {n.name + ".acc_f", base + "_scale"}, n.name + ".acc_x");
+    op("Mul", {n.name + ".acc_x", constant(n.name + ".weight_scale", n.weight_scales.to(at::kFloat))},
+       n.name + ".product");
+    const auto y = result_name(n.output);
+    const auto pre = n.act == supernet::Act::kNone ? y : n.name + ".linear";
+    op("Add", {n.name + ".product", constant(n.name + ".bias", n.bias.to(at::kFloat))}, pre);
     if (n.act != supernet::Act::kNone) add_act(pre, n.act, y);
     produce(n.output, y);
   }

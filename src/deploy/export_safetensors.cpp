@@ -141,7 +141,7 @@ json graph_json(const Graph& g) {
     json j = {{"kind", op_name(n.kind)}, {"name", n.name}, {"inputs", n.inputs}, {"output", n.output},
               {"act", act_name(n.act)}};
     if (n.has_weight())
-      j.update({{"int8", n.int8}, {"weight_bits", n.weight_bits}, {"stride", n.stride}, {"groups", n.groups},
+      j.update({{"int8", n.int8}, {"dynamic", n.dynamic}, {"weight_bits", n.weight_bits}, {"stride", n.stride}, {"groups", n.groups},
                 {"weight_shape", n.weight.sizes().vec()}});
     if (n.has_weight() && n.general_grid())
       j.update({{"weight_group", n.weight_group}, {"code_offset", code_offset(n)}});
@@ -176,6 +176,7 @@ const at::Tensor& tensor(const std::map<std::string, at::Tensor>& ts, const std:
 
 void load_layer(Node& n, const json& j, const std::map<std::string, at::Tensor>& ts) {
   n.int8 = j.at("int8").get<bool>();
+  n.dynamic = j.value("dynamic", false);  // exports before dynamic layers existed have none
   n.weight_bits = j.at("weight_bits").get<int>();
   n.stride = j.at("stride").get<int64_t>();
   n.groups = j.at("groups").get<int64_t>();

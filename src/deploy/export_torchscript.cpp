@@ -86,7 +86,9 @@ class ScriptWriter {
     const auto in = [&](size_t i) { return var(n.inputs[i]); };
     switch (n.kind) {
       case OpKind::kConv:
-      case OpKind::kLinear: return q_out ? int8_layer(n) : fp32_layer(n);
+      case OpKind::kLinear:
+        if (n.dynamic) return dynamic_layer(n);
+        return q_out ? int8_layer(n) : fp32_layer(n);
       case OpKind::kAct:
         if (!q_out) return line(n.output, act(in(0), n.act));
         if (n.act == supernet::Act::kHswish) return line(n.output, "quantized.hardswish(" + in(0) + ", " + qargs(n.output) + ")");
@@ -126,6 +128,13 @@ class ScriptWriter {
     std::string y = "quantized." + fn + "(" + x + ", self." + attr + ", " + qargs(n.output) + ")";
     if (n.kind == OpKind::kLinear) y = "aten.flatten(" + y + ", 1)";
     line(n.output, y);
+  }
+
+  // fp32 in and out, the input quantized per call as in the int8 runtime.
+  void dynamic_layer(const Node& n) {
+    const std::string attr = ident(n.name) + "_packed";
+    m_.register_attribute(attr, c10::getCustomClassType<LinearPacked>(), c10::IValue(prepack_linear(n)));
+    line(n.output, act("quantized.linear_dynamic(" + var(n.inputs[0]) + ", self." + attr + ", False)", n.act));
   }
 
   void fp32_layer(const Node& n) {

@@ -33,7 +33,7 @@ quant::LayerPolicy method_policy(const std::string& method, int w, int a, std::m
 
 // Largest all-8/8, a mixed spec (8/8, 4/8, 32/32, 32/8, 4/32 per layer), and
 // one with every method (smoothquant, gptq, decoupleq, asymmetric rtn), one
-// CP-factorized (admm_cp, cp_rtn; W4A8, W8A8, W3A32).
+// CP-factorized (admm_cp, cp_rtn; W4A8, W8A8, W3A32), one with dynamic linears.
 std::vector<std::pair<std::string, supernet::SubnetSpec>> specs(const supernet::Supernet& net) {
   const auto cycle = [&](const std::vector<quant::LayerPolicy>& mix) {
     auto spec = supernet::largest_spec(net->space());
@@ -47,8 +47,11 @@ std::vector<std::pair<std::string, supernet::SubnetSpec>> specs(const supernet::
                               method_policy("rtn", 3, 8, {{"sym", 0}}), method_policy("gptq", 4, 32, {{"sym", 0}})});
   const auto factorized = cycle({method_policy("admm_cp", 4, 8, {{"rank_rate", 1.5}}),
                                  method_policy("cp_rtn", 8, 8, {}), method_policy("admm_cp", 3, 32, {})});
+  auto dynamic = supernet::largest_spec(net->space(), policy(8, 8));  // static int8 convs, dynamic linears
+  for (const auto& l : net->layer_infos(dynamic))
+    if (l.compressible && l.kind == "linear") dynamic.policy.at(l.name) = method_policy("rtn", 8, 8, {{"dynamic", 1}});
   return {{"w8a8", supernet::largest_spec(net->space(), policy(8, 8))}, {"mixed", mixed}, {"methods", methods},
-          {"factorized", factorized}};
+          {"factorized", factorized}, {"dynamic", dynamic}};
 }
 
 at::Tensor deployed_logits(const deploy::Graph& g, const at::Tensor& raw) {
