@@ -61,6 +61,8 @@ void ConvUnitImpl::fold_bn() {
   auto folded_b = bn->bias - bn->running_mean * scale;
   weight.set_data(folded_w);
   bias = register_parameter("bias", folded_b);
+  folded_gamma = bn->weight.detach().clone();
+  folded_beta = bn->bias.detach().clone();
   unregister_module("bn");
   bn = nullptr;
 }

@@ -65,6 +65,9 @@ class ConvUnitImpl : public torch::nn::Module {
 
   at::Tensor weight, bias;
   torch::nn::BatchNorm2d bn{nullptr};
+  // After fold_bn(): the folded BN's gamma and beta (undefined without BN),
+  // what recalibrating that BN after a change of the weights would restore.
+  at::Tensor folded_gamma, folded_beta;
 
  private:
   UnitDesc desc_;

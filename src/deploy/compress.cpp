@@ -106,13 +106,22 @@ void smooth(Graph& g, const std::map<std::string, const supernet::ConvUnitImpl*>
   for (const auto& [layer, s] : factors) divide_layer_input(g, layer, s);
 }
 
-// calibrate() moves int8 layers' biases onto their accumulator grid, which
-// depends on the weight scales: back to fp32 before the weights change, so
-// the final calibration rounds each bias once. The inner parts of a
-// factorized layer have no bias.
+// calibrate() moved int8 layers' biases onto their accumulator grid, which
+// depends on the weight scales: back to fp32 before the weights change. The
+// inner parts of a factorized layer have no bias.
 void restore_fp32_biases(Graph& g, const std::map<std::string, const supernet::ConvUnitImpl*>& units) {
   for (auto& n : g.nodes)
     if (n.has_weight() && units.count(n.name)) n.bias = units.at(n.name)->bias.detach().to(at::kFloat).contiguous();
+}
+
+// calibrate() without its rounding of the biases: the final calibration
+// rounds each bias once.
+void calibrate_keeping_biases(Graph& g, const at::Tensor& images, int64_t batch_size,
+                              const quant::ActObserverSpec& observer) {
+  std::vector<at::Tensor> biases;
+  for (const auto& n : g.nodes) biases.push_back(n.bias);
+  calibrate(g, images, batch_size, observer);
+  for (size_t k = 0; k < g.nodes.size(); ++k) g.nodes[k].bias = biases[k];
 }
 
 }  // namespace
@@ -174,10 +183,16 @@ std::vector<LayerCompression> compress_weights(Graph& g, const supernet::SubnetI
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     report.push_back(r);
   }
+  std::map<std::string, BnAffine> bn;  // of the factorized layers that had a BN
+  for (const auto& [k, parts] : factorized) {
+    const auto* unit = units.at(parts.back().name);
+    if (unit->folded_gamma.defined()) bn[parts.back().name] = {unit->folded_gamma, unit->folded_beta};
+  }
   // From the last node back, so earlier indices stay valid.
   for (auto it = factorized.rbegin(); it != factorized.rend(); ++it) replace_with_parts(g, it->first, std::move(it->second));
-  if (!factorized.empty()) calibrate(g, images, batch_size, cs.act_observer);  // the values between the parts
   restore_fp32_biases(g, units);
+  recalibrate_factorized_bn(g, bn, calib, batch_size);
+  if (!factorized.empty()) calibrate_keeping_biases(g, images, batch_size, cs.act_observer);  // the values between the parts
   second_stage(g, units, calib, batch_size, h_of, report);
   smooth(g, units, ranges);
   calibrate(g, images, batch_size, cs.act_observer);

@@ -3,7 +3,9 @@
 #include <ATen/ATen.h>
 
 #include "src/core/error.hpp"
+#include "src/deploy/simulate.hpp"
 #include "src/quant/admm_cp.hpp"
+#include "src/quant/hessian.hpp"
 
 namespace qnas::deploy {
 
@@ -108,6 +110,57 @@ FactorizedLayer factorize(const Node& layer, const at::Tensor& w) {
   f.weight = to_tensor(cp.factors.reconstruct()).reshape({x.i, x.k, x.j}).permute({0, 2, 1}).reshape(w.sizes())
                  .to(at::kFloat).contiguous();
   return f;
+}
+
+namespace {
+
+// Per output channel: mean and standard deviation of `node`'s pre-activation
+// output over `images` (weights quantized, activations fp32).
+std::pair<at::Tensor, at::Tensor> output_moments(const Graph& g, size_t node, const at::Tensor& images,
+                                                 int64_t batch_size) {
+  Node linear = g.nodes[node];
+  linear.act = supernet::Act::kNone;
+  at::Tensor sum, sum_sq;
+  int64_t count = 0;
+  visit_inputs(g, node, images, batch_size, [&](const std::vector<at::Tensor>& in) {
+    const at::Tensor y = run_fp32_node(linear, in).to(at::kDouble);
+    const std::vector<int64_t> dims = y.dim() == 4 ? std::vector<int64_t>{0, 2, 3} : std::vector<int64_t>{0};
+    sum = sum.defined() ? sum + y.sum(dims) : y.sum(dims);
+    sum_sq = sum_sq.defined() ? sum_sq + y.square().sum(dims) : y.square().sum(dims);
+    count += y.numel() / y.size(1);
+  });
+  const at::Tensor mean = sum / double(count);
+  return {mean, (sum_sq / double(count) - mean.square()).clamp_min(0).sqrt()};
+}
+
+// y -> scale * y + shift per output channel, on the node's scales and bias.
+void apply_channel_affine(Node& n, const at::Tensor& scale, const at::Tensor& shift) {
+  QNAS_CHECK(n.weight_codes.defined() && !n.policy.general_grid(), "factorize: node '", n.name,
+             "' has no per-channel symmetric codes; expected a factorized layer's last part");
+  quant::QuantizedWeight q;
+  q.codes = quant::as_matrix(n.weight_codes).to(at::kDouble);
+  q.grid.bits = n.weight_bits;
+  q.grid.group_size = q.codes.size(1);
+  q.grid.scale = (n.weight_scales.to(at::kDouble) * scale).unsqueeze(1).contiguous();
+  q.grid.zero = at::zeros_like(q.grid.scale);
+  set_quantized_weight(n, q, n.weight_codes.sizes());
+  n.bias = (scale * n.bias.to(at::kDouble) + shift).to(at::kFloat).contiguous();
+}
+
+}  // namespace
+
+void recalibrate_factorized_bn(Graph& g, const std::map<std::string, BnAffine>& bn, const at::Tensor& images,
+                               int64_t batch_size) {
+  for (size_t k = 0; k < g.nodes.size(); ++k) {
+    Node& n = g.nodes[k];
+    const auto it = bn.find(n.name);
+    if (!n.has_weight() || it == bn.end()) continue;
+    const auto [mean, stdev] = output_moments(g, k, images, batch_size);
+    const at::Tensor gamma = it->second.gamma.to(at::kDouble).abs(), beta = it->second.beta.to(at::kDouble);
+    // A channel without spread (gamma 0, or a dead factor) keeps its scale; its mean still moves.
+    const at::Tensor scale = at::where(stdev > 1e-12, gamma / stdev.clamp_min(1e-12), at::ones_like(stdev));
+    apply_channel_affine(n, scale, beta - scale * mean);
+  }
 }
 
 void replace_with_parts(Graph& g, size_t node, std::vector<Node> parts) {

@@ -15,6 +15,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "src/deploy/graph.hpp"
@@ -39,5 +41,21 @@ FactorizedLayer factorize(const Node& layer, const at::Tensor& w);
 /// the first reads the node's input, the last writes its output, new values
 /// (quantized as the layer's input is) lie between.
 void replace_with_parts(Graph& graph, size_t node, std::vector<Node> parts);
+
+/// A folded BatchNorm's affine parameters.
+struct BnAffine {
+  at::Tensor gamma, beta;
+};
+
+/// BN recalibration after factorizing (REFERENCES.md §5), on the BN-folded
+/// graph: the node named by each key of `bn` (a factorized layer's last part)
+/// gets a per-channel affine on its pre-activation output that makes its
+/// mean and standard deviation on `images` the BN's beta and |gamma| again,
+/// which is what recalibrating the BN after the factorized conv gives. Layers
+/// in graph order, each measured with the earlier ones corrected, weights
+/// quantized and activations in fp32 (their ranges are calibrated after).
+/// The codes stay: the per-channel scales and the bias change.
+void recalibrate_factorized_bn(Graph& graph, const std::map<std::string, BnAffine>& bn, const at::Tensor& images,
+                               int64_t batch_size);
 
 }  // namespace qnas::deploy

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 #include "src/core/error.hpp"
 #include "src/quant/fake_quant.hpp"
 
@@ -36,21 +38,33 @@ namespace {
 
 quant::ActQParams act_qparams(const Value& v) { return {8, v.q.scale, v.q.zero_point}; }
 
-// Runs every node; `produced(value id, tensor)` may replace what is stored.
+// Runs the nodes before `stop` (all by default) and returns the inputs of
+// node `stop` (the graph's output when all ran); `produced(node, tensor)`
+// may replace what is stored.
 template <class F>
-at::Tensor run(const Graph& g, const at::Tensor& x, F produced) {
+std::vector<at::Tensor> run_until(const Graph& g, const at::Tensor& x, size_t stop, F produced) {
   std::vector<at::Tensor> vals(g.values.size());
   vals[size_t(g.input)] = x;
   std::vector<at::Tensor> in;
   const auto dead = g.dead_after();
-  for (size_t k = 0; k < g.nodes.size(); ++k) {
-    const auto& n = g.nodes[k];
+  const auto inputs_of = [&](const Node& n) {
     in.clear();
     for (int i : n.inputs) in.push_back(vals[size_t(i)]);
+  };
+  for (size_t k = 0; k < std::min(stop, g.nodes.size()); ++k) {
+    const auto& n = g.nodes[k];
+    inputs_of(n);
     vals[size_t(n.output)] = produced(n, run_fp32_node(n, in));
     for (int v : dead[k]) vals[size_t(v)].reset();
   }
-  return vals[size_t(g.output)];
+  if (stop >= g.nodes.size()) return {vals[size_t(g.output)]};
+  inputs_of(g.nodes[stop]);
+  return in;
+}
+
+template <class F>
+at::Tensor run(const Graph& g, const at::Tensor& x, F produced) {
+  return run_until(g, x, g.nodes.size(), produced).front();
 }
 
 // f(batch) for consecutive batches of `images`, channels-last, without autograd.
@@ -86,6 +100,14 @@ void visit_values(const Graph& g, const at::Tensor& images, int64_t batch_size,
       visit(n.output, out);
       return out;
     });
+  });
+}
+
+void visit_inputs(const Graph& g, size_t node, const at::Tensor& images, int64_t batch_size,
+                  const std::function<void(const std::vector<at::Tensor>&)>& visit) {
+  QNAS_CHECK(node < g.nodes.size(), "deploy: visit_inputs() of node ", node, "; the graph has ", g.nodes.size());
+  for_each_batch(images, batch_size, [&](const at::Tensor& x) {
+    visit(run_until(g, x, node, [](const Node&, const at::Tensor& y) { return y; }));
   });
 }
 

@@ -33,6 +33,12 @@ at::Tensor simulate(const Graph& graph, const at::Tensor& x);
 void visit_values(const Graph& graph, const at::Tensor& images, int64_t batch_size,
                   const std::function<void(int, const at::Tensor&)>& visit);
 
+/// Runs the graph as calibrate() does (weights quantized, activations in
+/// fp32) over `images` up to node `node` (the nodes before it) and calls
+/// visit(its inputs) per batch.
+void visit_inputs(const Graph& graph, size_t node, const at::Tensor& images, int64_t batch_size,
+                  const std::function<void(const std::vector<at::Tensor>&)>& visit);
+
 /// Calibration of every observed quantized value over `images` (weights
 /// quantized, activations in fp32), in batches of `batch_size`, with the
 /// observer's clipping (min/max by default; its bits are set to 8); sets each

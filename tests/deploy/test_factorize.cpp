@@ -6,6 +6,8 @@
 
 #include <ATen/ATen.h>
 
+#include <set>
+
 #include "src/deploy/compress.hpp"
 #include "src/deploy/factorize.hpp"
 #include "src/deploy/int8_runtime.hpp"
@@ -133,6 +135,49 @@ TEST(Factorize, FactorizedSubnetRunsOnInt8AndItsCostsCountTheParts) {
   const auto sim = deploy::simulate(d.graph, x);
   const auto int8 = deploy::Int8Model(d.graph).forward(x);
   EXPECT_LT(((sim - int8).abs().max() / sim.abs().max()).item<double>(), 0.05);
+}
+
+// BN recalibration after factorizing (REFERENCES.md §5): on the calibration
+// images (weights quantized, activations fp32, as it measures) each
+// factorized layer that had a BN again has the BN's output mean (beta) and
+// standard deviation (|gamma|) before its activation.
+TEST(Factorize, BnRecalibrationRestoresTheBnStatisticsOfFactorizedLayers) {
+  auto net = tiny_net();
+  const auto spec = supernet::largest_spec(net->space(), cp_policy("cp_rtn", 4, 8, 2));
+  auto d = deploy_spec(net, spec);
+  deploy::CompressSettings settings;
+  settings.hessian_images = 128;
+  settings.batch_size = 64;
+  const auto images = batch(data().train.images, 256);
+  std::set<std::string> factorized;
+  for (const auto& r : deploy::compress_weights(d.graph, *d.subnet, images, settings))
+    if (r.rank > 0) factorized.insert(r.layer);
+  const auto calib = images.narrow(0, 0, settings.hessian_images);
+  int checked = 0;
+  for (const auto& u : d.subnet->units()) {
+    if (!u->folded_gamma.defined() || !factorized.count(u->desc().name)) continue;
+    size_t k = 0;
+    while (k < d.graph.nodes.size() && !(d.graph.nodes[k].has_weight() && d.graph.nodes[k].name == u->desc().name)) ++k;
+    ASSERT_LT(k, d.graph.nodes.size()) << u->desc().name;
+    auto linear = d.graph.nodes[k];
+    linear.act = supernet::Act::kNone;
+    at::Tensor sum, sum_sq;
+    deploy::visit_inputs(d.graph, k, calib, 64, [&](const std::vector<at::Tensor>& in) {
+      const auto y = deploy::run_fp32_node(linear, in).to(at::kDouble);
+      sum = sum.defined() ? sum + y.sum({0, 2, 3}) : y.sum({0, 2, 3});
+      sum_sq = sum_sq.defined() ? sum_sq + y.square().sum({0, 2, 3}) : y.square().sum({0, 2, 3});
+    });
+    const double count = double(calib.size(0)) * double(u->desc().out_h() * u->desc().out_w());
+    const auto mean = sum / count, stdev = (sum_sq / count - mean.square()).sqrt();
+    const auto gamma = u->folded_gamma.to(at::kDouble).abs(), beta = u->folded_beta.to(at::kDouble);
+    const auto live = gamma.gt(0.05).logical_and(stdev.gt(1e-6));  // a dead factor leaves a channel no spread
+    // The means move by the int32 biases' rounding after the correction.
+    EXPECT_LT(((mean - beta).abs() / (gamma + 0.05)).max().item<double>(), 0.05) << u->desc().name;
+    EXPECT_LT(at::where(live, (stdev / gamma - 1).abs(), at::zeros_like(gamma)).max().item<double>(), 0.01)
+        << u->desc().name;
+    ++checked;
+  }
+  EXPECT_GT(checked, 3);
 }
 
 TEST(Factorize, BadRankRatesAndBitsAreNamed) {
