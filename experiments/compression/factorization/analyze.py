@@ -25,7 +25,8 @@ def load(out):
         cp = [c for c in d.get("compression", []) if c.get("rank", 0) > 0]
         method_s = sum(c["seconds"] for c in d.get("compression", []))
         rows[name] = dict(top1=m["top1"], bops=m["bops"], macs=m["macs"], bytes=m["model_bytes"],
-                          params=m["params"], method_s=method_s, layers=len(cp))
+                          params=m["params"], method_s=method_s, layers=len(cp),
+                          errors={c["layer"]: c["error"] for c in cp})
     return rows
 
 
@@ -78,6 +79,17 @@ def main():
         r = rows[n]
         lines.append(f"| {n} | {r['top1']:.2f} | {r['bops'] / ref * 100:.2f} | {r['macs']:,.0f} | {r['bytes']:,.0f} | "
                      f"{r['layers']} | {r['method_s']:.1f} |")
+    lines += ["", "| ADMM-CP vs CP then quantize | layers with lower output error | median error ratio |",
+              "|---|---|---|"]
+    for n in order:
+        twin = "cp_rtn_" + n[len("admm_cp_"):]
+        if not n.startswith("admm_cp_") or twin not in rows:
+            continue
+        a, b = rows[n]["errors"], rows[twin]["errors"]
+        ratios = sorted(a[k] / b[k] for k in a if k in b and b[k] > 0)
+        lower = sum(a[k] < b[k] for k in a if k in b)
+        median = ratios[len(ratios) // 2] if ratios else float("nan")
+        lines.append(f"| {n[len('admm_cp_'):]} | {lower} / {len(a)} | {median:.2f} |")
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     svg(rows, ref, os.path.join(out, "curve.svg"))
