@@ -3,8 +3,9 @@
 # every recipe of the grid deployed and measured (validation top-1 on the
 # first 2,000 images, latency on the int8 runtime at the config's latency
 # settings, model_bytes); the fastest within 1 point of fp32 wins. Needs
-# the quickstart checkpoint (README command 1). The full default grid
-# (3 observers, 5 alphas: 40 recipes) takes ~15 min; this one ~5 min.
+# the quickstart checkpoint (README command 1). The default grid: static /
+# dynamic x per-channel / per-tensor x min/max, percentile, MSE x SmoothQuant
+# alpha none, 0, 0.25, 0.5, 0.75 (40 recipes, ~2 min on 2 idle cores).
 #
 #   experiments/compression/recipe/run.sh [OUT_DIR] [extra qnas recipe arguments]
 # Writes OUT_DIR/recipe.json and OUT_DIR/table.md.
@@ -15,5 +16,5 @@ shift || true
 [[ -f "$root/runs/quickstart/supernet.pt" ]] || { echo "run.sh: no runs/quickstart/supernet.pt; run README command 1 first" >&2; exit 1; }
 mkdir -p "$out"
 "$root/build/qnas" recipe "$root/configs/quickstart.yaml" --subnet largest --images 2000 --max-top1-drop 1 \
-  --observers minmax,mse --alphas none,0,0.5 "$@" --json "$out/recipe.json" --format md > "$out/table.md"
+  "$@" --json "$out/recipe.json" --format md > "$out/table.md"
 cat "$out/table.md"
