@@ -141,8 +141,11 @@ TEST(Space, KeptLayersStayAtEightBitRtnInEverySubnet) {
     other_bits.insert(spec.policy.at("head.mix").weight_bits);
   }
   EXPECT_EQ(other_bits.size(), cfg.quant.weight_bits.size());  // the rest is still searched
-  for (const auto& v : space.desc().variables)
-    if (v.layer == "stem") EXPECT_NE(v.field, "method");
+  for (const auto& v : space.desc().variables) {
+    if (v.layer == "stem") {
+      EXPECT_NE(v.field, "method");
+    }
+  }
 
   cfg.quant.keep_8bit = {"stem", "clasifier"};
   qnas::testing::expect_error([&] { sn::make_supernet(cfg, {}); },
