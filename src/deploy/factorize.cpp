@@ -5,7 +5,6 @@
 #include "src/core/error.hpp"
 #include "src/deploy/simulate.hpp"
 #include "src/quant/admm_cp.hpp"
-#include "src/quant/hessian.hpp"
 
 namespace qnas::deploy {
 
@@ -79,7 +78,7 @@ FactorizedLayer factorize(const Node& layer, const at::Tensor& w) {
              ") is not a dense conv or linear with a factorizing policy");
   const auto x = as_tensor3(w);
   FactorizedLayer f;
-  f.rank = quant::cp_rank(x.i, x.j, x.k, layer.policy.param("rank_rate", quant::kDefaultRankRate));
+  f.rank = quant::cp_rank_of(layer.policy, x.i, x.j, x.k);
   const auto cp = run_cp(layer, x, f.rank);
   f.relative_error = cp.relative_error;
   const auto& [a, b, c] = cp.factors;
@@ -133,18 +132,12 @@ std::pair<at::Tensor, at::Tensor> output_moments(const Graph& g, size_t node, co
   return {mean, (sum_sq / double(count) - mean.square()).clamp_min(0).sqrt()};
 }
 
-// y -> scale * y + shift per output channel, on the node's scales and bias.
+// y -> scale * y + shift per output channel: the scales through
+// scale_output_channels(), the bias set from its fp32 value in one rounding.
 void apply_channel_affine(Node& n, const at::Tensor& scale, const at::Tensor& shift) {
-  QNAS_CHECK(n.weight_codes.defined() && !n.policy.general_grid(), "factorize: node '", n.name,
-             "' has no per-channel symmetric codes; expected a factorized layer's last part");
-  quant::QuantizedWeight q;
-  q.codes = quant::as_matrix(n.weight_codes).to(at::kDouble);
-  q.grid.bits = n.weight_bits;
-  q.grid.group_size = q.codes.size(1);
-  q.grid.scale = (n.weight_scales.to(at::kDouble) * scale).unsqueeze(1).contiguous();
-  q.grid.zero = at::zeros_like(q.grid.scale);
-  set_quantized_weight(n, q, n.weight_codes.sizes());
-  n.bias = (scale * n.bias.to(at::kDouble) + shift).to(at::kFloat).contiguous();
+  const at::Tensor bias = (scale * n.bias.to(at::kDouble) + shift).to(at::kFloat).contiguous();
+  scale_output_channels(n, scale);
+  n.bias = bias;
 }
 
 }  // namespace

@@ -45,7 +45,7 @@ int64_t own_bytes(const LayerInfo& l) {
 std::vector<LayerInfo> deployed_parts(const LayerInfo& l) {
   if (!factorized(l)) return {l};
   const int64_t k2 = l.kernel * l.kernel, cin = l.in_channels, cout = l.out_channels;
-  const int64_t r = quant::cp_rank(cout, cin, k2, l.policy.param("rank_rate", quant::kDefaultRankRate));
+  const int64_t r = quant::cp_rank_of(l.policy, cout, cin, k2);
   if (k2 == 1)  // the stride goes on the first 1x1
     return {part(l, l.kind, cin, r, 1, l.stride, l.out_h, l.out_w), part(l, l.kind, r, cout, 1, 1, l.out_h, l.out_w)};
   return {part(l, l.kind, cin, r, 1, 1, l.out_h * l.stride, l.out_w * l.stride),

@@ -95,10 +95,15 @@ void check_method(const std::string& method, const std::map<std::string, double>
   }
 }
 
+// Methods that fit a layer's weights to a low-bit grid: weights <= 8 bits.
+bool fits_weights_to_grid(const std::string& method) {
+  return method == "gptq" || method == "decoupleq" || method == "admm_cp" || method == "cp_rtn";
+}
+
 }  // namespace
 
 bool method_applies(const std::string& method, int weight_bits, int act_bits) {
-  if (method == "gptq" || method == "decoupleq" || method == "admm_cp" || method == "cp_rtn") return weight_bits <= 8;
+  if (fits_weights_to_grid(method)) return weight_bits <= 8;
   if (method == "smoothquant") return weight_bits == 8 && act_bits == 8;
   return true;
 }
@@ -109,7 +114,7 @@ void check_policy(const LayerPolicy& p, const std::string& where) {
   QNAS_CHECK(contains(kLegalActBits, p.act_bits), where, ": act_bits ", p.act_bits,
              "; expected one of ", set_text(kLegalActBits));
   check_method(p.method, p.params, where);
-  if (p.method == "gptq" || p.method == "decoupleq" || p.method == "admm_cp" || p.method == "cp_rtn")
+  if (fits_weights_to_grid(p.method))
     QNAS_CHECK(method_applies(p.method, p.weight_bits, p.act_bits), where, ": method ", p.method,
                " quantizes weights; expected weight_bits <= 8, got ", p.weight_bits);
   if (p.param("dynamic", 0) == 1)
@@ -155,6 +160,10 @@ std::string method_choice_text(const MethodChoice& m) {
 int64_t cp_rank(int64_t i, int64_t j, int64_t k, double reduction_rate) {
   QNAS_CHECK(reduction_rate > 0, "cp: reduction rate ", reduction_rate, "; expected a positive number");
   return std::max<int64_t>(1, int64_t(std::floor(double(i * j * k) / double(i + j + k) / reduction_rate)));
+}
+
+int64_t cp_rank_of(const LayerPolicy& p, int64_t i, int64_t j, int64_t k) {
+  return cp_rank(i, j, k, p.param("rank_rate", kDefaultRankRate));
 }
 
 double LayerPolicy::param(const std::string& key, double fallback) const {

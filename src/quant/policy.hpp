@@ -74,6 +74,10 @@ int64_t cp_rank(int64_t i, int64_t j, int64_t k, double reduction_rate);
 /// The default `rank_rate` of the factorizing methods.
 inline constexpr double kDefaultRankRate = 2.0;
 
+/// The CP rank of a Cout x Cin x k^2 weight under a factorizing policy (its
+/// `rank_rate`, kDefaultRankRate when unset).
+int64_t cp_rank_of(const LayerPolicy& p, int64_t i, int64_t j, int64_t k);
+
 /// "w4a8", "w32a32": a compact label for tables.
 std::string policy_label(const LayerPolicy& p);
 

@@ -11,11 +11,7 @@
 #   experiments/compression/factorization/run.sh [OUT_DIR] [--set KEY=VALUE ...]   (~15 min on 2 cores)
 # Writes OUT_DIR/<row>.json (qnas compress --json) and OUT_DIR/table.md, curve.svg.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../../.." && pwd)"
-out="${1:-$root/runs/compression/factorization}"
-shift || true
-sets=("$@")
-source "$root/experiments/compression/common.sh"
+source "$(dirname "$0")/../common.sh" "$@"
 run() {  # resumable: a finished row is kept
   [[ -f "$out/$1.json" ]] || compress_row "$@"
 }

@@ -9,11 +9,7 @@
 #   experiments/compression/sensitivity/run.sh [OUT_DIR] [--set KEY=VALUE ...]   (~13 min on 2 cores)
 # Writes OUT_DIR/check_w2.json, OUT_DIR/<row>.json (qnas compress --json) and OUT_DIR/table.md.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../../.." && pwd)"
-out="${1:-$root/runs/compression/sensitivity}"
-shift || true
-sets=("$@")
-source "$root/experiments/compression/common.sh"
+source "$(dirname "$0")/../common.sh" "$@"
 echo "== sensitivity check (w2, every layer alone)" >&2
 "$qnas" sensitivity "$config" --subnet largest --bits 2 --check "${sets[@]}" --json "$out/check_w2.json" > "$out/check_w2.txt"
 bytes_of() { /usr/bin/python3 -c "import json,sys; print(int(json.load(open(sys.argv[1]))['metrics']['model_bytes']))" "$1"; }

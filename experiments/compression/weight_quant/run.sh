@@ -10,11 +10,7 @@
 #   experiments/compression/weight_quant/run.sh [OUT_DIR] [--set quant.KEY=VALUE ...]   (~6 min on 2 cores)
 # Writes OUT_DIR/<row>.json (qnas compress --json) and OUT_DIR/table.md.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../../.." && pwd)"
-out="${1:-$root/runs/compression/weight_quant}"
-shift || true
-sets=("$@")
-source "$root/experiments/compression/common.sh"
+source "$(dirname "$0")/../common.sh" "$@"
 compress_row fp32 --bits 32
 compress_row w4_rtn --bits 4 --method rtn
 compress_row w4_gptq --bits 4 --method gptq
