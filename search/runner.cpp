@@ -66,15 +66,40 @@ std::vector<int> rows_front(const Goals& goals, const std::vector<MetricValues>&
   return out;
 }
 
+std::string baselines_csv(const Goals& goals, const std::vector<Row>& rows,
+                          const std::vector<BaselineComparison>& baselines) {
+  std::vector<std::string> head = {"id", "baseline"};
+  for (const auto& o : goals.objectives) head.push_back(o.name);
+  for (const char* c : {"on_front", "dominated_by", "no_loss_rows"}) head.push_back(c);
+  for (const auto& o : goals.objectives)
+    if (!o.maximize) head.push_back(o.name + "_ratio"), head.push_back(o.name + "_ratio_id");
+  std::string out = core::csv_line(head);
+  for (const auto& b : baselines) {
+    const auto& row = rows[size_t(b.row)];
+    std::vector<std::string> cells = {std::to_string(row.id), b.label};
+    for (const auto& o : goals.objectives) cells.push_back(core::shortest(row.metrics.at(o.name)));
+    cells.push_back(b.on_front ? "1" : "0");
+    cells.push_back(std::to_string(b.dominated_by));
+    cells.push_back(std::to_string(b.no_loss_rows));
+    for (size_t k = 0; k < b.ratios.size(); ++k) {
+      cells.push_back(core::fixed(b.ratios[k], 4));
+      cells.push_back(b.ratio_rows[k] >= 0 ? std::to_string(rows[size_t(b.ratio_rows[k])].id) : "");
+    }
+    out += core::csv_line(cells);
+  }
+  return out;
+}
+
 // --- The run -------------------------------------------------------------------------
 
 namespace {
 
 struct Paths {
-  std::string evaluations, pareto, hypervolume, state, predictors;
+  std::string evaluations, pareto, baselines, hypervolume, state, predictors;
   explicit Paths(const std::string& dir)
       : evaluations(dir + "/evaluations.csv"),
         pareto(dir + "/pareto.csv"),
+        baselines(dir + "/baselines.csv"),
         hypervolume(dir + "/hypervolume.csv"),
         state(dir + "/state.json"),
         predictors(dir + "/predictors.csv") {}
@@ -112,7 +137,8 @@ State load_state(const std::string& path) {
 }
 
 std::vector<std::string> hypervolume_header(const Goals& goals) {
-  std::vector<std::string> h = {"iteration", "evaluations", "hypervolume", "front_size", "propose_s", "eval_s", "wall_s"};
+  std::vector<std::string> h = {"iteration", "evaluations", "hypervolume", "front_size", "baselines",
+                                "baselines_dominated", "baselines_hypervolume", "propose_s", "eval_s", "wall_s"};
   for (const auto& o : goals.objectives) h.push_back("ref_" + o.name);
   return h;
 }
@@ -166,6 +192,7 @@ class Runner {
     r.front = rows_front(goals_, history_.metrics);
     r.reference = state_.reference.value_or(Point{});
     r.hypervolume = hypervolume_;
+    r.baselines = baselines();
     for (const auto& row : rows_) r.eval_s += row.eval_s;
     r.wall_s = seconds_since(start);
     return r;
@@ -246,17 +273,30 @@ class Runner {
     }
     hypervolume_ = rows_hypervolume(goals_, history_.metrics, *state_.reference);
     const auto front = rows_front(goals_, history_.metrics);
+    const auto base = baselines();
+    std::vector<MetricValues> base_metrics;
+    int dominated = 0;
+    for (const auto& b : base) base_metrics.push_back(history_.metrics[size_t(b.row)]), dominated += b.dominated_by > 0;
+    const double base_hv = base.empty() ? 0 : rows_hypervolume(goals_, base_metrics, *state_.reference);
     std::vector<std::string> hv = {std::to_string(state_.iteration), std::to_string(history_.size()),
-                                   core::shortest(hypervolume_), std::to_string(front.size()), core::fixed(propose_s, 3),
-                                   core::fixed(eval_s, 3), core::fixed(wall_s, 3)};
+                                   core::shortest(hypervolume_), std::to_string(front.size()),
+                                   std::to_string(base.size()), std::to_string(dominated), core::shortest(base_hv),
+                                   core::fixed(propose_s, 3), core::fixed(eval_s, 3), core::fixed(wall_s, 3)};
     for (double r : *state_.reference) hv.push_back(core::shortest(r));
     hv_log_->append(hv);
     std::string pareto = core::csv_line(evaluation_header());
     for (int i : front) pareto += core::csv_line(row_fields(rows_[size_t(i)]));
     core::write_file_atomic(paths_.pareto, pareto);
+    if (!base.empty()) core::write_file_atomic(paths_.baselines, baselines_csv(goals_, rows_, base));
     ++state_.iteration;
     state_.batch.clear();
     save_state();
+  }
+
+  std::vector<BaselineComparison> baselines() const {
+    std::vector<Genome> genomes;
+    for (const auto& ind : history_.validated) genomes.push_back(ind.genome);
+    return compare_baselines(space_, goals_, genomes, history_.iteration, history_.metrics);
   }
 
   void save_state() {

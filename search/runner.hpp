@@ -2,8 +2,9 @@
 // The search loop and its files. Each iteration: the tactic proposes a batch
 // (saved in state.json before anything is measured), every candidate is
 // validated and appended to evaluations.csv as soon as it is measured, then
-// hypervolume.csv gains a row, pareto.csv is rewritten and state.json moves
-// to the next iteration (atomically).
+// hypervolume.csv gains a row, pareto.csv and baselines.csv (every uniform
+// baseline of the initial population against all rows) are rewritten and
+// state.json moves to the next iteration (atomically).
 //
 // Resume: the history is re-read from evaluations.csv, the pending batch
 // from state.json; candidates of that batch already in the CSV are skipped.
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "search/baselines.hpp"
 #include "search/objectives.hpp"
 #include "search/results.hpp"
 #include "search/space.hpp"
@@ -42,6 +44,7 @@ struct SearchResult {
   std::vector<int> front;       // row indices, non-dominated and feasible
   Point reference;              // in the objectives' own units
   double hypervolume = 0;
+  std::vector<BaselineComparison> baselines;  // the uniform baselines against all rows
   double eval_s = 0, wall_s = 0;  // validating candidates / the whole run
 };
 
@@ -57,5 +60,10 @@ double rows_hypervolume(const Goals& goals, const std::vector<MetricValues>& row
 
 /// Indices of the feasible non-dominated rows.
 std::vector<int> rows_front(const Goals& goals, const std::vector<MetricValues>& rows);
+
+/// baselines.csv: id, baseline, the objectives, on_front, dominated_by,
+/// no_loss_rows, then per minimised objective its ratio and the row reaching it.
+std::string baselines_csv(const Goals& goals, const std::vector<Row>& rows,
+                          const std::vector<BaselineComparison>& baselines);
 
 }  // namespace qnas::search

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "predictors/features.hpp"
+#include "search/baselines.hpp"
 #include "src/core/error.hpp"
 
 namespace qnas::search {
@@ -27,17 +28,26 @@ core::Rng stream(const core::SearchConfig& cfg, const char* name, int iteration)
   return core::Rng(core::derive_seed(cfg.seed, name, uint64_t(iteration)));
 }
 
-// `population` random genomes; at iteration 0, seed_from_sensitivity of them from the prior.
+// `population` genomes; at iteration 0 the uniform baselines first (from a
+// stream of their own, so the random rest does not depend on them), then
+// seed_from_sensitivity of them from the prior, the rest random.
 std::vector<Genome> initial_population(const TacticContext& ctx, int iteration, const History& h, size_t budget,
                                        core::Rng& rng) {
   auto exclude = h.keys;
   const size_t n = std::min(budget, size_t(ctx.cfg.population));
-  const auto seeded = iteration == 0 ? size_t(std::llround(ctx.cfg.seed_from_sensitivity * double(n))) : 0;
   std::vector<Genome> out;
+  if (iteration == 0 && ctx.cfg.baselines) {
+    auto baseline_rng = stream(ctx.cfg, "search/baselines", 0);
+    const auto random_archs = size_t(std::llround(ctx.cfg.baseline_fraction * double(ctx.cfg.population)));
+    out = baseline_genomes(ctx.space, random_archs, baseline_rng, exclude);
+    if (out.size() > n) out.resize(n);
+  }
+  const auto seeded = iteration == 0 ? size_t(std::llround(ctx.cfg.seed_from_sensitivity * double(n))) : 0;
   if (seeded > 0) {
     QNAS_CHECK(ctx.seeds, "search.seed_from_sensitivity ", ctx.cfg.seed_from_sensitivity,
                " but this search has no sensitivity prior");
-    out = ctx.seeds(seeded, rng, exclude);
+    auto from_prior = ctx.seeds(std::min(seeded, n - out.size()), rng, exclude);
+    out.insert(out.end(), from_prior.begin(), from_prior.end());
   }
   auto rest = random_genomes(ctx.space, n - out.size(), rng, exclude);
   out.insert(out.end(), rest.begin(), rest.end());

@@ -2,7 +2,9 @@
 // Search tactics behind one interface. A tactic proposes the genomes to
 // validate in each iteration; everything it knows comes from the validated
 // history, so a resumed search recomputes its state exactly from
-// evaluations.csv. Iteration 0 is always `population` random genomes.
+// evaluations.csv. Iteration 0 is always `population` genomes: the uniform
+// baselines (search/baselines.hpp, search.baselines), the sensitivity-seeded
+// ones (search.seed_from_sensitivity), and random ones.
 //
 //   random  uniform samples, `population` per iteration
 //   ga      single-objective elitist GA (constraint violation first)

@@ -61,6 +61,34 @@ void print_front(const search::Space& space, const search::Goals& goals, const s
   std::printf("%s", t.render(format).c_str());
 }
 
+// Each uniform baseline of the initial population beside the front: where it
+// stands, and the best ratio a row reaches at no loss in the maximised objectives.
+void print_baselines(const search::Goals& goals, const search::SearchResult& r, const std::string& format) {
+  if (r.baselines.empty()) return;
+  std::vector<std::string> head = {"baseline", "id"};
+  for (const auto& o : goals.objectives) head.push_back(o.name);
+  head.push_back("front");
+  head.push_back("dominated_by");
+  for (const auto& name : r.baselines.front().ratio_names) head.push_back(name + "_ratio"), head.push_back("by_id");
+  core::Table t(head);
+  for (const auto& b : r.baselines) {
+    const auto& row = r.rows[size_t(b.row)];
+    std::vector<std::string> cells = {b.label, std::to_string(row.id)};
+    for (const auto& o : goals.objectives) cells.push_back(fmt_metric(o.name, row.metrics.at(o.name)));
+    cells.push_back(b.on_front ? "yes" : "no");
+    cells.push_back(std::to_string(b.dominated_by));
+    for (size_t k = 0; k < b.ratios.size(); ++k) {
+      cells.push_back(core::fixed(b.ratios[k], 2) + "x");
+      cells.push_back(b.ratio_rows[k] >= 0 ? std::to_string(r.rows[size_t(b.ratio_rows[k])].id) : "");
+    }
+    t.add(cells);
+  }
+  if (format == "text")
+    std::printf("\nbaselines (uniform policies; ratio: baseline / the best row with no loss in the maximised "
+                "objectives)\n");
+  std::printf("%s", t.render(format).c_str());
+}
+
 std::vector<double> parse_numbers(const std::string& text, const std::string& what) {
   std::vector<double> out;
   std::stringstream ss(text);
@@ -130,12 +158,13 @@ void run_search_command(const SearchArgs& a) {
                space.desc().log10_size(), eo.latency ? "latency measured on int8 kernels" : "latency not measured");
   const auto r = search::run_search(space, opts, validate);
   print_front(space, goals, r, a.format);
+  if (a.format == "text" || a.format == "md") print_baselines(goals, r, a.format);
   if (a.format == "text") {
     std::string ref;
     for (size_t k = 0; k < r.reference.size(); ++k)
       ref += (k ? ", " : "") + goals.objectives[k].name + " " + core::fixed(r.reference[k], 4);
     std::printf("\n%zu validated, %zu on the front; hypervolume %.6g (reference %s); search overhead %.1f%% of %s\n"
-                "files: %s/{evaluations,pareto,hypervolume}.csv, state.json\n",
+                "files: %s/{evaluations,pareto,baselines,hypervolume}.csv, state.json\n",
                 r.rows.size(), r.front.size(), r.hypervolume, ref.c_str(),
                 r.wall_s > 0 ? 100.0 * (r.wall_s - r.eval_s) / r.wall_s : 0.0, core::format_duration(r.wall_s).c_str(),
                 config.output.dir.c_str());

@@ -241,6 +241,8 @@ template <class V> void visit(V& v, SearchConfig& c) {
   v.field("proxy_features", c.proxy_features, "linas: proxies appended to the one-hot features: exact costs, or sensitivity (the sum over a candidate's layers of the largest subnet's sensitivity score at its weight bits; qnas sensitivity)", one_of({"params", "macs", "bops", "model_bytes", "sensitivity"}));
   v.field("exact_proxies", c.exact_proxies, "linas: objectives computable from the spec alone (params, macs, bops, model_bytes from the layer shapes) are computed exactly in the inner search instead of predicted", any());
   v.field("seed_from_sensitivity", c.seed_from_sensitivity, "fraction of the initial population whose weight bits are allocated by the largest subnet's sensitivity scores (random architecture and budget) instead of drawn at random", range(0, 1));
+  v.field("baselines", c.baselines, "the initial population holds the uniform baselines the space has (all layers W8A8 RTN, W4A8 RTN, fp32) of the largest and the smallest architecture; qnas search compares them with the front (baselines.csv)", any());
+  v.field("baseline_fraction", c.baseline_fraction, "with baselines: this fraction of the initial population are uniform baselines of random architectures (the policies in turn)", range(0, 1));
   v.field("crossover_prob", c.crossover_prob, "probability that two parents are recombined (SBX)", range(0, 1));
   v.field("crossover_eta", c.crossover_eta, "SBX distribution index", range(0, 1000));
   v.field("mutation_prob", c.mutation_prob, "probability that one gene is mutated (polynomial mutation)", range(0, 1));

@@ -107,6 +107,8 @@ struct SearchConfig {
   std::vector<std::string> proxy_features;  // exact proxies appended to the one-hot features
   bool exact_proxies = true;                // linas: params/macs/bops/model_bytes computed, not predicted
   double seed_from_sensitivity = 0;         // fraction of the initial population allocated by sensitivity
+  bool baselines = true;                    // initial population: uniform int8/w4a8/fp32 of largest and smallest
+  double baseline_fraction = 0.1;           // ... and of random architectures, this fraction of the population
   double crossover_prob = 0.9;
   double crossover_eta = 15;
   double mutation_prob = 0.02;

@@ -245,6 +245,7 @@ TEST(Space, InitialPopulationTakesItsSeededFractionFromThePrior) {
   cfg.tactic = "nsga2";
   cfg.population = 10;
   cfg.seed_from_sensitivity = 0.3;
+  cfg.baselines = false;  // the seeded part alone
   std::vector<qs::Genome> seeded;
   const qs::SeedFn seeds = [&](size_t n, qnas::core::Rng& rng, std::unordered_set<std::string>& exclude) {
     std::vector<qs::Genome> out;
