@@ -1,5 +1,6 @@
 #include "search/baselines.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -17,7 +18,9 @@ const std::vector<UniformPolicy>& candidate_policies() {
 // A layer whose weight bits have one choice (quant.keep_8bit) keeps it.
 int weight_bits_for(const supernet::SpaceDesc& d, const std::string& layer, int bits) {
   for (const auto& v : d.variables)
-    if (v.layer == layer && v.field == "weight_bits" && v.choices.size() == 1) return v.choices[0];
+    if (v.field == "weight_bits" && v.choices.size() == 1 &&
+        std::find(v.layers.begin(), v.layers.end(), layer) != v.layers.end())
+      return v.choices[0];
   return bits;
 }
 

@@ -24,10 +24,12 @@ class ShapeProxies {
       : space_(space), net_(net), prior_(std::move(prior)) {
     const auto& vars = space.desc().variables;
     for (size_t i = 0; i < vars.size(); ++i) {
-      if (!vars[i].is_policy()) arch_genes_.push_back(i);
-      else if (vars[i].field == "weight_bits") weight_gene_[vars[i].layer] = int(i);
-      else if (vars[i].field == "act_bits") act_gene_[vars[i].layer] = int(i);
-      else if (vars[i].field == "method") method_gene_[vars[i].layer] = int(i);
+      if (!vars[i].is_policy()) {
+        arch_genes_.push_back(i);
+        continue;
+      }
+      auto& genes = vars[i].field == "weight_bits" ? weight_gene_ : vars[i].field == "act_bits" ? act_gene_ : method_gene_;
+      for (const auto& layer : vars[i].layers) genes[layer] = int(i);
     }
   }
 
@@ -152,6 +154,10 @@ SensitivityPrior prior_of(const eval::SensitivityReport& report) {
 }
 
 SeedFn sensitivity_seeds(const Space& space, const supernet::SupernetImpl& net, SensitivityPrior prior) {
+  for (const auto& v : space.desc().variables)
+    QNAS_CHECK(v.field != "weight_bits" || v.layers.size() == 1, "search.seed_from_sensitivity allocates bits per "
+               "layer, but quant.granularity gives '", v.layer, "' one gene for ", v.layers.size(),
+               " layers; expected quant.granularity: layer");
   auto shapes = std::make_shared<const ShapeProxies>(space, net, SensitivityPrior{});
   auto p = std::make_shared<const SensitivityPrior>(std::move(prior));
   return [&space, shapes, p](size_t n, core::Rng& rng, std::unordered_set<std::string>& exclude) {

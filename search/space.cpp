@@ -99,13 +99,29 @@ int method_in_spec(const supernet::SpaceDesc& space, const supernet::Variable& v
              " (config quant.methods)");
 }
 
-int value_in_spec(const supernet::SpaceDesc& space, const supernet::Variable& v, const supernet::SubnetSpec& spec) {
-  if (!v.is_policy()) return spec.arch.at(v.name);
-  const auto& p = spec.policy.at(v.layer);
+int field_value(const supernet::SpaceDesc& space, const supernet::Variable& v, const quant::LayerPolicy& p) {
   if (v.field == "weight_bits") return p.weight_bits;
   if (v.field == "act_bits") return p.act_bits;
   if (v.field == "method") return method_in_spec(space, v, p);
   QNAS_THROW("search space: policy field '", v.field, "' of '", v.name, "' cannot be encoded");
+}
+
+// A policy variable's value: the one its active layers share.
+int value_in_spec(const supernet::SpaceDesc& space, const supernet::Variable& v, const supernet::SubnetSpec& spec) {
+  if (!v.is_policy()) return spec.arch.at(v.name);
+  std::string first;
+  int value = 0;
+  for (const auto& layer : v.layers) {
+    const auto it = spec.policy.find(layer);
+    if (it == spec.policy.end()) continue;  // removed by depth
+    const int x = field_value(space, v, it->second);
+    if (first.empty()) first = layer, value = x;
+    QNAS_CHECK(x == value, "spec: layers '", first, "' and '", layer, "' differ in ", v.field, " (", value, " vs ", x,
+               "), but quant.granularity gives '", v.layer, "' one ", v.field, " gene; expected one value per group "
+               "(or quant.granularity: layer)");
+  }
+  QNAS_CHECK(!first.empty(), "spec: no active layer of group '", v.layer, "'");
+  return value;
 }
 
 }  // namespace
@@ -131,10 +147,7 @@ Genome Space::encode(const supernet::SubnetSpec& spec) const {
 
 std::string Space::weight_bits_summary(const Genome& g) const {
   std::map<int, int> bits;  // weight bits -> active layers
-  for (size_t i = 0; i < g.size(); ++i) {
-    const auto& v = desc_.variables[i];
-    if (is_active(g, i) && v.field == "weight_bits") ++bits[v.choices[size_t(g[i])]];
-  }
+  for (const auto& [layer, p] : decode(g).policy) ++bits[p.weight_bits];
   std::string out;
   for (const auto& [b, n] : bits) out += (out.empty() ? "w" : " w") + std::to_string(b) + "x" + std::to_string(n);
   return out;

@@ -227,25 +227,10 @@ void MBV3SupernetImpl::init_weights() {
 void MBV3SupernetImpl::build_space(const core::QuantConfig& quant) {
   space_.supernet = "mbv3";
   const auto depths = sorted(cfg_.depth), kernels = sorted(cfg_.kernel), expands = sorted(cfg_.expand);
-  const auto wbits = sorted(quant.weight_bits), abits = sorted(quant.act_bits);
-  space_.methods = searched_methods(quant);
-  std::vector<int> method_indices(space_.methods.size());
-  for (size_t i = 0; i < method_indices.size(); ++i) method_indices[i] = int(i);
-  std::vector<Variable> policy_vars;
-  const std::set<std::string> kept(quant.keep_8bit.begin(), quant.keep_8bit.end());
-  auto add_layer = [&](const std::string& layer, const std::string& active_var, int active_min) {
-    space_.layers.push_back(layer);
-    // A kept layer's weight bits have the one choice 8 and its method stays rtn.
-    const bool keep = kept.count(layer) > 0;
-    policy_vars.push_back({layer + ".weight_bits", keep ? std::vector<int>{8} : wbits, layer, "weight_bits", active_var,
-                           active_min});
-    policy_vars.push_back({layer + ".act_bits", abits, layer, "act_bits", active_var, active_min});
-    if (space_.methods.size() > 1 && !keep)
-      policy_vars.push_back({layer + ".method", method_indices, layer, "method", active_var, active_min});
-  };
-  add_layer("stem", "", 0);
+  auto& layers = space_.layer_descs;
+  layers.push_back({"stem", "stem", "stem", "", 0});
   for (size_t s = 0; s < stages_.size(); ++s) {
-    const std::string depth_var = "s" + std::to_string(s) + ".depth";
+    const std::string stage = "s" + std::to_string(s), depth_var = stage + ".depth";
     space_.variables.push_back({depth_var, depths, "", "depth", "", 0});
     for (size_t b = 0; b < stages_[s].size(); ++b) {
       // Blocks every depth choice keeps are unconditional.
@@ -257,12 +242,12 @@ void MBV3SupernetImpl::build_space(const core::QuantConfig& quant) {
       space_.variables.push_back({name + ".expand", expands, "", "expand", cond, min});
       std::vector<std::string> units{".pw1", ".dw", ".pw2"};
       if (stages_[s][b]->se) units.insert(units.begin() + 2, {".se_reduce", ".se_expand"});
-      for (const auto& unit : units) add_layer(name + unit, cond, min);
+      for (const auto& unit : units) layers.push_back({name + unit, name, stage, cond, min});
     }
   }
-  for (const char* layer : {"head.expand", "head.mix", "classifier"}) add_layer(layer, "", 0);
-  space_.variables.insert(space_.variables.end(), policy_vars.begin(), policy_vars.end());
-  check_kept_layers(space_, quant.keep_8bit);
+  for (const char* layer : {"head.expand", "head.mix"}) layers.push_back({layer, "head", "head", "", 0});
+  layers.push_back({"classifier", "classifier", "classifier", "", 0});
+  add_policy_variables(space_, quant);
 
   nlohmann::json stages = nlohmann::json::array();
   for (const auto& st : cfg_.stages)

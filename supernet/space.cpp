@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "src/core/error.hpp"
@@ -53,11 +54,16 @@ double SpaceDesc::log10_size() const {
   return total;
 }
 
-bool is_active(const Variable& v, const SubnetSpec& spec) {
-  if (v.active_var.empty()) return true;
-  const auto it = spec.arch.find(v.active_var);
-  return it != spec.arch.end() && it->second >= v.active_min;
+namespace {
+bool active_in(const std::string& var, int min, const SubnetSpec& spec) {
+  if (var.empty()) return true;
+  const auto it = spec.arch.find(var);
+  return it != spec.arch.end() && it->second >= min;
 }
+}  // namespace
+
+bool is_active(const Variable& v, const SubnetSpec& spec) { return active_in(v.active_var, v.active_min, spec); }
+bool is_active(const LayerDesc& l, const SubnetSpec& spec) { return active_in(l.active_var, l.active_min, spec); }
 
 std::vector<quant::MethodChoice> searched_methods(const core::QuantConfig& quant) {
   std::vector<quant::MethodChoice> out;
@@ -84,6 +90,78 @@ void check_kept_layers(const SpaceDesc& space, const std::vector<std::string>& k
   }
 }
 
+namespace {
+
+// The group of a layer at a granularity: the layer itself, its block or its stage.
+std::string group_of(const LayerDesc& l, const std::string& granularity) {
+  if (granularity == "block") return l.block;
+  if (granularity == "stage") return l.stage;
+  QNAS_CHECK(granularity == "layer", "config quant.granularity '", granularity, "'; expected layer, block or stage");
+  return l.name;
+}
+
+// A group exists whenever one of its layers does: unconditional if one of them
+// is, else from the least depth any of them needs.
+void set_group_activity(Variable& v, const std::vector<const LayerDesc*>& members) {
+  v.active_var = members.front()->active_var;
+  v.active_min = members.front()->active_min;
+  for (const auto* m : members) {
+    if (m->active_var.empty() || v.active_var.empty()) {
+      v.active_var.clear(), v.active_min = 0;
+      continue;
+    }
+    QNAS_CHECK(m->active_var == v.active_var, "search space: group '", v.layer, "' holds layers of two stages (",
+               m->active_var, ", ", v.active_var, ")");
+    v.active_min = std::min(v.active_min, m->active_min);
+  }
+}
+
+}  // namespace
+
+void add_policy_variables(SpaceDesc& space, const core::QuantConfig& quant) {
+  space.methods = searched_methods(quant);
+  space.layers.clear();
+  for (const auto& l : space.layer_descs) space.layers.push_back(l.name);
+  check_kept_layers(space, quant.keep_8bit);
+  const std::set<std::string> kept(quant.keep_8bit.begin(), quant.keep_8bit.end());
+  // Groups in network order of their first layer.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const LayerDesc*>> members;
+  for (const auto& l : space.layer_descs) {
+    const std::string g = kept.count(l.name) ? l.name : group_of(l, quant.granularity);
+    if (!members.count(g)) order.push_back(g);
+    members[g].push_back(&l);
+  }
+  std::vector<int> wbits = quant.weight_bits, abits = quant.act_bits;
+  std::sort(wbits.begin(), wbits.end());
+  std::sort(abits.begin(), abits.end());
+  std::vector<int> method_indices(space.methods.size());
+  for (size_t i = 0; i < method_indices.size(); ++i) method_indices[i] = int(i);
+  for (const auto& g : order) {
+    const auto& ms = members.at(g);
+    const bool keep = kept.count(g) > 0;
+    Variable v;
+    v.layer = g;
+    for (const auto* m : ms) v.layers.push_back(m->name);
+    set_group_activity(v, ms);
+    const auto add = [&](const char* field, std::vector<int> choices) {
+      v.name = g + "." + field;
+      v.field = field;
+      v.choices = std::move(choices);
+      space.variables.push_back(v);
+    };
+    add("weight_bits", keep ? std::vector<int>{8} : wbits);
+    add("act_bits", abits);
+    if (space.methods.size() > 1 && !keep) add("method", method_indices);
+  }
+}
+
+const LayerDesc& layer_desc(const SpaceDesc& space, const std::string& name) {
+  for (const auto& l : space.layer_descs)
+    if (l.name == name) return l;
+  QNAS_THROW("search space: no compressible layer '", name, "'");
+}
+
 quant::LayerPolicy policy_with_method(int weight_bits, int act_bits, const quant::MethodChoice& method) {
   quant::LayerPolicy p;
   p.weight_bits = weight_bits;
@@ -108,12 +186,15 @@ SubnetSpec spec_from_values(const SpaceDesc& space, const std::map<std::string, 
   std::map<std::string, int> method_of;
   for (const auto& v : space.variables) {
     if (!v.is_policy() || !is_active(v, spec)) continue;
-    auto& p = spec.policy[v.layer];
     const auto it = values.find(v.name);
-    if (it == values.end()) continue;  // keep the default for this field
-    if (v.field == "weight_bits") p.weight_bits = it->second;
-    else if (v.field == "act_bits") p.act_bits = it->second;
-    else if (v.field == "method") method_of[v.layer] = it->second;
+    for (const auto& layer : v.layers) {
+      if (!is_active(layer_desc(space, layer), spec)) continue;  // a group's layer that depth removes
+      auto& p = spec.policy[layer];
+      if (it == values.end()) continue;  // keep the default for this field
+      if (v.field == "weight_bits") p.weight_bits = it->second;
+      else if (v.field == "act_bits") p.act_bits = it->second;
+      else if (v.field == "method") method_of[layer] = it->second;
+    }
   }
   for (const auto& [layer, index] : method_of) {  // once the layer's bits are known
     auto& p = spec.policy.at(layer);
@@ -165,15 +246,12 @@ void validate_spec(const SpaceDesc& space, const SubnetSpec& spec, const std::st
     QNAS_CHECK(std::find(v->choices.begin(), v->choices.end(), value) != v->choices.end(), where,
                ": ", name, " = ", value, "; expected one of ", nlohmann::json(v->choices).dump());
   }
+  for (const auto& v : space.variables)
+    QNAS_CHECK(v.is_policy() || !is_active(v, spec) || spec.arch.count(v.name), where,
+               ": missing architecture variable '", v.name, "'");
   std::set<std::string> active_layers;
-  for (const auto& v : space.variables) {
-    if (v.is_policy()) {
-      if (is_active(v, spec)) active_layers.insert(v.layer);
-      continue;
-    }
-    QNAS_CHECK(!is_active(v, spec) || spec.arch.count(v.name), where, ": missing architecture variable '",
-               v.name, "'");
-  }
+  for (const auto& l : space.layer_descs)
+    if (is_active(l, spec)) active_layers.insert(l.name);
   for (const auto& [layer, policy] : spec.policy) {
     QNAS_CHECK(active_layers.count(layer), where, ": policy for '", layer,
                "', which is not an active compressible layer of this subnet");
@@ -229,7 +307,7 @@ nlohmann::json to_json(const SpaceDesc& space) {
   nlohmann::json vars = nlohmann::json::array();
   for (const auto& v : space.variables) {
     nlohmann::json jv = {{"name", v.name}, {"choices", v.choices}, {"field", v.field}};
-    if (v.is_policy()) jv["layer"] = v.layer;
+    if (v.is_policy()) jv["layer"] = v.layer, jv["layers"] = v.layers;
     if (!v.active_var.empty()) jv["active_if"] = v.active_var + " >= " + std::to_string(v.active_min);
     vars.push_back(jv);
   }

@@ -20,12 +20,23 @@ namespace qnas::supernet {
 struct Variable {
   std::string name;          // e.g. "s1.depth", "s1.b2.kernel", "s1.b2.dw.weight_bits"
   std::vector<int> choices;  // ascending
-  std::string layer;         // policy variables: the layer they configure; empty for arch
+  std::string layer;         // policy variables: the layer, or group of layers (quant.granularity), they configure
   std::string field;         // depth | kernel | expand | weight_bits | act_bits | method (index into methods)
   std::string active_var;    // empty: always active
   int active_min = 0;        // active iff value(active_var) >= active_min
+  std::vector<std::string> layers;  // policy variables: the compressible layers they set
 
   bool is_policy() const { return !layer.empty(); }
+};
+
+/// A compressible layer: its name, the groups a coarser policy granularity
+/// puts it in, and when it exists (as the architecture variables' activity).
+struct LayerDesc {
+  std::string name;   // e.g. "s1.b2.dw"
+  std::string block;  // e.g. "s1.b2", "stem", "head"
+  std::string stage;  // e.g. "s1"; outside the stages, its block
+  std::string active_var;
+  int active_min = 0;
 };
 
 /// A subnet: architecture choices and one LayerPolicy per active compressible
@@ -44,6 +55,7 @@ struct SpaceDesc {
   std::string supernet;                // "mbv3"
   std::vector<Variable> variables;     // architecture first, then policies
   std::vector<std::string> layers;     // compressible layers, network order
+  std::vector<LayerDesc> layer_descs;  // the same layers, described
   nlohmann::json structure;            // everything that shapes the weights
   std::vector<quant::MethodChoice> methods{quant::MethodChoice{}};  // choices of the `method` variables
 
@@ -62,6 +74,16 @@ std::vector<quant::MethodChoice> searched_methods(const core::QuantConfig& quant
 
 /// Every name in quant.keep_8bit is one of the space's layers (listed once).
 void check_kept_layers(const SpaceDesc& space, const std::vector<std::string>& kept);
+
+/// Appends the policy variables of `space.layer_descs` (set by the family):
+/// per group of quant.granularity, in network order, `<group>.weight_bits`,
+/// `<group>.act_bits` and, with several quant.methods, `<group>.method`. A
+/// keep_8bit layer is a group of its own with weight bits {8} and no method.
+/// Also fills `space.layers` and `space.methods`.
+void add_policy_variables(SpaceDesc& space, const core::QuantConfig& quant);
+
+/// The layer named `name`; throws when the space has none.
+const LayerDesc& layer_desc(const SpaceDesc& space, const std::string& name);
 
 /// The policy a layer gets from its bits and its method variable's choice:
 /// the method where it takes those bits (quant::method_applies), rtn otherwise.
@@ -89,8 +111,9 @@ SubnetSpec with_uniform_policy(SubnetSpec spec, const quant::LayerPolicy& policy
 /// absent layers. Policies need not be among the searched choices.
 void validate_spec(const SpaceDesc& space, const SubnetSpec& spec, const std::string& where);
 
-/// True when the variable is active in `spec`.
+/// True when the variable (the layer) is active in `spec`.
 bool is_active(const Variable& v, const SubnetSpec& spec);
+bool is_active(const LayerDesc& l, const SubnetSpec& spec);
 
 // --- JSON ------------------------------------------------------------------
 

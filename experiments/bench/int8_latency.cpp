@@ -72,21 +72,29 @@ double ort_latency_ms(const std::string& model, int64_t batch, const core::Laten
   return nlohmann::json::parse(out).at("median_ms").get<double>();
 }
 
+// Quantize and Dequantize nodes: the precision changes between neighbours.
+int conversions(const deploy::Graph& g) {
+  int n = 0;
+  for (const auto& node : g.nodes) n += node.kind == deploy::OpKind::kQuantize || node.kind == deploy::OpKind::kDequantize;
+  return n;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"fp32 vs int8 latency of one deployed subnet"};
   std::string config_path, subnet = "largest", format = "md";
-  std::vector<std::string> sets, bits_list{"32", "8/8", "4/8"};
-  int threads = 1, warmup = 20, runs = 100;
+  std::vector<std::string> sets, bits_list{"32", "8/8", "4/8"}, spec_files;
+  int threads = 1, warmup = -1, runs = -1;
   bool profile = false, no_ort = false;
   app.add_option("config", config_path, "qnas YAML config (its output.dir holds the checkpoint)")->required();
   app.add_option("--set", sets, "config overrides")->take_all();
   app.add_option("--subnet", subnet, "largest | smallest | SPEC.json")->capture_default_str();
   app.add_option("--bits", bits_list, "uniform policies to compare; the first is the baseline")->capture_default_str();
+  app.add_option("--spec", spec_files, "more variants: spec JSON files, each with its own per-layer policy")->take_all();
   app.add_option("--threads", threads, "LibTorch threads")->capture_default_str();
-  app.add_option("--warmup", warmup, "untimed runs")->capture_default_str();
-  app.add_option("--runs", runs, "timed runs")->capture_default_str();
+  app.add_option("--warmup", warmup, "untimed runs (default: the config's latency.warmup, as qnas eval and search)");
+  app.add_option("--runs", runs, "timed runs (default: the config's latency.runs)");
   app.add_option("--format", format, "text | csv | md | json")->capture_default_str();
   app.add_flag("--profile", profile, "per-node times on stderr");
   app.add_flag("--no-ort", no_ort, "skip the ONNX Runtime rows");
@@ -102,13 +110,18 @@ int main(int argc, char** argv) {
       v.model = std::make_unique<deploy::Int8Model>(v.prepared.graph);
       variants.push_back(std::move(v));
     }
+    for (const auto& file : spec_files) {
+      Variant v{std::filesystem::path(file).stem().string(), evaluator.prepare(supernet::load_spec(file)), nullptr};
+      v.model = std::make_unique<deploy::Int8Model>(v.prepared.graph);
+      variants.push_back(std::move(v));
+    }
     core::LatencyConfig lc = cfg.latency;
     lc.threads = threads;
-    lc.warmup = warmup;
-    lc.runs = runs;
+    if (warmup >= 0) lc.warmup = warmup;
+    if (runs >= 0) lc.runs = runs;
     const auto image = session.data.test.images.narrow(0, 0, 1);
     core::Table t({"model", "runtime", "threads", "batch", "latency_ms", "p10_ms", "p90_ms", "img_s", "speedup",
-                   "model_bytes", "size_ratio", "weight_bytes"});
+                   "model_bytes", "size_ratio", "weight_bytes", "int8_layers", "fp32_layers", "qdq_nodes"});
     // The second variant (all-int8 by default) exported to ONNX for ONNX Runtime.
     const std::string onnx_dir = (std::filesystem::temp_directory_path() / ("qnas_bench_onnx_" + std::to_string(getpid()))).string();
     bool have_onnx = false;
@@ -129,7 +142,8 @@ int main(int argc, char** argv) {
         t.add({v.name, "qnas", std::to_string(threads), std::to_string(batch), core::fixed(s.median_ms, 3),
                core::fixed(s.p10_ms, 3), core::fixed(s.p90_ms, 3), core::fixed(1000.0 * double(batch) / s.median_ms, 0),
                core::fixed(base_ms / s.median_ms, 2), std::to_string(int64_t(bytes)), core::fixed(base_bytes / bytes, 2),
-               std::to_string(weight_bytes(v.prepared.graph))});
+               std::to_string(weight_bytes(v.prepared.graph)), std::to_string(v.model->int8_layers()),
+               std::to_string(v.model->fp32_layers()), std::to_string(conversions(v.prepared.graph))});
         if (profile) {
           at::set_num_threads(threads);
           c10::InferenceMode guard;
@@ -139,7 +153,7 @@ int main(int argc, char** argv) {
           const double ms = ort_latency_ms(onnx_dir + "/model.onnx", batch, lc);
           if (ms > 0)
             t.add({v.name, "onnxruntime", std::to_string(threads), std::to_string(batch), core::fixed(ms, 3), "", "",
-                   core::fixed(1000.0 * double(batch) / ms, 0), core::fixed(base_ms / ms, 2), "", "", ""});
+                   core::fixed(1000.0 * double(batch) / ms, 0), core::fixed(base_ms / ms, 2), "", "", "", "", "", ""});
           else
             std::fprintf(stderr, "bench_int8_latency: ONNX Runtime not available (scripts/install-deps.sh installs it)\n");
         }

@@ -17,12 +17,13 @@ void register_info(CLI::App& app) {
     const auto config = core::load_config(args->path, args->sets);
     const auto session = eval::open_session(config);
     const auto& space = session.net->space();
-    core::Table t({"variable", "choices", "active_if"});
+    core::Table t({"variable", "choices", "active_if", "layers"});
     std::string methods;  // the method variables' choices, by name
     for (const auto& m : space.methods) methods += (methods.empty() ? "[" : ",") + quant::method_choice_text(m);
     for (const auto& v : space.variables)
       t.add({v.name, v.field == "method" ? methods + "]" : nlohmann::json(v.choices).dump(),
-             v.active_var.empty() ? "always" : v.active_var + " >= " + std::to_string(v.active_min)});
+             v.active_var.empty() ? "always" : v.active_var + " >= " + std::to_string(v.active_min),
+             v.layers.size() > 1 ? nlohmann::json(v.layers).dump() : ""});
     std::printf("%s", t.render(*format).c_str());
     if (*format == "text")
       std::printf("\n%zu variables (%zu compressible layers), 10^%.2f subnets, structure hash %s\n",

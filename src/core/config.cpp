@@ -154,6 +154,7 @@ template <class V> void visit(V& v, QuantConfig& c) {
   v.field("act_bits", c.act_bits, "per-layer input-activation bit-widths the search may choose", one_of_ints({8, 32}));
   v.field("methods", c.methods, "per-layer compression methods the search may choose, each 'name key=value ...' (rtn, gptq, decoupleq, smoothquant, admm_cp, cp_rtn, with the parameters of a spec's policy except group); a layer whose bits a method does not take (gptq/decoupleq/admm_cp/cp_rtn: weights <= 8, smoothquant: W8A8) uses rtn", nonempty(any()));
   v.field("keep_8bit", c.keep_8bit, "layers whose weights every searched subnet keeps at 8 bits by round-to-nearest, e.g. [stem, classifier] as the ADMM-CP paper keeps its first conv and classifier; their activation bits are still searched", any());
+  v.field("granularity", c.granularity, "what one policy gene (weight bits, activation bits, method) covers: layer (each compressible layer its own), block (all layers of a block: stem, s<i>.b<j>, head, classifier) or stage (all blocks of a stage, s<i>); a keep_8bit layer stays a group of its own", one_of({"layer", "block", "stage"}));
   v.field("calib_images", c.calib_images, "training images used to calibrate activation ranges", range(1, 60000));
   v.field("act_observer", c.act_observer, "how activation ranges are calibrated: min/max, a percentile at each end, or the clip with the least squared error", one_of({"minmax", "percentile", "mse"}));
   v.field("act_percentile", c.act_percentile, "act_observer percentile: the range [p_(100-x), p_x]", range(50.001, 100));

@@ -46,6 +46,7 @@ struct QuantConfig {
   std::vector<int> act_bits = {8, 32};
   std::vector<std::string> methods = {"rtn"};  // searched per layer when more than one ("gptq act_order=1", ...)
   std::vector<std::string> keep_8bit;  // layers whose weights every searched subnet keeps at W8 by RTN
+  std::string granularity = "layer";   // policy genes per layer | block | stage
   int calib_images = 512;
   std::string act_observer = "minmax";  // minmax | percentile | mse
   double act_percentile = 99.99;

@@ -298,3 +298,88 @@ TEST(SearchConfig, ObjectivesReplaceTheDefaultInOrder) {
   const auto again = qnas::core::parse_config(qnas::core::to_yaml(c), "resolved.yaml");
   EXPECT_EQ(again.search.objectives, c.search.objectives);
 }
+
+namespace {
+
+sn::Supernet net_with(const std::string& granularity, std::vector<std::string> kept = {}) {
+  auto cfg = quickstart();
+  cfg.quant.granularity = granularity;
+  cfg.quant.keep_8bit = std::move(kept);
+  cfg.quant.methods = {"rtn", "gptq act_order=1"};
+  return sn::make_supernet(cfg, {});
+}
+
+// The policy genes of each group: every active layer of a group has one policy.
+void expect_uniform_groups(const sn::SpaceDesc& d, const sn::SubnetSpec& spec) {
+  for (const auto& v : d.variables) {
+    if (!v.is_policy()) continue;
+    const qnas::quant::LayerPolicy* first = nullptr;
+    for (const auto& layer : v.layers) {
+      const auto it = spec.policy.find(layer);
+      if (it == spec.policy.end()) continue;
+      if (!first) first = &it->second;
+      EXPECT_EQ(it->second, *first) << v.layer << " / " << layer;
+    }
+  }
+}
+
+}  // namespace
+
+TEST(Granularity, BlockAndStageGenesEncodeDecodeAndCanonicalise) {
+  const auto layer = net_with("layer"), block = net_with("block"), stage = net_with("stage");
+  const auto policy_genes = [](const sn::SpaceDesc& d) {
+    int n = 0;
+    for (const auto& v : d.variables) n += v.is_policy();
+    return n;
+  };
+  // quickstart: 30 layers; blocks: stem, 6 blocks, head, classifier; stages: stem, 3 stages, head, classifier.
+  EXPECT_EQ(policy_genes(layer->space()), 30 * 3);
+  EXPECT_EQ(policy_genes(block->space()), 9 * 3);
+  EXPECT_EQ(policy_genes(stage->space()), 6 * 3);
+  EXPECT_EQ(block->space().find("s1.b1.weight_bits")->active_var, "s1.depth");
+  EXPECT_TRUE(stage->space().find("s1.act_bits")->active_var.empty());
+  EXPECT_EQ(block->space().find("head.method")->layers, (std::vector<std::string>{"head.expand", "head.mix"}));
+  EXPECT_LT(block->space().log10_size(), layer->space().log10_size());
+  for (const auto* net : {&block, &stage}) {
+    const qs::Space space((*net)->space());
+    qnas::core::Rng rng(8);
+    for (int t = 0; t < 200; ++t) {
+      const auto r = space.random(rng);
+      const auto spec = space.decode(r);
+      expect_uniform_groups(space.desc(), spec);
+      EXPECT_NO_THROW(sn::validate_spec(space.desc(), spec, "test"));
+      EXPECT_EQ(space.encode(spec), r);
+      EXPECT_EQ(space.canonical(r), r);
+      const auto s2 = sn::random_spec(space.desc(), rng);
+      EXPECT_EQ(space.decode(space.encode(s2)), s2);
+    }
+  }
+}
+
+TEST(Granularity, ALayerSpecLoadsInABlockSpaceOnlyWhenUniformPerBlock) {
+  const qs::Space layers(net_with("layer")->space()), blocks(net_with("block")->space());
+  // Written at layer granularity, uniform within each block: loads.
+  const auto uniform = sn::largest_spec(layers.desc(), policy_of(4, 8));
+  EXPECT_EQ(blocks.decode(blocks.encode(uniform)), uniform);
+  auto mixed = uniform;
+  mixed.policy.at("s1.b0.dw").weight_bits = 8;
+  EXPECT_NO_THROW(layers.encode(mixed));
+  qnas::testing::expect_error([&] { blocks.encode(mixed); },
+                              {"'s1.b0.pw1' and 's1.b0.dw' differ in weight_bits", "'s1.b0' one weight_bits gene",
+                               "quant.granularity"});
+}
+
+TEST(Granularity, KeptLayersAreGroupsOfTheirOwn) {
+  const qs::Space space(net_with("block", {"s0.b0.dw", "classifier"})->space());
+  const auto* kept = space.desc().find("s0.b0.dw.weight_bits");
+  ASSERT_NE(kept, nullptr);
+  EXPECT_EQ(kept->choices, std::vector<int>{8});
+  EXPECT_EQ(space.desc().find("s0.b0.dw.method"), nullptr);
+  EXPECT_EQ(space.desc().find("s0.b0.weight_bits")->layers, (std::vector<std::string>{"s0.b0.pw1", "s0.b0.pw2"}));
+  qnas::core::Rng rng(2);
+  for (int t = 0; t < 50; ++t) EXPECT_EQ(space.decode(space.random(rng)).policy.at("s0.b0.dw").weight_bits, 8);
+}
+
+TEST(Granularity, BadValueIsNamed) {
+  EXPECT_NE(error_of("quant: {granularity: blocks}").find("quant.granularity"), std::string::npos);
+}
