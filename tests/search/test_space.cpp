@@ -20,8 +20,9 @@ namespace sn = qnas::supernet;
 
 namespace {
 
+// The quickstart space with one policy gene per layer (its config searches per block).
 qnas::core::Config quickstart() {
-  return qnas::core::load_config(std::string(QNAS_SOURCE_DIR) + "/configs/quickstart.yaml");
+  return qnas::core::load_config(std::string(QNAS_SOURCE_DIR) + "/configs/quickstart.yaml", {"quant.granularity=layer"});
 }
 
 const sn::Supernet& mbv3_net() {
@@ -382,4 +383,11 @@ TEST(Granularity, KeptLayersAreGroupsOfTheirOwn) {
 
 TEST(Granularity, BadValueIsNamed) {
   EXPECT_NE(error_of("quant: {granularity: blocks}").find("quant.granularity"), std::string::npos);
+}
+
+TEST(Granularity, SensitivitySeedingNeedsLayerGenes) {
+  const auto net = net_with("block");
+  const qs::Space space(net->space());
+  qnas::testing::expect_error([&] { qs::sensitivity_seeds(space, *net, {}); },
+                              {"seed_from_sensitivity", "'s0.b0' one gene for 3 layers", "quant.granularity: layer"});
 }
