@@ -4,7 +4,7 @@
 
 #include <unistd.h>
 
-#include <filesystem>
+#include <functional>
 #include <set>
 
 #include "search/baselines.hpp"
@@ -12,10 +12,10 @@
 #include "search/tactics.hpp"
 #include "src/core/config.hpp"
 #include "supernet/supernet.hpp"
+#include "tests/test_util.hpp"
 
 namespace qs = qnas::search;
 namespace sn = qnas::supernet;
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -57,15 +57,6 @@ qs::MetricValues synthetic_metrics(const sn::SubnetSpec& spec) {
   for (const auto& [name, v] : spec.arch) size += 10.0 * v;
   return {{"top1", 70 + bits / 40.0 + double(spec.policy.size()) / 4.0}, {"model_bytes", size}};
 }
-
-struct TempDir {
-  std::string path;
-  explicit TempDir(const std::string& name)
-      : path((fs::temp_directory_path() / ("qnas_test_" + name + "_" + std::to_string(getpid()))).string()) {
-    fs::remove_all(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 struct Killed {};
 
@@ -147,10 +138,10 @@ TEST(Baselines, AResumedSearchKeepsThemAndWritesTheirComparison) {
   const auto net = quickstart_net();
   const qs::Space space(net->space());
   const qs::Validate validate = [](const sn::SubnetSpec& spec) { return synthetic_metrics(spec); };
-  TempDir dir("baselines_resume");
+  const qnas::testing::TempDir dir("baselines_resume");
   qs::SearchOptions o;
   o.cfg = search_config("nsga2");
-  o.out_dir = dir.path;
+  o.out_dir = dir.str();
   o.fingerprint = "test";
   int calls = 0;
   const qs::Validate dying = [&](const sn::SubnetSpec& spec) {
@@ -164,11 +155,11 @@ TEST(Baselines, AResumedSearchKeepsThemAndWritesTheirComparison) {
   ASSERT_EQ(r.baselines.size(), 11u);  // 6 + 25% of 20
   for (size_t i = 0; i < r.baselines.size(); ++i) EXPECT_EQ(r.baselines[i].row, int(i));
   EXPECT_EQ(r.baselines[0].label, "int8 largest");
-  const auto csv = qs::read_csv(dir.path + "/baselines.csv");
+  const auto csv = qs::read_csv(dir.file("baselines.csv"));
   ASSERT_EQ(csv.rows.size(), 11u);
   EXPECT_EQ(csv.rows[2][csv.column("baseline")], "fp32 largest");
   EXPECT_GE(csv.number(0, "model_bytes_ratio"), 1.0);
-  const auto hv = qs::read_csv(dir.path + "/hypervolume.csv");
+  const auto hv = qs::read_csv(dir.file("hypervolume.csv"));
   ASSERT_EQ(hv.rows.size(), 2u);
   EXPECT_EQ(hv.number(0, "baselines"), 11);
   EXPECT_LE(hv.number(1, "baselines_hypervolume"), hv.number(1, "hypervolume"));
