@@ -231,15 +231,15 @@ void MBV3SupernetImpl::build_space(const core::QuantConfig& quant) {
   layers.push_back({"stem", "stem", "stem", "", 0});
   for (size_t s = 0; s < stages_.size(); ++s) {
     const std::string stage = "s" + std::to_string(s), depth_var = stage + ".depth";
-    space_.variables.push_back({depth_var, depths, "", "depth", "", 0});
+    space_.variables.push_back({depth_var, depths, "", "depth", "", 0, {}});
     for (size_t b = 0; b < stages_[s].size(); ++b) {
       // Blocks every depth choice keeps are unconditional.
       const bool always = int(b) < stage_min(depths);
       const std::string cond = always ? "" : depth_var;
       const int min = always ? 0 : int(b) + 1;
       const std::string name = block_name(s, b);
-      space_.variables.push_back({name + ".kernel", kernels, "", "kernel", cond, min});
-      space_.variables.push_back({name + ".expand", expands, "", "expand", cond, min});
+      space_.variables.push_back({name + ".kernel", kernels, "", "kernel", cond, min, {}});
+      space_.variables.push_back({name + ".expand", expands, "", "expand", cond, min, {}});
       std::vector<std::string> units{".pw1", ".dw", ".pw2"};
       if (stages_[s][b]->se) units.insert(units.begin() + 2, {".se_reduce", ".se_expand"});
       for (const auto& unit : units) layers.push_back({name + unit, name, stage, cond, min});
