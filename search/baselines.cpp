@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 
 #include "src/core/error.hpp"
@@ -77,27 +78,39 @@ std::vector<Genome> baseline_genomes(const Space& space, size_t random_archs, co
   return out;
 }
 
-std::string baseline_label(const Space& space, const Genome& genome) {
-  const auto spec = space.decode(genome);
-  for (const auto& u : uniform_policies(space)) {
-    if (!(with_policy(space, spec, u) == spec)) continue;
-    const char* arch = spec.arch == supernet::largest_spec(space.desc()).arch    ? "largest"
-                       : spec.arch == supernet::smallest_spec(space.desc()).arch ? "smallest"
-                                                                                 : "random";
-    return u.name + " " + arch;
+namespace {
+
+// What labelling a genome needs, computed once per space.
+struct Labeller {
+  const Space& space;
+  std::vector<UniformPolicy> policies = uniform_policies(space);
+  std::map<std::string, int> largest = supernet::largest_spec(space.desc()).arch;
+  std::map<std::string, int> smallest = supernet::smallest_spec(space.desc()).arch;
+
+  std::string operator()(const Genome& genome) const {
+    const auto spec = space.decode(genome);
+    for (const auto& u : policies) {
+      if (!(with_policy(space, spec, u) == spec)) continue;
+      return u.name + (spec.arch == largest ? " largest" : spec.arch == smallest ? " smallest" : " random");
+    }
+    return "";
   }
-  return "";
-}
+};
+
+}  // namespace
+
+std::string baseline_label(const Space& space, const Genome& genome) { return Labeller{space}(genome); }
 
 std::vector<BaselineComparison> compare_baselines(const Space& space, const Goals& goals,
                                                   const std::vector<Genome>& genomes,
                                                   const std::vector<int>& iterations,
                                                   const std::vector<MetricValues>& metrics) {
+  const Labeller label{space};
   std::vector<BaselineComparison> out;
   for (size_t i = 0; i < genomes.size(); ++i) {
     if (iterations[i] != 0) continue;
     BaselineComparison b;
-    b.label = baseline_label(space, genomes[i]);
+    b.label = label(genomes[i]);
     if (b.label.empty()) continue;
     b.row = int(i);
     const Point base = goals.to_min(metrics[i]);

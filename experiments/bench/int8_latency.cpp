@@ -75,7 +75,7 @@ double ort_latency_ms(const std::string& model, int64_t batch, const core::Laten
 // Quantize and Dequantize nodes: the precision changes between neighbours.
 int conversions(const deploy::Graph& g) {
   int n = 0;
-  for (const auto& node : g.nodes) n += node.kind == deploy::OpKind::kQuantize || node.kind == deploy::OpKind::kDequantize;
+  for (const auto& node : g.nodes) n += node.converts_precision();
   return n;
 }
 

@@ -104,6 +104,8 @@ struct Node {
   at::Tensor channel_scale;  // kScale only: fp32 [1, C, 1, 1] or [1, C], broadcast over the input
 
   bool has_weight() const { return kind == OpKind::kConv || kind == OpKind::kLinear; }
+  /// A Quantize or Dequantize node: a precision change between neighbours.
+  bool converts_precision() const { return kind == OpKind::kQuantize || kind == OpKind::kDequantize; }
   bool general_grid() const { return weight_zeros.defined(); }
 };
 

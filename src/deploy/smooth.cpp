@@ -11,7 +11,6 @@ namespace qnas::deploy {
 
 namespace {
 
-bool converts_precision(const Node& n) { return n.kind == OpKind::kQuantize || n.kind == OpKind::kDequantize; }
 
 // The index of the node that produces value v; -1 for the graph input.
 int producer(const Graph& g, int v) {
@@ -32,7 +31,7 @@ void collect_readers(const Graph& g, int v, std::vector<size_t>& out) {
   for (size_t k = 0; k < g.nodes.size(); ++k) {
     const auto& n = g.nodes[k];
     if (std::find(n.inputs.begin(), n.inputs.end(), v) == n.inputs.end()) continue;
-    if (converts_precision(n))
+    if (n.converts_precision())
       collect_readers(g, n.output, out);
     else
       out.push_back(k);
@@ -73,7 +72,7 @@ void erase_unread_conversions(Graph& g) {
     erased = false;
     for (size_t k = 0; k < g.nodes.size() && !erased; ++k) {
       const int out = g.nodes[k].output;
-      if (!converts_precision(g.nodes[k]) || out == g.output) continue;
+      if (!g.nodes[k].converts_precision() || out == g.output) continue;
       const bool read = std::any_of(g.nodes.begin(), g.nodes.end(), [&](const Node& n) {
         return std::find(n.inputs.begin(), n.inputs.end(), out) != n.inputs.end();
       });
@@ -109,7 +108,7 @@ void insert_scale_node(Graph& g, size_t k, int u, const at::Tensor& inverse) {
 
 int smoothing_source(const Graph& g, const std::string& layer) {
   int v = g.nodes[layer_index(g, layer)].inputs[0];
-  for (int p = producer(g, v); p >= 0 && converts_precision(g.nodes[size_t(p)]); p = producer(g, v))
+  for (int p = producer(g, v); p >= 0 && g.nodes[size_t(p)].converts_precision(); p = producer(g, v))
     v = g.nodes[size_t(p)].inputs[0];
   return v;
 }
