@@ -5,6 +5,7 @@
 
 #include "search/sensitivity_prior.hpp"
 #include "src/core/error.hpp"
+#include "src/eval/latency_model.hpp"
 #include "src/eval/metrics.hpp"
 #include "src/eval/sensitivity.hpp"
 #include "src/quant/sensitivity.hpp"
@@ -20,8 +21,9 @@ namespace {
 // set each layer's policy from its policy genes.
 class ShapeProxies {
  public:
-  ShapeProxies(const Space& space, const supernet::SupernetImpl& net, SensitivityPrior prior)
-      : space_(space), net_(net), prior_(std::move(prior)) {
+  ShapeProxies(const Space& space, const supernet::SupernetImpl& net, SensitivityPrior prior,
+               std::shared_ptr<const eval::LatencyModel> latency)
+      : space_(space), net_(net), prior_(std::move(prior)), latency_(std::move(latency)) {
     const auto& vars = space.desc().variables;
     for (size_t i = 0; i < vars.size(); ++i) {
       if (!vars[i].is_policy()) {
@@ -42,6 +44,7 @@ class ShapeProxies {
         if (l.compressible) sensitivity += prior_.at(l.name, l.policy.weight_bits);
       m["sensitivity"] = sensitivity;
     }
+    if (latency_) m["latency_est_ms"] = latency_->estimate(layers).ms;
     return m;
   }
 
@@ -97,6 +100,7 @@ class ShapeProxies {
   const Space& space_;
   const supernet::SupernetImpl& net_;
   SensitivityPrior prior_;
+  std::shared_ptr<const eval::LatencyModel> latency_;
   std::vector<size_t> arch_genes_;
   std::unordered_map<std::string, int> weight_gene_, act_gene_, method_gene_;  // layer name -> gene index
   mutable std::unordered_map<std::string, Shapes> cache_;        // architecture genes -> shapes
@@ -158,7 +162,7 @@ SeedFn sensitivity_seeds(const Space& space, const supernet::SupernetImpl& net, 
     QNAS_CHECK(v.field != "weight_bits" || v.layers.size() == 1, "search.seed_from_sensitivity allocates bits per "
                "layer, but quant.granularity gives '", v.layer, "' one gene for ", v.layers.size(),
                " layers; expected quant.granularity: layer");
-  auto shapes = std::make_shared<const ShapeProxies>(space, net, SensitivityPrior{});
+  auto shapes = std::make_shared<const ShapeProxies>(space, net, SensitivityPrior{}, nullptr);
   auto p = std::make_shared<const SensitivityPrior>(std::move(prior));
   return [&space, shapes, p](size_t n, core::Rng& rng, std::unordered_set<std::string>& exclude) {
     std::vector<Genome> out;
@@ -170,8 +174,9 @@ SeedFn sensitivity_seeds(const Space& space, const supernet::SupernetImpl& net, 
   };
 }
 
-ProxyFn shape_proxies(const Space& space, const supernet::SupernetImpl& net, SensitivityPrior prior) {
-  auto proxies = std::make_shared<const ShapeProxies>(space, net, std::move(prior));
+ProxyFn shape_proxies(const Space& space, const supernet::SupernetImpl& net, SensitivityPrior prior,
+                      std::shared_ptr<const eval::LatencyModel> latency) {
+  auto proxies = std::make_shared<const ShapeProxies>(space, net, std::move(prior), std::move(latency));
   return [proxies](const Genome& g) { return (*proxies)(g); };
 }
 

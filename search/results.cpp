@@ -1,11 +1,14 @@
 #include "search/results.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 
+#include "predictors/predictor.hpp"
 #include "src/core/error.hpp"
+#include "src/eval/latency.hpp"
 #include "src/core/fs.hpp"
 #include "src/core/table.hpp"
 #include "supernet/space.hpp"
@@ -18,7 +21,7 @@ const std::vector<std::string>& metric_columns() {
   static const std::vector<std::string> cols = {"top1",           "latency_ms",       "latency_ms_p10",
                                                 "latency_ms_p90", "latency_ms_std",   "throughput_img_s",
                                                 "model_bytes",    "peak_rss_bytes",   "params",
-                                                "macs",           "bops"};
+                                                "macs",           "bops",             "latency_est_ms"};
   return cols;
 }
 
@@ -27,6 +30,26 @@ std::vector<std::string> evaluation_header() {
   h.insert(h.end(), metric_columns().begin(), metric_columns().end());
   h.push_back("eval_s");
   return h;
+}
+
+EstimateAgreement estimate_agreement(const std::vector<Row>& rows, const std::string& estimate,
+                                     const std::string& measured) {
+  std::vector<double> est, real, error;
+  for (const auto& r : rows) {
+    const auto e = r.metrics.find(estimate), m = r.metrics.find(measured);
+    if (e == r.metrics.end() || m == r.metrics.end() || !(m->second > 0)) continue;
+    est.push_back(e->second);
+    real.push_back(m->second);
+    error.push_back(100.0 * std::abs(e->second - m->second) / m->second);
+  }
+  EstimateAgreement a;
+  a.rows = int(est.size());
+  if (a.rows < 2) return a;
+  const auto n = Eigen::Index(est.size());
+  a.median_abs_pct_error = eval::median(error);
+  a.kendall_tau = predictors::kendall_tau(Eigen::Map<const Eigen::VectorXd>(est.data(), n),
+                                          Eigen::Map<const Eigen::VectorXd>(real.data(), n));
+  return a;
 }
 
 std::vector<std::string> row_fields(const Row& r) {

@@ -17,6 +17,14 @@ namespace qnas::search {
 
 /// Metric columns of evaluations.csv, in order.
 const std::vector<std::string>& metric_columns();
+/// How an estimated metric agrees with a measured one over the rows that
+/// hold both: median of |estimate - measured| / measured in percent, and
+/// Kendall's tau-b between them.
+struct EstimateAgreement {
+  int rows = 0;
+  double median_abs_pct_error = 0, kendall_tau = 0;
+};
+
 /// The whole header of evaluations.csv / pareto.csv.
 std::vector<std::string> evaluation_header();
 
@@ -31,6 +39,9 @@ struct Row {
 
 /// The CSV fields of a row under evaluation_header().
 std::vector<std::string> row_fields(const Row& row);
+
+EstimateAgreement estimate_agreement(const std::vector<Row>& rows, const std::string& estimate,
+                                     const std::string& measured);
 
 /// A CSV file as text cells; `path` names it in errors.
 struct CsvTable {

@@ -27,6 +27,10 @@
 #include "search/objectives.hpp"
 #include "search/sensitivity_prior.hpp"
 #include "search/space.hpp"
+
+namespace qnas::eval {
+class LatencyModel;
+}
 #include "src/core/config.hpp"
 
 namespace qnas::supernet {
@@ -65,8 +69,11 @@ using ProxyFn = std::function<MetricValues(const Genome&)>;
 /// not the fp32 factors of SmoothQuant's scale nodes (which depend on the
 /// graph around each layer).
 /// With a sensitivity prior (search/sensitivity_prior.hpp) it adds
-/// `sensitivity`: the sum of the prior's score over the compressible layers.
-ProxyFn shape_proxies(const Space& space, const supernet::SupernetImpl& net, SensitivityPrior prior = {});
+/// `sensitivity`: the sum of the prior's score over the compressible layers;
+/// with a latency model (src/eval/latency_model.hpp) `latency_est_ms`, its
+/// estimate.
+ProxyFn shape_proxies(const Space& space, const supernet::SupernetImpl& net, SensitivityPrior prior = {},
+                      std::shared_ptr<const eval::LatencyModel> latency = nullptr);
 
 struct TacticContext {
   const Space& space;

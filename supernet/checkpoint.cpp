@@ -29,6 +29,7 @@ void save_checkpoint(const std::string& path, SupernetImpl& net, torch::optim::O
   archive.write("structure_hash", c10::IValue(net.space().structure_hash()));
   archive.write("epochs_done", c10::IValue(int64_t(progress.epochs_done)));
   archive.write("steps_done", c10::IValue(progress.steps_done));
+  archive.write("quant_aware", c10::IValue(progress.quant_aware));
   const std::string tmp = core::temp_path_for(path);
   archive.save_to(tmp);
   core::commit_file(tmp, path);
@@ -74,6 +75,8 @@ TrainProgress load_checkpoint(const std::string& path, SupernetImpl& net, torch:
   TrainProgress p;
   p.epochs_done = int(read_value(archive, "epochs_done", path).toInt());
   p.steps_done = read_value(archive, "steps_done", path).toInt();
+  c10::IValue quant_aware;
+  p.quant_aware = archive.try_read("quant_aware", quant_aware) && quant_aware.toBool();
   return p;
 }
 

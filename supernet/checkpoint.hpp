@@ -14,6 +14,7 @@ namespace qnas::supernet {
 struct TrainProgress {
   int epochs_done = 0;
   int64_t steps_done = 0;
+  bool quant_aware = false;  // trained with train.quant_aware (absent in older files: false)
 };
 
 /// `<dir>/supernet.pt`.

@@ -129,19 +129,33 @@ at::Tensor ElasticBlockImpl::bn_act(const at::Tensor& x, const ElasticBN& p, int
   return elastic_bn_act(x, p, c, a, is_training());
 }
 
-at::Tensor ElasticBlockImpl::forward(const at::Tensor& x, int kernel, int expand) const {
+at::Tensor ElasticBlockImpl::forward(const at::Tensor& x, int kernel, int expand, const std::string& name,
+                                     const FakeQuant& fq) const {
   const int64_t mid = mid_channels(expand);
-  at::Tensor y = bn_act(conv_same(x, lead(pw1_w_, mid), {}, 1, 1), pw1_bn_, mid, act);
+  const auto conv = [&](const char* unit, const at::Tensor& in, const at::Tensor& w) {
+    return conv_same(fq.input(name + unit, in), fq.weight(name + unit, w), {}, 1, 1);
+  };
+  at::Tensor y = bn_act(conv(".pw1", x, lead(pw1_w_, mid)), pw1_bn_, mid, act);
   // Training uses the hand-written depthwise backward (supernet/depthwise.hpp).
-  const at::Tensor kw = dw_kernel(mid, kernel);
+  const at::Tensor kw = fq.weight(name + ".dw", dw_kernel(mid, kernel));
+  y = fq.input(name + ".dw", y);
   y = at::GradMode::is_enabled() ? depthwise_conv2d(y, kw, stride) : conv_same(y, kw, {}, stride, mid);
   y = bn_act(y, dw_bn_, mid, act);
   if (se) {
     const int64_t s = se_channels(mid);
-    y = squeeze_excite(y, lead(se_rw_, s).narrow(1, 0, mid), lead(se_rb_, s), lead(se_ew_, mid).narrow(1, 0, s),
-                       lead(se_eb_, mid));
+    const auto rw = lead(se_rw_, s).narrow(1, 0, mid), ew = lead(se_ew_, mid).narrow(1, 0, s);
+    if (!fq.enabled()) {
+      y = squeeze_excite(y, rw, lead(se_rb_, s), ew, lead(se_eb_, mid));
+    } else {  // the deployed SE: two linear layers on the pooled vector, each input quantized
+      const auto linear = [&](const char* unit, const at::Tensor& in, const at::Tensor& w, const at::Tensor& b) {
+        return at::linear(fq.input(name + unit, in), fq.weight(name + unit, w.flatten(1)), b);
+      };
+      auto g = at::relu(linear(".se_reduce", y.mean({2, 3}), rw, lead(se_rb_, s)));
+      g = at::hardsigmoid(linear(".se_expand", g, ew, lead(se_eb_, mid)));
+      y = scale_channels(y, g);
+    }
   }
-  y = bn_act(conv_same(y, pw2_w_.narrow(1, 0, mid), {}, 1, 1), pw2_bn_, out, Act::kNone);
+  y = bn_act(conv(".pw2", y, pw2_w_.narrow(1, 0, mid)), pw2_bn_, out, Act::kNone);
   return residual ? y + x : y;
 }
 
@@ -281,23 +295,40 @@ MBV3Arch MBV3SupernetImpl::arch_of(const SubnetSpec& spec) const {
   return a;
 }
 
-at::Tensor MBV3SupernetImpl::stem(const at::Tensor& x) {
-  const auto y = elastic_bn_act(conv_same(x, stem_w_, {}, 1, 1), stem_bn_, cfg_.stem_width, Act::kHswish, is_training());
+namespace {
+// The quantization an elastic forward of `spec` simulates (none unless the
+// supernet trains quantization-aware).
+FakeQuant fake_quant_of(const SupernetImpl& net, const SubnetSpec& spec) {
+  return net.quant_aware() ? FakeQuant(spec.policy) : FakeQuant();
+}
+}  // namespace
+
+at::Tensor MBV3SupernetImpl::stem(const at::Tensor& x, const SubnetSpec& spec) {
+  const auto fq = fake_quant_of(*this, spec);
+  const auto y = elastic_bn_act(conv_same(fq.input("stem", x), fq.weight("stem", stem_w_), {}, 1, 1), stem_bn_,
+                                cfg_.stem_width, Act::kHswish, is_training());
   // Channels-last from here on: with one input channel the input's layout is
   // ambiguous and LibTorch would keep NCHW (2x slower for these convs).
   return y.contiguous(at::MemoryFormat::ChannelsLast);
 }
 
+bool MBV3SupernetImpl::same_stem(const SubnetSpec& a, const SubnetSpec& b) const {
+  return !quant_aware() || a.policy.at("stem") == b.policy.at("stem");
+}
+
 at::Tensor MBV3SupernetImpl::forward_from_stem(const at::Tensor& stem, const SubnetSpec& spec) {
   const MBV3Arch a = arch_of(spec);
+  const auto fq = fake_quant_of(*this, spec);
   at::Tensor y = stem;
   for (size_t s = 0; s < stages_.size(); ++s)
-    for (int b = 0; b < a.depth[s]; ++b) y = stages_[s][size_t(b)]->forward(y, a.kernel[s][size_t(b)], a.expand[s][size_t(b)]);
-  y = elastic_bn_act(conv_same(y, head_w_, {}, 1, 1), head_bn_, cfg_.head_width, Act::kHswish, is_training());
-  y = at::hardswish(at::linear(y.mean({2, 3}), mix_w_, mix_b_));
+    for (int b = 0; b < a.depth[s]; ++b)
+      y = stages_[s][size_t(b)]->forward(y, a.kernel[s][size_t(b)], a.expand[s][size_t(b)], block_name(s, size_t(b)), fq);
+  y = elastic_bn_act(conv_same(fq.input("head.expand", y), fq.weight("head.expand", head_w_), {}, 1, 1), head_bn_,
+                     cfg_.head_width, Act::kHswish, is_training());
+  y = at::hardswish(at::linear(fq.input("head.mix", y.mean({2, 3})), fq.weight("head.mix", mix_w_), mix_b_));
   if (cfg_.dropout > 0)
     y = torch::nn::functional::dropout(y, torch::nn::functional::DropoutFuncOptions().p(cfg_.dropout).training(is_training()));
-  return at::linear(y, cls_w_, cls_b_);
+  return at::linear(fq.input("classifier", y), fq.weight("classifier", cls_w_), cls_b_);
 }
 
 UnitDesc MBV3SupernetImpl::stem_desc() const {

@@ -42,7 +42,9 @@ class ElasticBlockImpl : public torch::nn::Module {
   ElasticBlockImpl(int64_t in, int64_t out, int64_t stride, bool se, Act act,
                    const std::vector<int>& kernels, const std::vector<int>& expands, bool kernel_transform);
 
-  at::Tensor forward(const at::Tensor& x, int kernel, int expand) const;
+  /// Block `name` at (kernel, expand); `fq` simulates its units' policies.
+  at::Tensor forward(const at::Tensor& x, int kernel, int expand, const std::string& name = "",
+                     const FakeQuant& fq = {}) const;
   /// Standalone copy for (kernel, expand), named `name`, running at in_h x in_w.
   MBBlock extract(const std::string& name, int kernel, int expand, int64_t in_h, int64_t in_w) const;
   /// Its units' descriptions in network order: pw1, dw, [se_reduce, se_expand], pw2.
@@ -77,7 +79,8 @@ class MBV3SupernetImpl : public SupernetImpl {
   MBV3SupernetImpl(const core::SupernetConfig& cfg, const core::QuantConfig& quant, const InputShape& input);
 
   const SpaceDesc& space() const override { return space_; }
-  at::Tensor stem(const at::Tensor& x) override;
+  at::Tensor stem(const at::Tensor& x, const SubnetSpec& spec) override;
+  bool same_stem(const SubnetSpec& a, const SubnetSpec& b) const override;
   at::Tensor forward_from_stem(const at::Tensor& stem, const SubnetSpec& spec) override;
   Subnet extract(const SubnetSpec& spec) const override;
   std::vector<LayerInfo> layer_infos(const SubnetSpec& spec) const override;

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "src/core/error.hpp"
+#include "src/quant/fake_quant.hpp"
 
 namespace qnas::supernet {
 
@@ -45,6 +46,24 @@ at::Tensor squeeze_excite(const at::Tensor& x, const at::Tensor& w_reduce, const
 
 at::Tensor scale_channels(const at::Tensor& x, const at::Tensor& gate) {
   return x * gate.reshape({gate.size(0), gate.size(1), 1, 1});
+}
+
+const quant::LayerPolicy* FakeQuant::find(const std::string& layer) const {
+  if (!policy_) return nullptr;
+  const auto it = policy_->find(layer);
+  QNAS_CHECK(it != policy_->end(), "quantization-aware forward: no policy for layer '", layer,
+             "'; expected the subnet spec to give every active layer one");
+  return &it->second;
+}
+
+at::Tensor FakeQuant::weight(const std::string& layer, const at::Tensor& w) const {
+  const auto* p = find(layer);
+  return p ? quant::fake_quant_weight_ste(w, p->weight_bits) : w;
+}
+
+at::Tensor FakeQuant::input(const std::string& layer, const at::Tensor& x) const {
+  const auto* p = find(layer);
+  return p ? quant::fake_quant_act_ste(x, p->act_bits) : x;
 }
 
 int64_t make_divisible(double v, int64_t divisor) {

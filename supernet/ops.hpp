@@ -4,7 +4,10 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <map>
 #include <string>
+
+#include "src/quant/policy.hpp"
 
 namespace qnas::supernet {
 
@@ -31,6 +34,27 @@ at::Tensor squeeze_excite(const at::Tensor& x, const at::Tensor& w_reduce, const
 
 /// x (N,C,H,W) * gate (N,C), per image and channel: SE gating.
 at::Tensor scale_channels(const at::Tensor& x, const at::Tensor& gate);
+
+/// The compression a quantization-aware elastic forward (train.quant_aware)
+/// simulates for one subnet: each layer's weight on its policy's symmetric
+/// per-channel grid and its input on a per-tensor grid of the batch's range,
+/// both straight-through. Every weight method trains on the RTN grid (GPTQ,
+/// decoupleQ and the rest are applied after training, as without QAT).
+/// Default-constructed, or for an fp32 policy, it passes tensors through.
+class FakeQuant {
+ public:
+  FakeQuant() = default;
+  /// `policy` must outlive this object.
+  explicit FakeQuant(const std::map<std::string, quant::LayerPolicy>& policy) : policy_(&policy) {}
+
+  at::Tensor weight(const std::string& layer, const at::Tensor& w) const;
+  at::Tensor input(const std::string& layer, const at::Tensor& x) const;
+  bool enabled() const { return policy_ != nullptr; }
+
+ private:
+  const quant::LayerPolicy* find(const std::string& layer) const;
+  const std::map<std::string, quant::LayerPolicy>* policy_ = nullptr;
+};
 
 /// Rounds v to the nearest multiple of `divisor`, never more than 10% below v
 /// (the MobileNet / OFA rule for channel counts).

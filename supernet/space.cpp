@@ -229,6 +229,14 @@ SubnetSpec random_spec(const SpaceDesc& space, core::Rng& rng, bool with_policy)
   return spec_from_values(space, values);
 }
 
+SubnetSpec with_random_policy(const SpaceDesc& space, const SubnetSpec& spec, core::Rng& rng) {
+  std::map<std::string, int> values(spec.arch.begin(), spec.arch.end());
+  for (const auto& v : space.variables)
+    if (v.is_policy() && is_active(v, spec))
+      values[v.name] = v.choices[size_t(core::uniform_index(rng, int64_t(v.choices.size())))];
+  return spec_from_values(space, values);
+}
+
 SubnetSpec with_uniform_policy(SubnetSpec spec, const quant::LayerPolicy& policy) {
   for (auto& [layer, p] : spec.policy) p = policy;
   return spec;

@@ -99,6 +99,10 @@ SubnetSpec smallest_spec(const SpaceDesc& space, const quant::LayerPolicy& polic
 /// false; layers then get the default fp32 policy).
 SubnetSpec random_spec(const SpaceDesc& space, core::Rng& rng, bool with_policy = true);
 
+/// `spec`'s architecture with every active policy variable drawn uniformly
+/// from its choices.
+SubnetSpec with_random_policy(const SpaceDesc& space, const SubnetSpec& spec, core::Rng& rng);
+
 /// Builds a spec from values for (at least) every active variable.
 SubnetSpec spec_from_values(const SpaceDesc& space, const std::map<std::string, int>& values);
 

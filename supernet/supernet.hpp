@@ -24,14 +24,17 @@ class SupernetImpl : public torch::nn::Module {
   /// Every variable with its choices; policies' choices come from the config.
   virtual const SpaceDesc& space() const = 0;
 
-  /// Logits of subnet `spec` (its architecture; the supernet trains in fp32,
-  /// so policies are not applied here). Training mode uses batch statistics.
-  /// Thread-safe: it reads weights and writes nothing.
-  at::Tensor forward(const at::Tensor& x, const SubnetSpec& spec) { return forward_from_stem(stem(x), spec); }
+  /// Logits of subnet `spec`: its architecture, and its policies only when
+  /// quant_aware() (fake quantization, straight-through; otherwise fp32).
+  /// Training mode uses batch statistics. Thread-safe: it reads weights and
+  /// writes nothing.
+  at::Tensor forward(const at::Tensor& x, const SubnetSpec& spec) { return forward_from_stem(stem(x, spec), spec); }
 
-  /// The part every subnet shares (its output does not depend on the
-  /// subnet): a training step computes it once for all its subnets.
-  virtual at::Tensor stem(const at::Tensor& x) = 0;
+  /// The first part of subnet `spec`, the same for many subnets (all of them
+  /// in fp32): a training step computes it once per distinct stem.
+  virtual at::Tensor stem(const at::Tensor& x, const SubnetSpec& spec) = 0;
+  /// True when stem(x, a) equals stem(x, b) for every x.
+  virtual bool same_stem(const SubnetSpec& a, const SubnetSpec& b) const = 0;
   /// The rest of subnet `spec` from the stem's output.
   virtual at::Tensor forward_from_stem(const at::Tensor& stem, const SubnetSpec& spec) = 0;
 
@@ -42,6 +45,14 @@ class SupernetImpl : public torch::nn::Module {
   /// What extract(spec)->layer_infos() returns, from shapes alone: cheap
   /// enough for exact cost proxies of thousands of candidates.
   virtual std::vector<LayerInfo> layer_infos(const SubnetSpec& spec) const = 0;
+
+  /// Quantization-aware forward (train.quant_aware): off by default, so
+  /// evaluation (BN recalibration) always runs the fp32 weights.
+  void set_quant_aware(bool on) { quant_aware_ = on; }
+  bool quant_aware() const { return quant_aware_; }
+
+ private:
+  bool quant_aware_ = false;
 };
 using Supernet = std::shared_ptr<SupernetImpl>;
 

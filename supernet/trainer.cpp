@@ -78,12 +78,18 @@ void truncate_log(const std::string& path, int epochs_done) {
 }  // namespace
 
 Trainer::Trainer(const core::Config& config, Supernet net, const core::Dataset& data)
-    : cfg_(config), net_(std::move(net)), data_(data), optimizer_(make_optimizer(*net_, config.train)) {}
+    : cfg_(config), net_(std::move(net)), data_(data), optimizer_(make_optimizer(*net_, config.train)) {
+  net_->set_quant_aware(config.train.quant_aware);
+}
 
 std::vector<SubnetSpec> Trainer::sandwich(core::Rng& sampler) const {
-  std::vector<SubnetSpec> specs{largest_spec(net_->space()), smallest_spec(net_->space())};
-  for (int i = 0; i < cfg_.train.random_subnets; ++i)
-    specs.push_back(random_spec(net_->space(), sampler, /*with_policy=*/false));
+  const auto& space = net_->space();
+  std::vector<SubnetSpec> specs{largest_spec(space), smallest_spec(space)};
+  for (int i = 0; i < cfg_.train.random_subnets; ++i) specs.push_back(random_spec(space, sampler, /*with_policy=*/false));
+  // Quantization-aware: the teacher stays fp32, every other subnet draws
+  // its policies from the searched choices.
+  if (cfg_.train.quant_aware)
+    for (size_t i = 1; i < specs.size(); ++i) specs[i] = with_random_policy(space, specs[i], sampler);
   return specs;
 }
 
@@ -116,21 +122,32 @@ double Trainer::step_with(const at::Tensor& images, const at::Tensor& labels, co
   const auto label_loss = [&](const at::Tensor& logits) {
     return F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().label_smoothing(t.label_smoothing));
   };
-  // The stem is the same for every subnet: computed once, its backward run
-  // once on the sum of the subnets' gradients.
-  const at::Tensor stem = net_->stem(images);
-  const at::Tensor shared = stem.detach().requires_grad_(true);
-  const at::Tensor teacher_logits = net_->forward_from_stem(shared, specs[0]);
+  // The stem is the same for many subnets (for all of them in fp32):
+  // computed once per distinct stem, its backward run once on the sum of
+  // its subnets' gradients.
+  struct Stem {
+    SubnetSpec spec;
+    at::Tensor out, shared;
+  };
+  std::vector<Stem> stems;
+  const auto stem_of = [&](const SubnetSpec& spec) -> const at::Tensor& {
+    for (const auto& s : stems)
+      if (net_->same_stem(s.spec, spec)) return s.shared;
+    const at::Tensor out = net_->stem(images, spec);
+    stems.push_back({spec, out, out.detach().requires_grad_(true)});
+    return stems.back().shared;
+  };
+  const at::Tensor teacher_logits = net_->forward_from_stem(stem_of(specs[0]), specs[0]);
   const at::Tensor largest_loss = label_loss(teacher_logits);
   largest_loss.backward();
   const at::Tensor teacher = at::softmax(teacher_logits.detach(), 1);
   for (size_t i = 1; i < specs.size(); ++i) {
-    const at::Tensor logits = net_->forward_from_stem(shared, specs[i]);
+    const at::Tensor logits = net_->forward_from_stem(stem_of(specs[i]), specs[i]);
     at::Tensor loss = distillation_loss(logits, teacher) * t.kd_ratio;
     if (t.kd_ratio < 1.0) loss = loss + label_loss(logits) * (1.0 - t.kd_ratio);
     loss.backward();
   }
-  stem.backward(shared.grad());
+  for (const auto& s : stems) s.out.backward(s.shared.grad());
   if (t.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), t.grad_clip);
   optimizer_->step();
   return largest_loss.item<double>();
@@ -142,8 +159,11 @@ TrainSummary Trainer::run(const TrainOptions& options) {
   const std::string ckpt = checkpoint_path(dir);
   core::ensure_dir(dir);
   TrainProgress progress;
+  progress.quant_aware = t.quant_aware;
   if (options.resume && core::file_exists(ckpt)) {
     progress = load_checkpoint(ckpt, *net_, optimizer_.get());
+    QNAS_CHECK(progress.quant_aware == t.quant_aware, "checkpoint '", ckpt, "' was trained with train.quant_aware: ",
+               progress.quant_aware ? "true" : "false", "; expected the same setting to resume it (or a fresh output.dir)");
     std::fprintf(stderr, "resuming from %s after epoch %d\n", ckpt.c_str(), progress.epochs_done);
   } else {
     QNAS_CHECK(options.resume || !core::file_exists(ckpt), "checkpoint '", ckpt,

@@ -11,6 +11,7 @@
 #include "src/core/rng.hpp"
 #include "src/core/table.hpp"
 #include "src/eval/evaluator.hpp"
+#include "src/eval/latency_model.hpp"
 #include "src/eval/sensitivity.hpp"
 #include "src/eval/session.hpp"
 #include "supernet/checkpoint.hpp"
@@ -124,6 +125,32 @@ search::SensitivityPrior measure_prior(const eval::Evaluator& evaluator, const s
   return search::prior_of(eval::measure_sensitivity(evaluator, largest, bits, 32));
 }
 
+// The latency model (src/eval/latency_model.hpp) when the search uses its
+// estimate: as a LINAS feature, an objective or a constraint. Measured once
+// per host into latency_table.json beside the checkpoint.
+std::shared_ptr<const eval::LatencyModel> latency_model_for(const core::Config& config, const search::Goals& goals,
+                                                            const eval::Evaluator& evaluator, const search::Space& space) {
+  const auto& features = config.search.proxy_features;
+  auto names = goals.metric_names();
+  names.insert(names.end(), features.begin(), features.end());
+  if (std::find(names.begin(), names.end(), "latency_est_ms") == names.end()) return nullptr;
+  const auto path = eval::LatencyModel::path_in(config.output.dir);
+  bool measured = false;
+  auto model = std::make_shared<const eval::LatencyModel>(
+      eval::LatencyModel::load_or_build(evaluator, space.desc(), path, &measured));
+  std::fprintf(stderr, "latency model: %zu entries from %d probe subnets, %s %s\n", model->table().size(),
+               model->probes(), measured ? "measured into" : "read from", path.c_str());
+  return model;
+}
+
+// How well latency_est_ms ranks and matches the measured latency_ms.
+void print_latency_model_agreement(const std::vector<search::Row>& rows) {
+  const auto a = search::estimate_agreement(rows, "latency_est_ms", "latency_ms");
+  if (a.rows < 2) return;
+  std::printf("\nlatency model vs measured latency_ms over %d rows: median |error| %.1f%%, Kendall tau %.3f\n", a.rows,
+              a.median_abs_pct_error, a.kendall_tau);
+}
+
 void run_search_command(const SearchArgs& a) {
   const auto config = core::load_config(a.config.path, a.config.sets);
   core::ensure_dir(config.output.dir);
@@ -139,8 +166,12 @@ void run_search_command(const SearchArgs& a) {
   eval::EvalOptions eo;
   eo.max_images = config.search.val_images;
   eo.latency = needs_latency(goals);
+  const auto latency_model = latency_model_for(config, goals, evaluator, space);
   const search::Validate validate = [&](const supernet::SubnetSpec& spec) {
-    return search::MetricValues(evaluator.evaluate(spec, "val", eo).metrics);
+    const auto r = evaluator.evaluate(spec, "val", eo);
+    search::MetricValues m(r.metrics);
+    if (latency_model) m["latency_est_ms"] = latency_model->estimate(r.layers).ms;
+    return m;
   };
   search::SearchOptions opts;
   opts.cfg = config.search;
@@ -149,7 +180,7 @@ void run_search_command(const SearchArgs& a) {
   opts.fingerprint = std::to_string(core::fnv1a64(core::to_yaml(config)));
   search::SensitivityPrior prior;
   if (uses_sensitivity(config.search)) prior = measure_prior(evaluator, space, config.quant);
-  opts.proxies = search::shape_proxies(space, *session.net, prior);
+  opts.proxies = search::shape_proxies(space, *session.net, prior, latency_model);
   if (config.search.seed_from_sensitivity > 0) opts.seeds = search::sensitivity_seeds(space, *session.net, prior);
   std::fprintf(stderr, "search: %s, %d evaluations (population %d) on %lld validation images; space 10^%.1f; %s\n",
                config.search.tactic.c_str(), config.search.evaluations, config.search.population,
@@ -159,6 +190,7 @@ void run_search_command(const SearchArgs& a) {
   const auto r = search::run_search(space, opts, validate);
   print_front(space, goals, r, a.format);
   if (a.format == "text" || a.format == "md") print_baselines(goals, r, a.format);
+  if (latency_model && a.format == "text") print_latency_model_agreement(r.rows);
   if (a.format == "text") {
     std::string ref;
     for (size_t k = 0; k < r.reference.size(); ++k)

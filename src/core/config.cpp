@@ -179,6 +179,7 @@ template <class V> void visit(V& v, TrainConfig& c) {
   v.field("random_subnets", c.random_subnets, "random subnets per sandwich step, besides the largest and the smallest", range(0, 64));
   v.field("kd_ratio", c.kd_ratio, "weight of in-place distillation from the largest subnet in the other subnets' loss (the rest is label loss)", range(0, 1));
   v.field("grad_clip", c.grad_clip, "clip the gradient norm to this value (0 = off)", at_least(0));
+  v.field("quant_aware", c.quant_aware, "quantization-aware supernet: the largest subnet (teacher) stays fp32, the others train with policies drawn from the space's choices, weights and layer inputs fake-quantized (straight-through)", any());
   v.section("augment", c.augment, "training augmentation");
   v.field("eval_every", c.eval_every, "validate the largest and smallest subnets every N epochs (0 = never)", at_least(0));
   v.field("eval_images", c.eval_images, "validation images used for that check (capped at val_size)", range(1, 60000));
@@ -239,7 +240,7 @@ template <class V> void visit(V& v, SearchConfig& c) {
   v.field("inner_evaluations", c.inner_evaluations, "linas: predicted evaluations of the inner evolutionary search per iteration", range(1, 100000000));
   v.field("predictor", c.predictor, "linas: ridge, svr, or auto (the lower k-fold CV MAPE per objective)", one_of({"ridge", "svr", "auto"}));
   v.field("folds", c.folds, "linas: folds of the predictors' cross-validation", range(2, 100));
-  v.field("proxy_features", c.proxy_features, "linas: proxies appended to the one-hot features: exact costs, or sensitivity (the sum over a candidate's layers of the largest subnet's sensitivity score at its weight bits; qnas sensitivity)", one_of({"params", "macs", "bops", "model_bytes", "sensitivity"}));
+  v.field("proxy_features", c.proxy_features, "linas: proxies appended to the one-hot features: exact costs, or sensitivity (the sum over a candidate's layers of the largest subnet's sensitivity score at its weight bits; qnas sensitivity), or latency_est_ms (the latency model's estimate, measured once per host into latency_table.json beside the checkpoint)", one_of({"params", "macs", "bops", "model_bytes", "sensitivity", "latency_est_ms"}));
   v.field("exact_proxies", c.exact_proxies, "linas: objectives computable from the spec alone (params, macs, bops, model_bytes from the layer shapes) are computed exactly in the inner search instead of predicted", any());
   v.field("seed_from_sensitivity", c.seed_from_sensitivity, "fraction of the initial population whose weight bits are allocated by the largest subnet's sensitivity scores (random architecture and budget) instead of drawn at random", range(0, 1));
   v.field("baselines", c.baselines, "the initial population holds the uniform baselines the space has (all layers W8A8 RTN, W4A8 RTN, fp32) of the largest and the smallest architecture; qnas search compares them with the front (baselines.csv)", any());
@@ -750,7 +751,8 @@ void overlay(YAML::Node base, const YAML::Node& file, const std::vector<std::str
 
 const std::vector<std::string>& search_metric_names() {
   static const std::vector<std::string> names = {"top1", "latency_ms", "latency_ms_std", "throughput_img_s",
-                                                 "model_bytes", "peak_rss_bytes", "params", "macs", "bops"};
+                                                 "model_bytes", "peak_rss_bytes", "params", "macs", "bops",
+                                                 "latency_est_ms"};
   return names;
 }
 

@@ -71,6 +71,7 @@ struct TrainConfig {
   int random_subnets = 2;
   double kd_ratio = 1.0;
   double grad_clip = 0.0;
+  bool quant_aware = false;  // the sandwich's non-teacher subnets train with sampled policies, fake-quantized
   AugmentConfig augment;
   int eval_every = 1;
   int eval_images = 10000;

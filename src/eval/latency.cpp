@@ -61,6 +61,12 @@ LatencyStats measure_latency(const std::function<at::Tensor(const at::Tensor&)>&
   return s;
 }
 
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  return quantile(values, 0.5);
+}
+
 void add_latency_metrics(const LatencyStats& s, Metrics& m) {
   m["latency_ms"] = s.median_ms;
   m["latency_ms_p10"] = s.p10_ms;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "src/core/config.hpp"
 #include "src/eval/metrics.hpp"
@@ -22,6 +23,10 @@ struct LatencyStats {
 /// threads; the previous thread count is restored. The batch is the input's.
 LatencyStats measure_latency(const std::function<at::Tensor(const at::Tensor&)>& forward,
                              const at::Tensor& input, const core::LatencyConfig& opts);
+
+/// The median of `values` (the mean of the middle two for an even count);
+/// 0 for none.
+double median(std::vector<double> values);
 
 /// Adds latency_ms, latency_ms_p10, latency_ms_p90, latency_ms_std.
 void add_latency_metrics(const LatencyStats& s, Metrics& m);

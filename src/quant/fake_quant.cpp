@@ -46,6 +46,11 @@ at::Tensor fake_quant_weight(const at::Tensor& w, int bits) {
   return dequantize_weight_codes(quantize_weight_codes(w, scales, bits), scales);
 }
 
+at::Tensor fake_quant_weight_ste(const at::Tensor& w, int bits) {
+  if (bits >= 32) return w;
+  return w + (fake_quant_weight(w.detach(), bits) - w.detach());
+}
+
 ActQParams act_qparams_from_range(double min, double max, int bits) {
   ActQParams q;
   q.bits = bits;
@@ -93,6 +98,13 @@ at::Tensor fake_quant_act(const at::Tensor& x, const ActQParams& q) {
     fake_quant_span(xd + b, yd + b, e - b, inv, scale, zp, float(qmax));
   });
   return y;
+}
+
+at::Tensor fake_quant_act_ste(const at::Tensor& x, int bits) {
+  if (bits >= 32) return x;
+  const auto mm = at::aminmax(x.detach());
+  const auto q = act_qparams_from_range(std::get<0>(mm).item<double>(), std::get<1>(mm).item<double>(), bits);
+  return at::fake_quantize_per_tensor_affine(x, q.scale, q.zero_point, 0, (int64_t(1) << bits) - 1);
 }
 
 void MinMaxObserver::observe(const at::Tensor& x) {

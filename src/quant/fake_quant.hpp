@@ -26,6 +26,11 @@ at::Tensor dequantize_weight_codes(const at::Tensor& codes, const at::Tensor& sc
 /// RTN fake quantization of a weight; bits == 32 returns w unchanged.
 at::Tensor fake_quant_weight(const at::Tensor& w, int bits);
 
+/// Quantization-aware training: fake_quant_weight in the forward, the
+/// identity's gradient in the backward (straight-through; the scales are
+/// constants of the step).
+at::Tensor fake_quant_weight_ste(const at::Tensor& w, int bits);
+
 /// Per-tensor affine parameters of an activation quantizer.
 struct ActQParams {
   int bits = 32;
@@ -39,6 +44,11 @@ ActQParams act_qparams_from_range(double min, double max, int bits);
 
 /// Fake-quantizes x; disabled parameters return x unchanged.
 at::Tensor fake_quant_act(const at::Tensor& x, const ActQParams& q);
+
+/// Quantization-aware training: x fake-quantized on the grid of its own
+/// range (this batch's min/max, widened to 0, detached), with ATen's
+/// straight-through gradient; bits == 32 returns x unchanged.
+at::Tensor fake_quant_act_ste(const at::Tensor& x, int bits);
 
 /// Running min/max of every tensor it sees.
 class MinMaxObserver {

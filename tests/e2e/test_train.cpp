@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 
 #include <filesystem>
+#include <set>
 
 #include "src/core/fs.hpp"
 #include "src/eval/evaluator.hpp"
@@ -76,4 +77,43 @@ TEST(EndToEnd, ResumeRefusesACheckpointOfAnotherSpace) {
   // Without --resume an existing checkpoint is not overwritten.
   cfg = qnas::testing::tiny_config(dir.str());
   qnas::testing::expect_error([&] { train(cfg); }, {"exists; expected --resume"});
+}
+
+// train.quant_aware: the teacher stays fp32, the other subnets of a step
+// draw their policies from the space's choices; resume stays exact; a
+// checkpoint is resumed only with the setting it was trained with.
+TEST(EndToEnd, QuantAwareTrainingSamplesPoliciesAndResumesExactly) {
+  qnas::testing::TempDir full_dir("qat_full"), cut_dir("qat_cut");
+  auto cfg = qnas::testing::tiny_config(full_dir.str());
+  cfg.train.quant_aware = true;
+  cfg.train.epochs = 2;
+  cfg.data.train_subset = 600;
+  cfg.data.val_size = 100;
+  cfg.train.eval_every = 0;
+  {
+    auto session = eval::open_session(cfg);
+    supernet::Trainer trainer(cfg, session.net, session.data);
+    core::Rng sampler(5);
+    std::set<std::pair<int, int>> seen;
+    for (int step = 0; step < 20; ++step) {
+      const auto specs = trainer.sandwich(sampler);
+      ASSERT_EQ(specs.size(), 3u);
+      for (const auto& [layer, p] : specs[0].policy) EXPECT_EQ(p, quant::LayerPolicy{}) << layer;
+      for (size_t i = 1; i < specs.size(); ++i)
+        for (const auto& [layer, p] : specs[i].policy) {
+          EXPECT_TRUE(p.weight_bits == 4 || p.weight_bits == 8 || p.weight_bits == 32) << layer;
+          EXPECT_TRUE(p.act_bits == 8 || p.act_bits == 32) << layer;
+          seen.insert({p.weight_bits, p.act_bits});
+        }
+    }
+    EXPECT_EQ(seen.size(), 6u);  // every (weight, act) pair of the choices occurs
+  }
+  const auto full = train(cfg);
+  auto cut = cfg;
+  cut.output.dir = cut_dir.str();
+  train(cut, /*stop_after=*/1);
+  const auto resumed = train(cut, -1, /*resume=*/true);
+  expect_same_weights(full, resumed);
+  cut.train.quant_aware = false;
+  qnas::testing::expect_error([&] { train(cut, -1, true); }, {"was trained with train.quant_aware: true"});
 }

@@ -113,3 +113,33 @@ TEST(FakeQuant, FusedInferencePathMatchesAten) {
   quant::fake_quant_act(x, q).sum().backward();
   EXPECT_TRUE(x.grad().defined());
 }
+
+// Quantization-aware training: the forward is the fake-quantized tensor,
+// the backward the identity's (straight-through).
+TEST(FakeQuant, StraightThroughWeightGradient) {
+  at::manual_seed(3);
+  const auto w = at::randn({6, 4, 3, 3}).requires_grad_(true);
+  const auto upstream = at::randn({6, 4, 3, 3});
+  const auto q = quant::fake_quant_weight_ste(w, 4);
+  // w + (q - w) in float: the grid's value up to rounding.
+  EXPECT_TRUE(at::allclose(q.detach(), quant::fake_quant_weight(w.detach(), 4), 0, 1e-6));
+  EXPECT_GT((q - w).abs().max().item<double>(), 0.0);  // 4 bits do change the weight
+  (q * upstream).sum().backward();
+  EXPECT_TRUE(at::allclose(w.grad(), upstream));
+  EXPECT_TRUE(quant::fake_quant_weight_ste(w, 32).is_same(w));
+}
+
+TEST(FakeQuant, StraightThroughActivationOnItsBatchRange) {
+  at::manual_seed(4);
+  const auto x = (at::rand({8, 16}) * 5 - 1).requires_grad_(true);
+  const auto y = quant::fake_quant_act_ste(x, 8);
+  // The grid spans the batch's own range: nothing is clipped, every value
+  // lies within half a step of its input, and the gradient passes unchanged.
+  const auto q = quant::act_qparams_from_range(x.min().item<double>(), x.max().item<double>(), 8);
+  EXPECT_LE((y - x).abs().max().item<double>(), q.scale / 2 + 1e-6);
+  EXPECT_TRUE(at::equal(y.detach(), quant::fake_quant_act(x.detach(), q)));
+  const auto upstream = at::randn({8, 16});
+  (y * upstream).sum().backward();
+  EXPECT_TRUE(at::allclose(x.grad(), upstream));
+  EXPECT_TRUE(quant::fake_quant_act_ste(x, 32).is_same(x));
+}

@@ -169,3 +169,40 @@ TEST(Supernet, LayerInfosFromShapesEqualTheExtractedSubnets) {
     }
   }
 }
+
+// train.quant_aware: the elastic forward simulates the spec's policies only
+// when switched on; an fp32 policy is the plain forward; gradients reach the
+// weights through the fake quantizers; the stem is shared exactly when the
+// stem's policy is.
+TEST(Supernet, QuantAwareForward) {
+  auto net = tiny_net();
+  net->train();
+  const auto& space = net->space();
+  const auto x = images(8);
+  const auto fp32 = supernet::largest_spec(space);
+  const auto w4a8 = supernet::largest_spec(space, quant::LayerPolicy{4, 8, "rtn", {}});
+  const auto plain = net->forward(x, fp32);
+  EXPECT_TRUE(at::equal(net->forward(x, w4a8), plain));  // off: policies ignored
+  net->set_quant_aware(true);
+  // (SE runs as two linear layers then, as deployed: equal up to rounding.)
+  EXPECT_TRUE(at::allclose(net->forward(x, fp32), plain, 1e-5, 1e-5));
+  const auto fq = net->forward(x, w4a8);
+  EXPECT_GT((fq - plain).abs().max().item<double>(), 1e-3);
+  fq.square().sum().backward();
+  int with_grad = 0;
+  for (const auto& p : net->named_parameters())
+    if (p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0) ++with_grad;
+  EXPECT_GT(with_grad, int(net->parameters().size()) / 2);
+  for (const auto& name : {"stem_weight", "s0_b0.pw1_weight", "classifier_weight"}) {
+    const auto* p = net->named_parameters().find(name);
+    ASSERT_TRUE(p) << name;
+    EXPECT_GT(p->grad().abs().sum().item<double>(), 0) << name;
+  }
+  auto other = w4a8;
+  other.policy.at("classifier").weight_bits = 8;
+  EXPECT_TRUE(net->same_stem(w4a8, other));
+  other.policy.at("stem").act_bits = 32;
+  EXPECT_FALSE(net->same_stem(w4a8, other));
+  net->set_quant_aware(false);
+  EXPECT_TRUE(net->same_stem(w4a8, other));
+}
