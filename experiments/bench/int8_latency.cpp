@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
       have_onnx = true;
     }
     for (int64_t batch : {lc.batch_size, lc.throughput_batch}) {
+      if (batch <= 0) continue;  // latency.throughput_batch: 0 = off
       const auto x = image.repeat({batch, 1, 1, 1}).contiguous(at::MemoryFormat::ChannelsLast);
       double base_ms = 0;
       const double base_bytes = double(variants[0].prepared.graph.model_bytes());

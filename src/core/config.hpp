@@ -80,6 +80,7 @@ struct TrainConfig {
 struct EvalConfig {
   int batch_size = 64;  // measured fastest on 2 cores (experiments/bench/eval_time.cpp)
   int bn_calib_images = 2000;
+  bool bn_recal_quantized = false;  // BN statistics of the subnet with its weights quantized (RTN grid)
 };
 
 struct LatencyConfig {

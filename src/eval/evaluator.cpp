@@ -11,6 +11,7 @@
 #include "src/core/rng.hpp"
 #include "src/deploy/simulate.hpp"
 #include "src/eval/latency.hpp"
+#include "src/quant/fake_quant.hpp"
 
 namespace qnas::eval {
 
@@ -58,6 +59,22 @@ void recalibrate_bn(supernet::SubnetImpl& net, const at::Tensor& images, int64_t
     bn->options.momentum(0.1);
     bn->eval();
   }
+}
+
+void recalibrate_bn_quantized(supernet::SubnetImpl& net, const at::Tensor& images, int64_t batch_size) {
+  QNAS_CHECK(!net.bn_folded(), "recalibrate_bn_quantized: the subnet's BN is folded already; expected an extracted subnet");
+  at::NoGradGuard no_grad;
+  // Per-output-channel symmetric grids commute with BN folding's per-channel
+  // scale, so the unfolded weights quantize onto the grid the folded ones do.
+  std::vector<std::pair<supernet::ConvUnit, at::Tensor>> saved;
+  for (auto& unit : net.units()) {
+    const auto& policy = net.policy(unit->desc().name);
+    if (!policy.quantizes_weights()) continue;
+    saved.emplace_back(unit, unit->weight.clone());
+    unit->weight.copy_(quant::fake_quant_weight(unit->weight, policy.weight_bits));
+  }
+  recalibrate_bn(net, images, batch_size);
+  for (auto& [unit, weight] : saved) unit->weight.copy_(weight);
 }
 
 namespace {
@@ -122,7 +139,11 @@ Prepared Evaluator::prepare(const supernet::SubnetSpec& spec, std::map<std::stri
   Prepared p;
   p.subnet = net_->extract(spec);
   watch.lap("extract", phase_s);
-  recalibrate_bn(*p.subnet, bn_images_, cfg_.eval.batch_size);
+  if (cfg_.eval.bn_recal_quantized) {
+    recalibrate_bn_quantized(*p.subnet, bn_images_, cfg_.eval.batch_size);
+  } else {
+    recalibrate_bn(*p.subnet, bn_images_, cfg_.eval.batch_size);
+  }
   watch.lap("bn_recal", phase_s);
   p.subnet->fold_bn();
   return prepare(p.subnet, spec, phase_s);

@@ -47,6 +47,11 @@ struct EvalResult {
 /// average over `images` (batches of `batch_size`), in fp32.
 void recalibrate_bn(supernet::SubnetImpl& net, const at::Tensor& images, int64_t batch_size);
 
+/// The same with every layer's weight fake-quantized on its policy's RTN
+/// grid while the statistics are gathered (eval.bn_recal_quantized); the
+/// fp32 weights are restored afterwards. `net` must not be BN-folded yet.
+void recalibrate_bn_quantized(supernet::SubnetImpl& net, const at::Tensor& images, int64_t batch_size);
+
 /// The activation observer the config's `quant.act_observer` names.
 quant::ActObserverSpec act_observer_spec(const core::QuantConfig& quant);
 

@@ -123,3 +123,37 @@ TEST(Deploy, RefusesUnfoldedOrUncalibrated) {
   qnas::testing::expect_error([&] { deploy::Int8Model m(g); }, {"uncalibrated"});
   qnas::testing::expect_error([&] { deploy::simulate(g, batch(data().test.images, 2)); }, {"uncalibrated"});
 }
+
+// eval.bn_recal_quantized: BN statistics are those of the network with its
+// weights on their grids; fp32 layers are unaffected, and the fp32 weights
+// come back afterwards (folding and the graph quantize them as always).
+TEST(Deploy, BnRecalibrationOnQuantizedWeights) {
+  const auto net = tiny_net();
+  const auto images = batch(data().train.images, 256);
+  const auto running_means = [](const supernet::Subnet& s) {
+    std::vector<at::Tensor> out;
+    for (const auto& u : s->units())
+      if (!u->bn.is_empty()) out.push_back(u->bn->running_mean.clone());
+    return out;
+  };
+  const auto fp32 = supernet::largest_spec(net->space());
+  auto plain = net->extract(fp32), quantized = net->extract(fp32);
+  eval::recalibrate_bn(*plain, images, 128);
+  eval::recalibrate_bn_quantized(*quantized, images, 128);
+  const auto a = running_means(plain), b = running_means(quantized);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i].equal(b[i]));  // nothing quantized: the same
+
+  const auto w4 = supernet::largest_spec(net->space(), policy(4, 32));
+  auto subnet = net->extract(w4);
+  std::vector<at::Tensor> before;
+  for (const auto& u : subnet->units()) before.push_back(u->weight.clone());
+  eval::recalibrate_bn_quantized(*subnet, images, 128);
+  const auto c = running_means(subnet);
+  double diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff = std::max(diff, (a[i] - c[i]).abs().max().item<double>());
+  EXPECT_GT(diff, 1e-4);  // 4-bit weights move the statistics
+  const auto units = subnet->units();
+  for (size_t i = 0; i < units.size(); ++i) EXPECT_TRUE(units[i]->weight.equal(before[i])) << units[i]->desc().name;
+  subnet->fold_bn();
+  EXPECT_THROW(eval::recalibrate_bn_quantized(*subnet, images, 128), qnas::Error);
+}
