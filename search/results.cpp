@@ -21,7 +21,8 @@ const std::vector<std::string>& metric_columns() {
   static const std::vector<std::string> cols = {"top1",           "latency_ms",       "latency_ms_p10",
                                                 "latency_ms_p90", "latency_ms_std",   "throughput_img_s",
                                                 "model_bytes",    "peak_rss_bytes",   "params",
-                                                "macs",           "bops",             "latency_est_ms"};
+                                                "macs",           "bops",             "latency_est_ms",
+                                                "latency_ratio"};
   return cols;
 }
 

@@ -1,6 +1,9 @@
 // bench_int8_latency: the same BN-folded graph of one subnet run in fp32 and
 // on int8 kernels (ONEDNN), side by side in one run, at batch 1 and at the
-// throughput batch, with model_bytes (and the weights alone); the int8
+// throughput batch, the variants timed interleaved in rounds as qnas eval
+// and search time a candidate against their reference (speedup: the median
+// over rounds of the baseline's time over the variant's), with model_bytes
+// (and the weights alone); the int8
 // model's ONNX export timed in ONNX Runtime (tests/node/run_onnx.js) beside
 // ours; optionally per-node profiles.
 //
@@ -85,7 +88,7 @@ int main(int argc, char** argv) {
   CLI::App app{"fp32 vs int8 latency of one deployed subnet"};
   std::string config_path, subnet = "largest", format = "md";
   std::vector<std::string> sets, bits_list{"32", "8/8", "4/8"}, spec_files;
-  int threads = 1, warmup = -1, runs = -1;
+  int threads = 1, warmup = -1, runs = -1, rounds = -1;
   bool profile = false, no_ort = false;
   app.add_option("config", config_path, "qnas YAML config (its output.dir holds the checkpoint)")->required();
   app.add_option("--set", sets, "config overrides")->take_all();
@@ -95,6 +98,7 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "LibTorch threads")->capture_default_str();
   app.add_option("--warmup", warmup, "untimed runs (default: the config's latency.warmup, as qnas eval and search)");
   app.add_option("--runs", runs, "timed runs (default: the config's latency.runs)");
+  app.add_option("--rounds", rounds, "rounds the runs are interleaved in (default: the config's latency.rounds)");
   app.add_option("--format", format, "text | csv | md | json")->capture_default_str();
   app.add_flag("--profile", profile, "per-node times on stderr");
   app.add_flag("--no-ort", no_ort, "skip the ONNX Runtime rows");
@@ -119,6 +123,7 @@ int main(int argc, char** argv) {
     lc.threads = threads;
     if (warmup >= 0) lc.warmup = warmup;
     if (runs >= 0) lc.runs = runs;
+    if (rounds >= 1) lc.rounds = rounds;
     const auto image = session.data.test.images.narrow(0, 0, 1);
     core::Table t({"model", "runtime", "threads", "batch", "latency_ms", "p10_ms", "p90_ms", "img_s", "speedup",
                    "model_bytes", "size_ratio", "weight_bytes", "int8_layers", "fp32_layers", "qdq_nodes"});
@@ -134,15 +139,18 @@ int main(int argc, char** argv) {
     for (int64_t batch : {lc.batch_size, lc.throughput_batch}) {
       if (batch <= 0) continue;  // latency.throughput_batch: 0 = off
       const auto x = image.repeat({batch, 1, 1, 1}).contiguous(at::MemoryFormat::ChannelsLast);
-      double base_ms = 0;
       const double base_bytes = double(variants[0].prepared.graph.model_bytes());
-      for (const auto& v : variants) {
-        const auto s = eval::measure_latency([&](const at::Tensor& in) { return v.model->forward(in); }, x, lc);
-        if (base_ms == 0) base_ms = s.median_ms;
+      std::vector<eval::TimedForward> forwards;
+      for (const auto& v : variants) forwards.push_back([&v](const at::Tensor& in) { return v.model->forward(in); });
+      const auto timed = eval::measure_interleaved(forwards, x, lc);
+      for (size_t i = 0; i < variants.size(); ++i) {
+        const auto& v = variants[i];
+        const auto& s = timed.stats[i];
+        const double speedup = 1.0 / timed.ratio(i).median_ms;
         const double bytes = double(v.prepared.graph.model_bytes());
         t.add({v.name, "qnas", std::to_string(threads), std::to_string(batch), core::fixed(s.median_ms, 3),
                core::fixed(s.p10_ms, 3), core::fixed(s.p90_ms, 3), core::fixed(1000.0 * double(batch) / s.median_ms, 0),
-               core::fixed(base_ms / s.median_ms, 2), std::to_string(int64_t(bytes)), core::fixed(base_bytes / bytes, 2),
+               core::fixed(speedup, 2), std::to_string(int64_t(bytes)), core::fixed(base_bytes / bytes, 2),
                std::to_string(weight_bytes(v.prepared.graph)), std::to_string(v.model->int8_layers()),
                std::to_string(v.model->fp32_layers()), std::to_string(conversions(v.prepared.graph))});
         if (profile) {
@@ -150,11 +158,12 @@ int main(int argc, char** argv) {
           c10::InferenceMode guard;
           print_profile(v, x, runs);
         }
-        if (have_onnx && &v == &variants[1]) {
+        if (have_onnx && i == 1) {
           const double ms = ort_latency_ms(onnx_dir + "/model.onnx", batch, lc);
           if (ms > 0)
             t.add({v.name, "onnxruntime", std::to_string(threads), std::to_string(batch), core::fixed(ms, 3), "", "",
-                   core::fixed(1000.0 * double(batch) / ms, 0), core::fixed(base_ms / ms, 2), "", "", "", "", "", ""});
+                   core::fixed(1000.0 * double(batch) / ms, 0), core::fixed(timed.stats[0].median_ms / ms, 2), "", "",
+                   "", "", "", ""});
           else
             std::fprintf(stderr, "bench_int8_latency: ONNX Runtime not available (scripts/install-deps.sh installs it)\n");
         }

@@ -51,6 +51,7 @@ void register_eval(CLI::App& app) {
     eval::EvalOptions opts;
     opts.deployed = a->deployed;
     opts.latency = !a->no_latency;
+    if (opts.latency) use_run_latency_anchor(evaluator, session.net->space(), session.config.output.dir, /*write=*/false);
     const auto r = evaluator.evaluate(spec, a->split, opts);
 
     std::printf("%s", eval_result_table(a->target.subnet + (a->target.bits.empty() ? "" : " @" + a->target.bits), r, a->format).c_str());

@@ -5,6 +5,7 @@
 #include "predictors/predictor.hpp"
 #include "search/runner.hpp"
 #include "src/cli/commands.hpp"
+#include "src/cli/subnet_args.hpp"
 #include "src/core/error.hpp"
 #include "src/core/fs.hpp"
 #include "src/core/progress.hpp"
@@ -128,12 +129,16 @@ search::SensitivityPrior measure_prior(const eval::Evaluator& evaluator, const s
 // The latency model (src/eval/latency_model.hpp) when the search uses its
 // estimate: as a LINAS feature, an objective or a constraint. Measured once
 // per host into latency_table.json beside the checkpoint.
-std::shared_ptr<const eval::LatencyModel> latency_model_for(const core::Config& config, const search::Goals& goals,
-                                                            const eval::Evaluator& evaluator, const search::Space& space) {
+bool latency_model_wanted(const core::Config& config, const search::Goals& goals) {
   const auto& features = config.search.proxy_features;
   auto names = goals.metric_names();
   names.insert(names.end(), features.begin(), features.end());
-  if (std::find(names.begin(), names.end(), "latency_est_ms") == names.end()) return nullptr;
+  return std::find(names.begin(), names.end(), "latency_est_ms") != names.end();
+}
+
+std::shared_ptr<const eval::LatencyModel> latency_model_for(const core::Config& config, const search::Goals& goals,
+                                                            const eval::Evaluator& evaluator, const search::Space& space) {
+  if (!latency_model_wanted(config, goals)) return nullptr;
   const auto path = eval::LatencyModel::path_in(config.output.dir);
   bool measured = false;
   auto model = std::make_shared<const eval::LatencyModel>(
@@ -166,6 +171,8 @@ void run_search_command(const SearchArgs& a) {
   eval::EvalOptions eo;
   eo.max_images = config.search.val_images;
   eo.latency = needs_latency(goals);
+  if (eo.latency || latency_model_wanted(config, goals))
+    use_run_latency_anchor(evaluator, space.desc(), config.output.dir, /*write=*/true);
   const auto latency_model = latency_model_for(config, goals, evaluator, space);
   const search::Validate validate = [&](const supernet::SubnetSpec& spec) {
     const auto r = evaluator.evaluate(spec, "val", eo);

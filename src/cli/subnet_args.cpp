@@ -3,6 +3,7 @@
 #include <tuple>
 
 #include "src/core/table.hpp"
+#include "src/eval/latency_model.hpp"
 #include "supernet/checkpoint.hpp"
 
 namespace qnas::cli {
@@ -14,6 +15,7 @@ const std::vector<std::tuple<std::string, std::string, int>> kColumns = {
     {"top1", "top1", 2}, {"top1_int8", "top1_deployed", 2}, {"max_logit_diff", "max_logit_diff", 4},
     {"params", "params", 0}, {"macs", "macs", 0}, {"bops", "bops", 0}, {"model_bytes", "model_bytes", 0},
     {"latency_ms", "latency_ms", 3}, {"p10", "latency_ms_p10", 3}, {"p90", "latency_ms_p90", 3},
+    {"vs_int8_largest", "latency_ratio", 3},
     {"img_s", "throughput_img_s", 0}, {"peak_rss_mb", "peak_rss_bytes", -1}};
 
 }  // namespace
@@ -31,6 +33,16 @@ std::string eval_result_table(const std::string& label, const eval::EvalResult& 
   core::Table t(head);
   t.add(row);
   return t.render(format);
+}
+
+void use_run_latency_anchor(eval::Evaluator& evaluator, const supernet::SpaceDesc& space, const std::string& dir,
+                            bool write) {
+  if (evaluator.config().latency.reference == "none") return;
+  const auto path = eval::anchor_path_in(dir);
+  bool measured = false;
+  const double ms = eval::load_or_measure_anchor(evaluator, space, path, write, &measured);
+  const std::string where = !measured ? "read from " + path : write ? "measured now into " + path : "measured now";
+  std::fprintf(stderr, "latency reference: all-INT8 largest subnet %.3f ms, %s\n", ms, where.c_str());
 }
 
 nlohmann::json eval_result_json(const eval::EvalResult& r) {

@@ -32,6 +32,12 @@ OpenSubnet open_subnet(const SubnetArgs& args);
 /// One row of the metrics an evaluation reports (those present), for tables.
 std::string eval_result_table(const std::string& label, const eval::EvalResult& r, const std::string& format);
 
+/// latency_ms of this process on the run folder's scale: the anchor in
+/// `dir`/latency_reference.json when it fits this host and config, else
+/// measured now (and stored there when `write`); says which on stderr.
+void use_run_latency_anchor(eval::Evaluator& evaluator, const supernet::SpaceDesc& space, const std::string& dir,
+                            bool write);
+
 /// Spec, metrics, phases, notes, layers (and per-layer compression) as JSON.
 nlohmann::json eval_result_json(const eval::EvalResult& r);
 

@@ -196,7 +196,9 @@ template <class V> void visit(V& v, LatencyConfig& c) {
   v.field("throughput_batch", c.throughput_batch, "a larger batch timed for throughput_img_s (0 = off)", range(0, 4096));
   v.field("threads", c.threads, "threads while timing (the rest of the run keeps `threads`)", range(1, 1024));
   v.field("warmup", c.warmup, "untimed forward passes before timing (oneDNN builds its kernels on the first)", range(0, 100000));
-  v.field("runs", c.runs, "timed forward passes; the median is latency_ms", range(1, 100000));
+  v.field("runs", c.runs, "timed forward passes of the model (and as many of the reference)", range(1, 100000));
+  v.field("rounds", c.rounds, "the timed passes split into rounds, the model's and the reference's interleaved, so that a machine that slows down or speeds up moves both alike", range(1, 100000));
+  v.field("reference", c.reference, "int8_largest: latency_ms is the median over rounds of the model's time over the all-INT8 largest subnet's, times that reference's latency (measured once per run folder and host: latency_reference.json), so candidates measured minutes or processes apart compare; latency_ratio is the ratio itself. none: latency_ms is the model's median time, measured alone", one_of({"int8_largest", "none"}));
 }
 
 // "<= 3.0", ">= 85": a bound and a number.
@@ -753,7 +755,7 @@ void overlay(YAML::Node base, const YAML::Node& file, const std::vector<std::str
 const std::vector<std::string>& search_metric_names() {
   static const std::vector<std::string> names = {"top1", "latency_ms", "latency_ms_std", "throughput_img_s",
                                                  "model_bytes", "peak_rss_bytes", "params", "macs", "bops",
-                                                 "latency_est_ms"};
+                                                 "latency_est_ms", "latency_ratio"};
   return names;
 }
 

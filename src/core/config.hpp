@@ -89,6 +89,8 @@ struct LatencyConfig {
   int threads = 1;
   int warmup = 10;           // untimed runs first (oneDNN builds its primitives)
   int runs = 30;             // timed runs
+  int rounds = 10;           // the runs split into rounds, interleaved with the reference's
+  std::string reference = "int8_largest";  // latency_ms as a ratio to this model's (none = timed alone)
 };
 
 /// An ordered map from YAML (`{top1: max, latency_ms: min}`): order matters.

@@ -218,15 +218,61 @@ std::vector<std::string> deployment_notes(const deploy::Graph& graph) {
 
 }  // namespace
 
+supernet::SubnetSpec Evaluator::latency_reference_spec() const {
+  quant::LayerPolicy w8a8;
+  w8a8.weight_bits = 8;
+  w8a8.act_bits = 8;
+  return supernet::largest_spec(net_->space(), w8a8);
+}
+
+const deploy::Int8Model& Evaluator::latency_reference() const {
+  if (!reference_) reference_ = std::make_shared<const deploy::Int8Model>(prepare(latency_reference_spec()).graph);
+  return *reference_;
+}
+
+double Evaluator::latency_anchor_ms() const {
+  if (anchor_ms_ > 0) return anchor_ms_;
+  const auto& ref = latency_reference();
+  core::LatencyConfig lc = cfg_.latency;
+  lc.runs *= 3;
+  anchor_ms_ = measure_latency([&](const at::Tensor& x) { return ref.forward(x); }, latency_input(lc.batch_size), lc)
+                   .median_ms;
+  return anchor_ms_;
+}
+
+void Evaluator::set_latency_anchor_ms(double ms) {
+  QNAS_CHECK(ms > 0, "latency anchor ", ms, " ms; expected a positive time");
+  anchor_ms_ = ms;
+}
+
+// Latency does not depend on the pixels: one image repeated to the batch.
+at::Tensor Evaluator::latency_input(int64_t n) const {
+  return as_input(act_images_.narrow(0, 0, 1).repeat({n, 1, 1, 1}));
+}
+
+LatencyStats Evaluator::latency_of(const deploy::Int8Model& model, double* ratio) const {
+  const auto& lc = cfg_.latency;
+  const TimedForward forward = [&](const at::Tensor& x) { return model.forward(x); };
+  if (lc.reference == "none") return measure_latency(forward, latency_input(lc.batch_size), lc);
+  const auto& ref = latency_reference();
+  const double anchor = latency_anchor_ms();
+  const auto t = measure_interleaved({[&](const at::Tensor& x) { return ref.forward(x); }, forward},
+                                     latency_input(lc.batch_size), lc);
+  const auto r = t.ratio(1);
+  if (ratio) *ratio = r.median_ms;
+  return scaled(r, anchor);
+}
+
 void Evaluator::measure_latency_of(const deploy::Int8Model& model, Metrics& m) const {
   const auto& lc = cfg_.latency;
-  const Forward forward = [&](const at::Tensor& x) { return model.forward(x); };
-  // Latency does not depend on the pixels: one image repeated to the batch.
-  const auto batch_of = [&](int64_t n) { return as_input(act_images_.narrow(0, 0, 1).repeat({n, 1, 1, 1})); };
-  add_latency_metrics(measure_latency(forward, batch_of(lc.batch_size), lc), m);
+  double ratio = 0;
+  add_latency_metrics(latency_of(model, &ratio), m);
+  if (lc.reference != "none") m["latency_ratio"] = ratio;
   if (lc.throughput_batch > 0)
     m["throughput_img_s"] =
-        1000.0 * double(lc.throughput_batch) / measure_latency(forward, batch_of(lc.throughput_batch), lc).median_ms;
+        1000.0 * double(lc.throughput_batch) /
+        measure_latency([&](const at::Tensor& x) { return model.forward(x); }, latency_input(lc.throughput_batch), lc)
+            .median_ms;
 }
 
 EvalResult Evaluator::evaluate(const supernet::SubnetSpec& spec, const std::string& split_name,

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "src/deploy/compress.hpp"
 #include "src/deploy/graph.hpp"
 #include "src/deploy/int8_runtime.hpp"
+#include "src/eval/latency.hpp"
 #include "src/eval/metrics.hpp"
 #include "supernet/supernet.hpp"
 
@@ -100,8 +102,23 @@ class Evaluator {
 
   const core::Split& split(const std::string& name) const;
 
+  /// The spec latency_ms is measured against (config latency.reference):
+  /// the largest architecture, every layer RTN W8A8.
+  supernet::SubnetSpec latency_reference_spec() const;
+  /// That reference's latency in ms at latency.batch_size: as set, else
+  /// measured (timed alone, three times latency.runs passes) on first use.
+  double latency_anchor_ms() const;
+  void set_latency_anchor_ms(double ms);
+  /// The image batch latency is timed on (one image repeated `n` times).
+  at::Tensor latency_input(int64_t n) const;
+  /// `model`'s latency at latency.batch_size as latency_ms reports it:
+  /// interleaved with the reference and scaled by the anchor (the per-round
+  /// ratio's median to `ratio`), or timed alone (latency.reference none).
+  LatencyStats latency_of(const deploy::Int8Model& model, double* ratio = nullptr) const;
+
  private:
   void measure_latency_of(const deploy::Int8Model& model, Metrics& m) const;
+  const deploy::Int8Model& latency_reference() const;
   using Clock = std::chrono::steady_clock;
   EvalResult measure(Prepared p, EvalResult r, const EvalOptions& opts, Clock::time_point start) const;
 
@@ -110,6 +127,9 @@ class Evaluator {
   const core::Dataset& data_;
   at::Tensor bn_images_;   // fixed, seeded choice of training images
   at::Tensor act_images_;  // the first quant.calib_images of them
+  // Built on first use; an Evaluator measures one candidate at a time.
+  mutable std::shared_ptr<const deploy::Int8Model> reference_;
+  mutable double anchor_ms_ = 0;
 };
 
 }  // namespace qnas::eval

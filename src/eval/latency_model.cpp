@@ -22,7 +22,7 @@ namespace qnas::eval {
 namespace {
 
 // Bumped when what an entry means changes: older tables are then rebuilt.
-constexpr int kTableVersion = 1;
+constexpr int kTableVersion = 2;  // 2: segments are shares of the probe's latency as latency_ms measures it
 
 std::string shape_key(const supernet::LayerInfo& l) {
   return l.kind + ":" + std::to_string(l.in_channels) + ">" + std::to_string(l.out_channels) + ":k" +
@@ -158,6 +158,11 @@ std::map<std::string, double> segment_ms(const deploy::Graph& graph, const std::
   return out;
 }
 
+nlohmann::json latency_identity(const core::LatencyConfig& lc) {
+  return {{"batch_size", lc.batch_size}, {"threads", lc.threads}, {"warmup", lc.warmup},
+          {"runs", lc.runs},             {"rounds", lc.rounds},   {"reference", lc.reference}};
+}
+
 nlohmann::json identity_of(const Evaluator& evaluator, const supernet::SpaceDesc& space,
                            const std::vector<quant::LayerPolicy>& classes, const nlohmann::json& host) {
   const auto& lc = evaluator.config().latency;
@@ -165,9 +170,16 @@ nlohmann::json identity_of(const Evaluator& evaluator, const supernet::SpaceDesc
   for (const auto& c : classes) names.push_back(precision_class(c));
   return {{"version", kTableVersion},
           {"host", host},
-          {"latency", {{"batch_size", lc.batch_size}, {"threads", lc.threads}, {"warmup", lc.warmup}, {"runs", lc.runs}}},
+          {"latency", latency_identity(lc)},
           {"structure_hash", space.structure_hash()},
           {"classes", names}};
+}
+
+nlohmann::json anchor_identity(const Evaluator& evaluator, const supernet::SpaceDesc& space, const nlohmann::json& host) {
+  return {{"host", host},
+          {"latency", latency_identity(evaluator.config().latency)},
+          {"structure_hash", space.structure_hash()},
+          {"reference", supernet::to_json(evaluator.latency_reference_spec())}};
 }
 
 }  // namespace
@@ -239,11 +251,17 @@ LatencyModel LatencyModel::load_or_build(const Evaluator& evaluator, const super
       const auto spec = with_pattern(arch, space, pattern);
       const auto p = evaluator.prepare(base.subnet, spec);
       const deploy::Int8Model model(p.graph);
-      measure_latency([&](const at::Tensor& in) { return model.forward(in); }, x, lc);  // warm-up
+      // The per-node profile says how the probe's time splits; its total is
+      // the probe's latency as latency_ms measures it (which also warms up).
+      const double total = evaluator.latency_of(model).median_ms;
+      auto node_ms = node_medians(model, x, lc);
+      double sum = 0;
+      for (double v : node_ms) sum += v;
+      for (double& v : node_ms) v *= sum > 0 ? total / sum : 0;
       const auto layers = p.subnet->layer_infos();
       std::set<std::string> names;
       for (const auto& l : layers) names.insert(l.name);
-      const auto seg = segment_ms(p.graph, node_medians(model, x, lc), names);
+      const auto seg = segment_ms(p.graph, node_ms, names);
       for (size_t i = 0; i < layers.size(); ++i) {
         const auto it = seg.find(layers[i].name);
         if (it == seg.end()) continue;
@@ -261,6 +279,34 @@ LatencyModel LatencyModel::load_or_build(const Evaluator& evaluator, const super
   if (measured) *measured = true;
   return m;
 }
+
+double load_or_measure_anchor(Evaluator& evaluator, const supernet::SpaceDesc& space, const std::string& path,
+                              bool write, bool* measured, const LatencyModelOptions& options) {
+  if (measured) *measured = false;
+  if (evaluator.config().latency.reference == "none") return 0;
+  const auto identity = anchor_identity(evaluator, space, options.host);
+  if (core::file_exists(path)) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(core::read_text_file(path, "latency reference"));
+    } catch (const nlohmann::json::exception& e) {
+      QNAS_THROW("latency reference '", path, "': not JSON (", e.what(), "); expected a file qnas wrote (delete it to remeasure)");
+    }
+    if (j.contains("identity") && j["identity"] == identity && j.contains("ms") && j["ms"].is_number() &&
+        j["ms"].get<double>() > 0) {
+      evaluator.set_latency_anchor_ms(j["ms"].get<double>());
+      return j["ms"].get<double>();
+    }
+    std::fprintf(stderr, "latency reference %s: measured for another host, latency config or supernet; remeasuring\n",
+                 path.c_str());
+  }
+  const double ms = evaluator.latency_anchor_ms();
+  if (measured) *measured = true;
+  if (write) core::write_file_atomic(path, nlohmann::json{{"identity", identity}, {"ms", ms}}.dump(1) + "\n");
+  return ms;
+}
+
+std::string anchor_path_in(const std::string& dir) { return dir + "/latency_reference.json"; }
 
 LatencyEstimate LatencyModel::estimate(const std::vector<supernet::LayerInfo>& layers) const {
   LatencyEstimate e;

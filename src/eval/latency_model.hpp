@@ -79,6 +79,19 @@ class LatencyModel {
   int probes_ = 0;
 };
 
+/// Sets `evaluator`'s latency anchor (the reference's latency that
+/// latency_ms scales its ratios by) from `path` when it was measured on
+/// this host with this latency config, supernet structure and reference;
+/// otherwise measures it and, when `write`, stores it there atomically. So
+/// latency_ms stays comparable across the processes of one run folder
+/// (resumed searches, `qnas eval`). Returns the anchor (0 when
+/// latency.reference is none); `measured` tells whether it was timed now.
+double load_or_measure_anchor(Evaluator& evaluator, const supernet::SpaceDesc& space, const std::string& path,
+                              bool write = true, bool* measured = nullptr, const LatencyModelOptions& options = {});
+
+/// `<dir>/latency_reference.json`.
+std::string anchor_path_in(const std::string& dir);
+
 /// The keys a layer's segment is looked up under, most specific first:
 /// (layer, shape, class, previous class), (shape, class, previous class),
 /// (shape, class). `previous` is null for the first layer.

@@ -103,3 +103,72 @@ TEST(LatencyModel, MeasuredOnTheHostCachedAndRemeasuredWhenItsIdentityChanges) {
   for (size_t k = 0; k < layers.size(); ++k)
     EXPECT_EQ(e.items[k].key, eval::segment_keys(layers[k], k ? &layers[k - 1] : nullptr).front());
 }
+
+TEST(LatencyModel, LatencyMsIsTheRatioToTheAllInt8LargestTimesTheRunsAnchor) {
+  Fixture f;
+  eval::Evaluator evaluator(f.cfg, f.net, f.data);
+  eval::EvalOptions opts;
+  opts.latency = true;
+  opts.max_images = 16;
+  const auto reference = evaluator.latency_reference_spec();
+  EXPECT_EQ(reference, supernet::largest_spec(f.net->space(), {8, 8, "rtn", {}}));
+  const auto r = evaluator.evaluate(reference, "val", opts);
+  const double anchor = evaluator.latency_anchor_ms();
+  EXPECT_GT(anchor, 0);
+  // The reference against itself: a ratio near one.
+  EXPECT_GT(r.metrics.at("latency_ratio"), 0.5);
+  EXPECT_LT(r.metrics.at("latency_ratio"), 2.0);
+  EXPECT_NEAR(r.metrics.at("latency_ms"), r.metrics.at("latency_ratio") * anchor, 1e-9);
+
+  // Another anchor (another run folder's) rescales latency_ms alone.
+  evaluator.set_latency_anchor_ms(2 * anchor);
+  const auto smallest = supernet::smallest_spec(f.net->space(), {8, 8, "rtn", {}});
+  const auto s = evaluator.evaluate(smallest, "val", opts);
+  EXPECT_NEAR(s.metrics.at("latency_ms"), s.metrics.at("latency_ratio") * 2 * anchor, 1e-9);
+  EXPECT_THROW(evaluator.set_latency_anchor_ms(0), Error);
+
+  auto cfg = f.cfg;
+  cfg.latency.reference = "none";
+  eval::Evaluator alone(cfg, f.net, f.data);
+  const auto a = alone.evaluate(smallest, "val", opts);
+  EXPECT_GT(a.metrics.at("latency_ms"), 0);
+  EXPECT_EQ(a.metrics.count("latency_ratio"), 0u);
+}
+
+TEST(LatencyModel, TheAnchorIsMeasuredOncePerRunFolderAndHost) {
+  Fixture f;
+  qnas::testing::TempDir dir("latency_anchor");
+  const auto path = eval::anchor_path_in(dir.str());
+  bool measured = false;
+  eval::Evaluator first(f.cfg, f.net, f.data);
+  const double ms = eval::load_or_measure_anchor(first, f.net->space(), path, /*write=*/true, &measured);
+  EXPECT_TRUE(measured);
+  EXPECT_GT(ms, 0);
+  ASSERT_TRUE(core::file_exists(path));
+
+  // A later process (a resumed search, qnas eval) uses the stored anchor.
+  eval::Evaluator second(f.cfg, f.net, f.data);
+  EXPECT_EQ(eval::load_or_measure_anchor(second, f.net->space(), path, true, &measured), ms);
+  EXPECT_FALSE(measured);
+  EXPECT_EQ(second.latency_anchor_ms(), ms);
+
+  // Another host or latency config measures its own; write = false leaves the file.
+  const auto before = core::read_text_file(path, "anchor");
+  eval::LatencyModelOptions other_host;
+  other_host.host = {{"cpu", "another CPU"}, {"cores", 64}, {"hostname", "elsewhere"}};
+  eval::Evaluator third(f.cfg, f.net, f.data);
+  eval::load_or_measure_anchor(third, f.net->space(), path, /*write=*/false, &measured, other_host);
+  EXPECT_TRUE(measured);
+  EXPECT_EQ(core::read_text_file(path, "anchor"), before);
+  auto cfg = f.cfg;
+  cfg.latency.rounds = 3;
+  eval::Evaluator other_rounds(cfg, f.net, f.data);
+  eval::load_or_measure_anchor(other_rounds, f.net->space(), path, /*write=*/true, &measured);
+  EXPECT_TRUE(measured);
+  EXPECT_NE(core::read_text_file(path, "anchor"), before);
+
+  cfg.latency.reference = "none";
+  eval::Evaluator none(cfg, f.net, f.data);
+  EXPECT_EQ(eval::load_or_measure_anchor(none, f.net->space(), path, true, &measured), 0);
+  EXPECT_FALSE(measured);
+}
