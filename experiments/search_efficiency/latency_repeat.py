@@ -30,7 +30,7 @@ def column(rows, specs, name):
 
 def main():
     out_dir, qnas = sys.argv[1], sys.argv[2]
-    lines = ["| latency.reference | rows | tau(1, 2) | median rel. diff % | model median abs err % (1 / 2) | "
+    lines = ["| latency.reference | rows | tau(1, 2) | median rel. diff % (latency_ms / latency_ratio) | model median abs err % (1 / 2) | "
              "model tau (1 / 2) | ridge tau one-hot / + model | svr tau one-hot / + model |",
              "|---|---|---|---|---|---|---|---|"]
     for way, what in WAYS.items():
@@ -40,11 +40,15 @@ def main():
         lat = [column(r, specs, "latency_ms") for r in (first, second)]
         est = [column(r, specs, "latency_est_ms") for r in (first, second)]
         rel = 100 * np.abs(lat[0] - lat[1]) / lat[0]
+        ratio_rel = "-"
+        if first[specs[0]].get("latency_ratio"):
+            ratio = [column(r, specs, "latency_ratio") for r in (first, second)]
+            ratio_rel = f"{np.median(100 * np.abs(ratio[0] - ratio[1]) / ratio[0]):.1f}"
         err = [100 * np.median(np.abs(e - m) / m) for e, m in zip(est, lat)]
         model_tau = [kendall_tau(e, m) for e, m in zip(est, lat)]
         fits = {m: [predict(qnas, paths[0], "latency_ms", m, extra)[0] for extra in ([], ["--with", "latency_est_ms"])]
                 for m in ("ridge", "svr")}
-        lines.append(f"| {way} ({what}) | {len(specs)} | {kendall_tau(lat[0], lat[1]):.3f} | {np.median(rel):.1f} | "
+        lines.append(f"| {way} ({what}) | {len(specs)} | {kendall_tau(lat[0], lat[1]):.3f} | {np.median(rel):.1f} / {ratio_rel} | "
                      f"{err[0]:.1f} / {err[1]:.1f} | {model_tau[0]:.3f} / {model_tau[1]:.3f} | "
                      f"{fits['ridge'][0]:.3f} / {fits['ridge'][1]:.3f} | {fits['svr'][0]:.3f} / {fits['svr'][1]:.3f} |")
     with open(os.path.join(out_dir, "latency_repeat.md"), "w") as f:
