@@ -171,6 +171,8 @@ nlohmann::json identity_of(const Evaluator& evaluator, const supernet::SpaceDesc
   return {{"version", kTableVersion},
           {"host", host},
           {"latency", latency_identity(lc)},
+          // Entries are on the anchor's scale: a remeasured anchor remeasures them.
+          {"anchor_ms", lc.reference == "none" ? 0.0 : evaluator.latency_anchor_ms()},
           {"structure_hash", space.structure_hash()},
           {"classes", names}};
 }
