@@ -158,6 +158,15 @@ std::map<std::string, double> segment_ms(const deploy::Graph& graph, const std::
   return out;
 }
 
+// A cache file qnas wrote (`what` names it in errors).
+nlohmann::json read_cache(const std::string& path, const char* what) {
+  try {
+    return nlohmann::json::parse(core::read_text_file(path, what));
+  } catch (const nlohmann::json::exception& e) {
+    QNAS_THROW(what, " '", path, "': not JSON (", e.what(), "); expected a file qnas wrote (delete it to remeasure)");
+  }
+}
+
 nlohmann::json latency_identity(const core::LatencyConfig& lc) {
   return {{"batch_size", lc.batch_size}, {"threads", lc.threads}, {"warmup", lc.warmup},
           {"runs", lc.runs},             {"rounds", lc.rounds},   {"reference", lc.reference}};
@@ -224,12 +233,7 @@ LatencyModel LatencyModel::load_or_build(const Evaluator& evaluator, const super
   LatencyModel m;
   m.identity_ = identity_of(evaluator, space, classes, options.host);
   if (core::file_exists(path)) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(core::read_text_file(path, "latency table"));
-    } catch (const nlohmann::json::exception& e) {
-      QNAS_THROW("latency table '", path, "': not JSON (", e.what(), "); expected a file qnas wrote (delete it to remeasure)");
-    }
+    const auto j = read_cache(path, "latency table");
     if (j.contains("identity") && j["identity"] == m.identity_ && j.contains("ms") && j["ms"].is_object()) {
       for (const auto& [key, ms] : j["ms"].items()) m.table_[key] = ms.get<double>();
       m.probes_ = j.value("probes", 0);
@@ -288,12 +292,7 @@ double load_or_measure_anchor(Evaluator& evaluator, const supernet::SpaceDesc& s
   if (evaluator.config().latency.reference == "none") return 0;
   const auto identity = anchor_identity(evaluator, space, options.host);
   if (core::file_exists(path)) {
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(core::read_text_file(path, "latency reference"));
-    } catch (const nlohmann::json::exception& e) {
-      QNAS_THROW("latency reference '", path, "': not JSON (", e.what(), "); expected a file qnas wrote (delete it to remeasure)");
-    }
+    const auto j = read_cache(path, "latency reference");
     if (j.contains("identity") && j["identity"] == identity && j.contains("ms") && j["ms"].is_number() &&
         j["ms"].get<double>() > 0) {
       evaluator.set_latency_anchor_ms(j["ms"].get<double>());
