@@ -218,6 +218,14 @@ std::vector<std::string> deployment_notes(const deploy::Graph& graph) {
 
 }  // namespace
 
+namespace {
+
+TimedForward forward_of(const deploy::Int8Model& model) {
+  return [&model](const at::Tensor& x) { return model.forward(x); };
+}
+
+}  // namespace
+
 supernet::SubnetSpec Evaluator::latency_reference_spec() const {
   quant::LayerPolicy w8a8;
   w8a8.weight_bits = 8;
@@ -232,11 +240,9 @@ const deploy::Int8Model& Evaluator::latency_reference() const {
 
 double Evaluator::latency_anchor_ms() const {
   if (anchor_ms_ > 0) return anchor_ms_;
-  const auto& ref = latency_reference();
   core::LatencyConfig lc = cfg_.latency;
   lc.runs *= 3;
-  anchor_ms_ = measure_latency([&](const at::Tensor& x) { return ref.forward(x); }, latency_input(lc.batch_size), lc)
-                   .median_ms;
+  anchor_ms_ = measure_latency(forward_of(latency_reference()), latency_input(lc.batch_size), lc).median_ms;
   return anchor_ms_;
 }
 
@@ -252,12 +258,10 @@ at::Tensor Evaluator::latency_input(int64_t n) const {
 
 LatencyStats Evaluator::latency_of(const deploy::Int8Model& model, double* ratio) const {
   const auto& lc = cfg_.latency;
-  const TimedForward forward = [&](const at::Tensor& x) { return model.forward(x); };
-  if (lc.reference == "none") return measure_latency(forward, latency_input(lc.batch_size), lc);
-  const auto& ref = latency_reference();
+  if (lc.reference == "none") return measure_latency(forward_of(model), latency_input(lc.batch_size), lc);
   const double anchor = latency_anchor_ms();
-  const auto t = measure_interleaved({[&](const at::Tensor& x) { return ref.forward(x); }, forward},
-                                     latency_input(lc.batch_size), lc);
+  const auto t =
+      measure_interleaved({forward_of(latency_reference()), forward_of(model)}, latency_input(lc.batch_size), lc);
   const auto r = t.ratio(1);
   if (ratio) *ratio = r.median_ms;
   return scaled(r, anchor);
@@ -271,8 +275,7 @@ void Evaluator::measure_latency_of(const deploy::Int8Model& model, Metrics& m) c
   if (lc.throughput_batch > 0)
     m["throughput_img_s"] =
         1000.0 * double(lc.throughput_batch) /
-        measure_latency([&](const at::Tensor& x) { return model.forward(x); }, latency_input(lc.throughput_batch), lc)
-            .median_ms;
+        measure_latency(forward_of(model), latency_input(lc.throughput_batch), lc).median_ms;
 }
 
 EvalResult Evaluator::evaluate(const supernet::SubnetSpec& spec, const std::string& split_name,
