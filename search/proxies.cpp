@@ -58,6 +58,7 @@ class ShapeProxies {
       auto& p = layers[k].policy;
       if (genes.weight >= 0) p.weight_bits = vars[size_t(genes.weight)].choices[size_t(g[size_t(genes.weight)])];
       if (genes.act >= 0) p.act_bits = vars[size_t(genes.act)].choices[size_t(g[size_t(genes.act)])];
+      else if (space_.desc().couple_act_bits) p.act_bits = core::coupled_act_bits(p.weight_bits);
       if (genes.method >= 0)
         p = supernet::policy_with_method(p.weight_bits, p.act_bits, space_.desc().methods.at(size_t(g[size_t(genes.method)])));
     }

@@ -28,14 +28,16 @@ Space::Space(supernet::SpaceDesc desc) : desc_(std::move(desc)) {
       if (desc_.variables[j].field == "weight_bits") bits_of_[i].first = int(j);
       if (desc_.variables[j].field == "act_bits") bits_of_[i].second = int(j);
     }
-    QNAS_CHECK(bits_of_[i].first >= 0 && bits_of_[i].second >= 0, "search space: method variable '",
-               desc_.variables[i].name, "' has no weight_bits and act_bits variables beside it");
+    QNAS_CHECK(bits_of_[i].first >= 0 && (bits_of_[i].second >= 0 || desc_.couple_act_bits),
+               "search space: method variable '", desc_.variables[i].name,
+               "' has no weight_bits and act_bits variables beside it");
   }
 }
 
 int Space::canonical_method(const Genome& g, size_t i, int choice) const {
   const auto value = [&](int var) { return desc_.variables[size_t(var)].choices[size_t(g[size_t(var)])]; };
-  const int w = value(bits_of_[i].first), a = value(bits_of_[i].second);
+  const int w = value(bits_of_[i].first);
+  const int a = desc_.couple_act_bits ? core::coupled_act_bits(w) : value(bits_of_[i].second);
   const auto policy = supernet::policy_with_method(w, a, desc_.methods.at(size_t(choice)));
   for (int j = 0; j < choice; ++j)
     if (supernet::policy_with_method(w, a, desc_.methods.at(size_t(j))) == policy) return j;
@@ -128,6 +130,7 @@ int value_in_spec(const supernet::SpaceDesc& space, const supernet::Variable& v,
 
 Genome Space::encode(const supernet::SubnetSpec& spec) const {
   supernet::validate_spec(desc_, spec, "spec");
+  if (desc_.couple_act_bits) check_coupled(spec);
   Genome g(variables(), 0);
   for (size_t i = 0; i < g.size(); ++i) {
     const auto& v = desc_.variables[i];
@@ -143,6 +146,14 @@ Genome Space::encode(const supernet::SubnetSpec& spec) const {
   QNAS_CHECK(decode(g) == spec, "spec: its policy holds a method or parameters the search space does not vary; "
              "expected the methods of config quant.methods (", desc_.methods.size(), " listed)");
   return g;
+}
+
+void Space::check_coupled(const supernet::SubnetSpec& spec) const {
+  for (const auto& [layer, p] : spec.policy)
+    QNAS_CHECK(p.act_bits == core::coupled_act_bits(p.weight_bits), "spec: ", layer, " runs w", p.weight_bits, "a",
+               p.act_bits, ", but quant.couple_act_bits gives a layer with ", p.weight_bits,
+               "-bit weights ", core::coupled_act_bits(p.weight_bits), "-bit activations; expected w", p.weight_bits,
+               "a", core::coupled_act_bits(p.weight_bits), " (or quant.couple_act_bits: false)");
 }
 
 std::string Space::weight_bits_summary(const Genome& g) const {

@@ -47,6 +47,8 @@ class Space {
 
  private:
   void check_range(const Genome& genome) const;
+  // quant.couple_act_bits: every layer's activation bits follow its weights.
+  void check_coupled(const supernet::SubnetSpec& spec) const;
   // The smallest choice of method variable i that gives the same policy as
   // `choice` at the layer's bits in `genome`.
   int canonical_method(const Genome& genome, size_t i, int choice) const;

@@ -120,6 +120,7 @@ void set_group_activity(Variable& v, const std::vector<const LayerDesc*>& member
 
 void add_policy_variables(SpaceDesc& space, const core::QuantConfig& quant) {
   space.methods = searched_methods(quant);
+  space.couple_act_bits = quant.couple_act_bits;
   space.layers.clear();
   for (const auto& l : space.layer_descs) space.layers.push_back(l.name);
   check_kept_layers(space, quant.keep_8bit);
@@ -151,7 +152,7 @@ void add_policy_variables(SpaceDesc& space, const core::QuantConfig& quant) {
       space.variables.push_back(v);
     };
     add("weight_bits", keep ? std::vector<int>{8} : wbits);
-    add("act_bits", abits);
+    if (!quant.couple_act_bits) add("act_bits", abits);
     if (space.methods.size() > 1 && !keep) add("method", method_indices);
   }
 }
@@ -191,8 +192,10 @@ SubnetSpec spec_from_values(const SpaceDesc& space, const std::map<std::string, 
       if (!is_active(layer_desc(space, layer), spec)) continue;  // a group's layer that depth removes
       auto& p = spec.policy[layer];
       if (it == values.end()) continue;  // keep the default for this field
-      if (v.field == "weight_bits") p.weight_bits = it->second;
-      else if (v.field == "act_bits") p.act_bits = it->second;
+      if (v.field == "weight_bits") {
+        p.weight_bits = it->second;
+        if (space.couple_act_bits) p.act_bits = core::coupled_act_bits(p.weight_bits);
+      } else if (v.field == "act_bits") p.act_bits = it->second;
       else if (v.field == "method") method_of[layer] = it->second;
     }
   }

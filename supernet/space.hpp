@@ -58,6 +58,7 @@ struct SpaceDesc {
   std::vector<LayerDesc> layer_descs;  // the same layers, described
   nlohmann::json structure;            // everything that shapes the weights
   std::vector<quant::MethodChoice> methods{quant::MethodChoice{}};  // choices of the `method` variables
+  bool couple_act_bits = false;  // quant.couple_act_bits: no act_bits variables, core::coupled_act_bits decides
 
   const Variable* find(const std::string& name) const;
   /// log10 of the number of distinct subnets (conditional variables counted
@@ -77,9 +78,10 @@ void check_kept_layers(const SpaceDesc& space, const std::vector<std::string>& k
 
 /// Appends the policy variables of `space.layer_descs` (set by the family):
 /// per group of quant.granularity, in network order, `<group>.weight_bits`,
-/// `<group>.act_bits` and, with several quant.methods, `<group>.method`. A
-/// keep_8bit layer is a group of its own with weight bits {8} and no method.
-/// Also fills `space.layers` and `space.methods`.
+/// `<group>.act_bits` (not with quant.couple_act_bits) and, with several
+/// quant.methods, `<group>.method`. A keep_8bit layer is a group of its own
+/// with weight bits {8} and no method. Also fills `space.layers`,
+/// `space.methods` and `space.couple_act_bits`.
 void add_policy_variables(SpaceDesc& space, const core::QuantConfig& quant);
 
 /// The layer named `name`; throws when the space has none.

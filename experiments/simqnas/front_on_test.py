@@ -9,7 +9,8 @@ with their latency and size ratios against both baselines (SimQ-NAS's
 headline: the best ratios at no accuracy loss).
 
   /usr/bin/python3 experiments/simqnas/front_on_test.py CONFIG RUN_DIR QNAS_BINARY [--set k=v ...]
-Writes RUN_DIR/front_test.csv (every member) and RUN_DIR/front_test.md.
+Writes RUN_DIR/front_test.csv (every member), RUN_DIR/front_test_baselines.json
+and RUN_DIR/front_test.md.
 Standard library only.
 """
 import csv
@@ -49,6 +50,8 @@ def main():
             r = evaluate(qnas, config, run_dir, sets, path)
             rows.append({"id": m["id"], "val_top1": float(m["top1"]), **r})
             print(f"front_on_test: {k + 1}/{len(members)} id {m['id']} test top1 {r['top1']:.2f}", file=sys.stderr)
+    with open(os.path.join(run_dir, "front_test_baselines.json"), "w") as f:
+        json.dump({"int8_largest": int8, "fp32_largest": fp32}, f, indent=1)
     with open(os.path.join(run_dir, "front_test.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()

@@ -28,6 +28,8 @@ void register_info(CLI::App& app) {
     if (*format == "text")
       std::printf("\n%zu variables (%zu compressible layers), 10^%.2f subnets, structure hash %s\n",
                   space.variables.size(), space.layers.size(), space.log10_size(), space.structure_hash().c_str());
+    if (*format == "text" && space.couple_act_bits)
+      std::printf("quant.couple_act_bits: each layer's activations follow its weight bits (8-bit, fp32 for 32)\n");
   });
 }
 

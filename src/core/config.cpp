@@ -153,8 +153,9 @@ template <class V> void visit(V& v, QuantConfig& c) {
   v.field("weight_bits", c.weight_bits, "per-layer weight bit-widths the search may choose", one_of_ints({2, 3, 4, 8, 32}));
   v.field("act_bits", c.act_bits, "per-layer input-activation bit-widths the search may choose", one_of_ints({8, 32}));
   v.field("methods", c.methods, "per-layer compression methods the search may choose, each 'name key=value ...' (rtn, gptq, decoupleq, smoothquant, admm_cp, cp_rtn, with the parameters of a spec's policy except group); a layer whose bits a method does not take (gptq/decoupleq/admm_cp/cp_rtn: weights <= 8, smoothquant: W8A8) uses rtn", nonempty(any()));
-  v.field("keep_8bit", c.keep_8bit, "layers whose weights every searched subnet keeps at 8 bits by round-to-nearest, e.g. [stem, classifier] as the ADMM-CP paper keeps its first conv and classifier; their activation bits are still searched", any());
+  v.field("keep_8bit", c.keep_8bit, "layers whose weights every searched subnet keeps at 8 bits by round-to-nearest, e.g. [stem, classifier] as the ADMM-CP paper keeps its first conv and classifier; their activation bits are still searched (8-bit under couple_act_bits)", any());
   v.field("granularity", c.granularity, "what one policy gene (weight bits, activation bits, method) covers: layer (each compressible layer its own), block (all layers of a block: stem, s<i>.b<j>, head, classifier) or stage (all blocks of a stage, s<i>); a keep_8bit layer stays a group of its own", one_of({"layer", "block", "stage"}));
+  v.field("couple_act_bits", c.couple_act_bits, "one precision gene per group instead of two: a layer's inputs run 8-bit when its weights are quantized and fp32 when they are fp32 (SimQ-NAS's space with weight_bits [8, 32]: each layer INT8 or FP32); act_bits must then list exactly the widths this gives", any());
   v.field("calib_images", c.calib_images, "training images used to calibrate activation ranges", range(1, 60000));
   v.field("act_observer", c.act_observer, "how activation ranges are calibrated: min/max, a percentile at each end, or the clip with the least squared error", one_of({"minmax", "percentile", "mse"}));
   v.field("act_percentile", c.act_percentile, "act_observer percentile: the range [p_(100-x), p_x]", range(50.001, 100));
@@ -276,6 +277,20 @@ template <class V> void visit(V& v, Config& c) {
 }
 
 // Rules that span several keys.
+// quant.couple_act_bits derives each layer's activation bits from its weight
+// bits, so act_bits lists what that gives (a listed width it never gives
+// would be silently unused).
+void check_coupled_act_bits(const QuantConfig& q, std::vector<std::string>& lines) {
+  std::set<int> given;
+  for (int w : q.weight_bits) given.insert(coupled_act_bits(w));
+  const std::set<int> listed(q.act_bits.begin(), q.act_bits.end());
+  if (given == listed) return;
+  std::string want;
+  for (int a : given) want += (want.empty() ? "" : ", ") + std::to_string(a);
+  lines.push_back("quant.act_bits: with quant.couple_act_bits the weight bits give activations at [" + want +
+                  "]; expected act_bits to list exactly those");
+}
+
 void check_across(const Config& c, std::vector<std::string>& lines) {
   const auto& s = c.search;
   if (s.objectives.size() > 3)
@@ -289,6 +304,7 @@ void check_across(const Config& c, std::vector<std::string>& lines) {
   if (!s.reference_point.empty() && s.reference_point.size() != s.objectives.size())
     lines.push_back("search.reference_point: " + std::to_string(s.reference_point.size()) +
                     " values for " + std::to_string(s.objectives.size()) + " objectives; expected one per objective");
+  if (c.quant.couple_act_bits) check_coupled_act_bits(c.quant, lines);
   for (size_t i = 0; i < s.objectives.size(); ++i)
     for (size_t j = 0; j < i; ++j)
       if (s.objectives[i].first == s.objectives[j].first)

@@ -41,12 +41,17 @@ struct SupernetConfig {
   bool kernel_transform = true;
 };
 
+/// quant.couple_act_bits: the activation bits of a layer whose weights have
+/// `weight_bits` (quantized weights run on 8-bit kernels, fp32 weights in fp32).
+inline int coupled_act_bits(int weight_bits) { return weight_bits >= 32 ? 32 : 8; }
+
 struct QuantConfig {
   std::vector<int> weight_bits = {4, 8, 32};
   std::vector<int> act_bits = {8, 32};
   std::vector<std::string> methods = {"rtn"};  // searched per layer when more than one ("gptq act_order=1", ...)
   std::vector<std::string> keep_8bit;  // layers whose weights every searched subnet keeps at W8 by RTN
   std::string granularity = "layer";   // policy genes per layer | block | stage
+  bool couple_act_bits = false;        // no activation-bit genes: a layer's inputs run at its weights' precision class
   int calib_images = 512;
   std::string act_observer = "minmax";  // minmax | percentile | mse
   double act_percentile = 99.99;

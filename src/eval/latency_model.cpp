@@ -45,7 +45,7 @@ std::vector<quant::LayerPolicy> class_representatives(const supernet::SpaceDesc&
   std::vector<quant::LayerPolicy> out;
   std::set<std::string> seen;
   for (int w : field_choices(space, "weight_bits", 32))
-    for (int a : field_choices(space, "act_bits", 32))
+    for (int a : space.couple_act_bits ? std::vector<int>{core::coupled_act_bits(w)} : field_choices(space, "act_bits", 32))
       for (const auto& m : space.methods) {
         const auto p = supernet::policy_with_method(w, a, m);
         if (seen.insert(precision_class(p)).second) out.push_back(p);

@@ -5,6 +5,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "search/baselines.hpp"
 #include "search/sensitivity_prior.hpp"
 #include "search/space.hpp"
 #include "search/tactics.hpp"
@@ -38,6 +39,19 @@ const sn::Supernet& methods_net() {
     auto cfg = quickstart();
     cfg.quant.methods = {"rtn", "gptq act_order=1", "smoothquant alpha=0.75", "decoupleq iterations=2",
                          "admm_cp rank_rate=1.5"};
+    return sn::make_supernet(cfg, {});
+  }();
+  return net;
+}
+
+// SimQ-NAS's space: each layer INT8 or FP32 (one gene), two methods to
+// canonicalise between.
+const sn::Supernet& coupled_net() {
+  static const auto net = [] {
+    auto cfg = quickstart();
+    cfg.quant.weight_bits = {8, 32};
+    cfg.quant.couple_act_bits = true;
+    cfg.quant.methods = {"rtn", "gptq act_order=1"};
     return sn::make_supernet(cfg, {});
   }();
   return net;
@@ -179,7 +193,7 @@ TEST(Space, RefusesSpecsOutsideTheSearchedChoices) {
 }
 
 TEST(Space, ShapeProxiesEqualTheCostsOfTheDecodedSubnet) {
-  for (const auto* net : {&mbv3_net(), &methods_net()}) {
+  for (const auto* net : {&mbv3_net(), &methods_net(), &coupled_net()}) {
   const qs::Space space((*net)->space());
   const auto proxies = qs::shape_proxies(space, **net);
   qnas::core::Rng rng(8);
@@ -390,4 +404,44 @@ TEST(Granularity, SensitivitySeedingNeedsLayerGenes) {
   const qs::Space space(net->space());
   qnas::testing::expect_error([&] { qs::sensitivity_seeds(space, *net, {}); },
                               {"seed_from_sensitivity", "'s0.b0' one gene for 3 layers", "quant.granularity: layer"});
+}
+
+TEST(CoupledBits, EachLayerRunsInt8OrFp32AndRoundTrips) {
+  const qs::Space space(coupled_net()->space());
+  for (const auto& v : space.desc().variables) EXPECT_NE(v.field, "act_bits") << v.name;
+  qnas::core::Rng rng(5);
+  std::set<std::string> seen;
+  for (int t = 0; t < 200; ++t) {
+    const auto g = space.random(rng);
+    const auto spec = space.decode(g);
+    for (const auto& [layer, p] : spec.policy) {
+      EXPECT_EQ(p.act_bits, p.weight_bits == 32 ? 32 : 8) << layer;
+      seen.insert(p.method + std::to_string(p.weight_bits));
+    }
+    EXPECT_EQ(space.encode(spec), g);
+    const auto s2 = sn::with_random_policy(space.desc(), spec, rng);
+    EXPECT_EQ(space.decode(space.encode(s2)), s2);
+  }
+  // gptq at W8, rtn at both (gptq does not take fp32 weights).
+  EXPECT_EQ(seen, (std::set<std::string>{"rtn8", "rtn32", "gptq8"}));
+  EXPECT_EQ(qs::uniform_policies(space).size(), 2u);  // int8 and fp32; no w4a8 in this space
+}
+
+TEST(CoupledBits, ASpecWithOtherActivationBitsIsRefused) {
+  const qs::Space space(coupled_net()->space());
+  auto spec = sn::largest_spec(space.desc(), policy_of(8, 8));
+  EXPECT_NO_THROW(space.encode(spec));
+  spec.policy.at("s1.b0.dw").act_bits = 32;
+  qnas::testing::expect_error([&] { space.encode(spec); },
+                              {"s1.b0.dw runs w8a32", "quant.couple_act_bits", "expected w8a8"});
+}
+
+TEST(CoupledBits, ActBitsMustListWhatTheWeightsGive) {
+  EXPECT_EQ(error_of("quant: {weight_bits: [8, 32], couple_act_bits: true}"), "");
+  qnas::testing::expect_error(
+      [] { qnas::core::parse_config("quant: {weight_bits: [4, 8], couple_act_bits: true}", "t.yaml"); },
+      {"quant.act_bits", "couple_act_bits", "[8]"});
+  qnas::testing::expect_error(
+      [] { qnas::core::parse_config("quant: {weight_bits: [8, 32], act_bits: [8], couple_act_bits: true}", "t.yaml"); },
+      {"quant.act_bits", "[8, 32]"});
 }
