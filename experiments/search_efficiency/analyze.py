@@ -14,6 +14,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import figures  # noqa: E402  (experiments/figures.py)
+
 OBJECTIVES = [("top1", -1.0), ("latency_ms", 1.0), ("model_bytes", 1.0)]  # sign: to minimisation
 TACTICS = ["linas", "nsga2", "random"]
 COLORS = {"linas": "#d62728", "nsga2": "#1f77b4", "random": "#7f7f7f"}
@@ -54,12 +57,7 @@ def svg(curves, path, budget):
     ymin = min(v for curve in curves.values() for v in curve.values())
     def xy(n, v):
         return pad + (w - 2 * pad) * n / budget, h - pad - (h - 2 * pad) * (v - ymin) / (ymax - ymin or 1)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
-           f'<rect width="{w}" height="{h}" fill="white"/>',
-           f'<line x1="{pad}" y1="{h-pad}" x2="{w-pad}" y2="{h-pad}" stroke="black"/>',
-           f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{h-pad}" stroke="black"/>',
-           f'<text x="{w/2}" y="{h-15}" text-anchor="middle">validated evaluations</text>',
-           f'<text x="15" y="{h/2}" transform="rotate(-90 15 {h/2})" text-anchor="middle">hypervolume (mean of seeds)</text>']
+    out = figures.svg_frame(w, h, pad, "validated evaluations", "hypervolume (mean of seeds)")
     for n in range(0, budget + 1, 50):
         x, _ = xy(n, ymin)
         out.append(f'<text x="{x}" y="{h-pad+16}" text-anchor="middle">{n}</text>')
@@ -67,9 +65,7 @@ def svg(curves, path, budget):
         pts = " ".join("%.1f,%.1f" % xy(n, v) for n, v in sorted(curves[tactic].items()))
         out.append(f'<polyline fill="none" stroke="{COLORS[tactic]}" stroke-width="2" points="{pts}"/>')
         out.append(f'<text x="{w-pad-70}" y="{pad+18*k}" fill="{COLORS[tactic]}">{tactic}</text>')
-    out.append("</svg>")
-    with open(path, "w") as f:
-        f.write("\n".join(out))
+    figures.write_svg(path, out)
 
 
 def main():
@@ -111,10 +107,7 @@ def main():
     if "linas" in mean and "nsga2" in mean and 100 in mean["linas"] and 250 in mean["nsga2"]:
         a, b = mean["linas"][100], mean["nsga2"][250]
         lines.append(f"\nLINAS@100 / NSGA-II@250 = {a / b:.4f} (target >= 1)")
-    text = "\n".join(lines) + "\n"
-    with open(os.path.join(root, "table.md"), "w") as f:
-        f.write(text)
-    print(text)
+    figures.write_table(os.path.join(root, "table.md"), lines)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from predictors import kendall_tau, predict, rows_of  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import figures  # noqa: E402  (experiments/figures.py)
+
 WAYS = {"int8_largest": "interleaved with the all-INT8 largest, ratio x anchor",
         "none": "timed alone"}
 
@@ -51,9 +54,7 @@ def main():
         lines.append(f"| {way} ({what}) | {len(specs)} | {kendall_tau(lat[0], lat[1]):.3f} | {np.median(rel):.1f} / {ratio_rel} | "
                      f"{err[0]:.1f} / {err[1]:.1f} | {model_tau[0]:.3f} / {model_tau[1]:.3f} | "
                      f"{fits['ridge'][0]:.3f} / {fits['ridge'][1]:.3f} | {fits['svr'][0]:.3f} / {fits['svr'][1]:.3f} |")
-    with open(os.path.join(out_dir, "latency_repeat.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    figures.write_table(os.path.join(out_dir, "latency_repeat.md"), lines)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import figures  # noqa: E402  (experiments/figures.py)
+
 OBJECTIVES = ["top1", "latency_ms", "model_bytes"]
 FEATURES = {"one-hot": [], "one-hot + params,macs": ["--with", "params,macs"]}
 
@@ -73,9 +76,7 @@ def main():
               f"{first.std():.3f} | {np.abs(first - second).mean():.3f} |",
               f"| latency_ms | run.sh | predictors.sh | {kendall_tau(lat1, lat2):.3f} | {lat1.std():.4f} | "
               f"{np.abs(lat1 - lat2).mean():.4f} |"]
-    with open(os.path.join(out_dir, "predictors.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    figures.write_table(os.path.join(out_dir, "predictors.md"), lines)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import figures  # noqa: E402  (experiments/figures.py)
+
 
 def load(path):
     with open(path) as f:
@@ -49,9 +52,7 @@ def main():
         reach = next((n + 1 for n, v in enumerate(c["0.5"]) if v >= target), None)
         lines.append(f"| {seed} | {target:.5g} | {c['0.5'][-1]:.5g} | {c['0.5'][49]:.5g} | {c['0'][49]:.5g} | "
                      f"{reach if reach else 'not reached'} of {len(c['0.5'])} |")
-    with open(os.path.join(out, "table.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    figures.write_table(os.path.join(out, "table.md"), lines)
 
 
 if __name__ == "__main__":

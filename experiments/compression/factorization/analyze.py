@@ -11,6 +11,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+import figures  # noqa: E402  (experiments/figures.py)
+
 FAMILIES = [("admm_cp", "ADMM-CP", "#d62728"), ("cp_rtn", "CP then quantize", "#1f77b4"),
             ("rtn", "PTQ RTN", "#7f7f7f"), ("gptq", "PTQ GPTQ", "#2ca02c")]
 
@@ -44,12 +47,7 @@ def svg(rows, ref, path):
     w, h, m = 640, 420, 50
     sx = lambda x: m + (x - x0) / (x1 - x0) * (w - 2 * m)
     sy = lambda y: h - m - (y - y0) / (y1 - y0) * (h - 2 * m)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
-           f'<rect width="{w}" height="{h}" fill="white"/>',
-           f'<line x1="{m}" y1="{h-m}" x2="{w-m}" y2="{h-m}" stroke="black"/>',
-           f'<line x1="{m}" y1="{m}" x2="{m}" y2="{h-m}" stroke="black"/>',
-           f'<text x="{w/2}" y="{h-12}" text-anchor="middle">BOPs, % of fp32 (MACs x 32 x 32)</text>',
-           f'<text x="14" y="{h/2}" transform="rotate(-90 14 {h/2})" text-anchor="middle">test top-1 (%)</text>']
+    out = figures.svg_frame(w, h, m, "BOPs, % of fp32 (MACs x 32 x 32)", "test top-1 (%)")
     for t in range(0, 101, 20):
         out.append(f'<text x="{m-6}" y="{sy(t)+4}" text-anchor="end">{t}</text>')
     step = 1 if x1 < 10 else 2
@@ -63,9 +61,7 @@ def svg(rows, ref, path):
         out.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="1.5"/>')
         out += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{color}"/>' for x, y in fam]
         out.append(f'<text x="{w-m-150}" y="{m+16*i}" fill="{color}">{label}</text>')
-    out.append("</svg>")
-    with open(path, "w") as f:
-        f.write("\n".join(out) + "\n")
+    figures.write_svg(path, out)
 
 
 def main():
@@ -90,10 +86,8 @@ def main():
         lower = sum(a[k] < b[k] for k in a if k in b)
         median = ratios[len(ratios) // 2] if ratios else float("nan")
         lines.append(f"| {n[len('admm_cp_'):]} | {lower} / {len(a)} | {median:.2f} |")
-    with open(os.path.join(out, "table.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
     svg(rows, ref, os.path.join(out, "curve.svg"))
-    print("\n".join(lines))
+    figures.write_table(os.path.join(out, "table.md"), lines)
 
 
 if __name__ == "__main__":

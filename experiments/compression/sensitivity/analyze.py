@@ -12,6 +12,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+import figures  # noqa: E402  (experiments/figures.py)
+
 
 def row(name, r):
     m = r["metrics"]
@@ -37,9 +40,7 @@ def main():
         runs.append((r["metrics"]["model_bytes"], os.path.basename(path)[:-5], r))
     for _, name, r in sorted(runs):
         lines.append(row(name, r))
-    with open(os.path.join(out, "table.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    figures.write_table(os.path.join(out, "table.md"), lines)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+import figures  # noqa: E402  (experiments/figures.py)
+
 ROWS = ["fp32", "w4_rtn", "w4_gptq", "w2_rtn", "w2_gptq", "w2_gptq_act_order", "w2_decoupleq", "w2_decoupleq_tuned", "w8a8_rtn",
         "w8a8_smoothquant_a0.5", "w8a8_smoothquant_a0.75", "w8a8_smoothquant_a1"]
 
@@ -43,9 +46,7 @@ def main():
         better = sum(d[k] <= g[k] for k in d)
         lines += ["", f"W2: decoupleQ's output error <= GPTQ's on {better}/{len(d)} layers "
                       f"(mean ratio {sum(d[k] / g[k] for k in d) / len(d):.3f})."]
-    with open(os.path.join(out, "table.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    figures.write_table(os.path.join(out, "table.md"), lines)
 
 
 if __name__ == "__main__":
