@@ -276,7 +276,6 @@ template <class V> void visit(V& v, Config& c) {
   v.section("output", c.output, "outputs");
 }
 
-// Rules that span several keys.
 // quant.couple_act_bits derives each layer's activation bits from its weight
 // bits, so act_bits lists what that gives (a listed width it never gives
 // would be silently unused).
@@ -291,6 +290,7 @@ void check_coupled_act_bits(const QuantConfig& q, std::vector<std::string>& line
                   "]; expected act_bits to list exactly those");
 }
 
+// Rules that span several keys.
 void check_across(const Config& c, std::vector<std::string>& lines) {
   const auto& s = c.search;
   if (s.objectives.size() > 3)
