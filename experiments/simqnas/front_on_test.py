@@ -78,7 +78,7 @@ def main():
                      f"{int8['model_bytes'] / r['model_bytes']:.2f}x | {fp32['latency_ms'] / r['latency_ms']:.2f}x | "
                      f"{fp32['model_bytes'] / r['model_bytes']:.2f}x |")
     if not kept:
-        lines.append("| (none but the baseline at or above the all-INT8 largest's test top-1) | | | | | | | | |")
+        lines.append("| (no member other than the all-INT8 largest at or above its test top-1) | | | | | | | | |")
     figures.write_table(os.path.join(run_dir, "front_test.md"), lines)
 
 
