@@ -15,39 +15,8 @@ namespace qnas::supernet {
 
 namespace {
 
-ElasticBN register_bn(torch::nn::Module& m, const std::string& prefix, int64_t channels) {
-  return {m.register_parameter(prefix + "_gamma", at::ones({channels})),
-          m.register_parameter(prefix + "_beta", at::zeros({channels})),
-          m.register_buffer(prefix + "_running_mean", at::zeros({channels})),
-          m.register_buffer(prefix + "_running_var", at::ones({channels}))};
-}
-
-at::Tensor lead(const at::Tensor& t, int64_t n) { return t.narrow(0, 0, n); }
-
-at::Tensor centre_crop(const at::Tensor& w, int64_t k) {
-  const int64_t start = (w.size(-1) - k) / 2;
-  return w.narrow(-2, start, k).narrow(-1, start, k);
-}
-
-// OFA's "he_fout": normal(0, sqrt(2 / (k*k*out_channels))).
-void init_conv(at::Tensor& w) {
-  const double n = double(w.size(0) * w.size(2) * w.size(3));
-  w.normal_(0.0, std::sqrt(2.0 / n));
-}
-
-void init_linear(at::Tensor& w, at::Tensor& b) {
-  const double bound = 1.0 / std::sqrt(double(w.size(1)));
-  w.uniform_(-bound, bound);
-  b.zero_();
-}
-
 int stage_max(const std::vector<int>& choices) { return *std::max_element(choices.begin(), choices.end()); }
 int stage_min(const std::vector<int>& choices) { return *std::min_element(choices.begin(), choices.end()); }
-
-std::vector<int> sorted(std::vector<int> v) {
-  std::sort(v.begin(), v.end());
-  return v;
-}
 
 std::string block_name(size_t stage, size_t block) {
   return "s" + std::to_string(stage) + ".b" + std::to_string(block);
@@ -115,16 +84,6 @@ at::Tensor ElasticBlockImpl::dw_kernel(int64_t mid, int k) const {
   return w;
 }
 
-namespace {
-// Training: fused BN + activation with batch statistics (supernet/bn_act.hpp);
-// evaluation: the running statistics.
-at::Tensor elastic_bn_act(const at::Tensor& x, const ElasticBN& p, int64_t c, Act a, bool training) {
-  if (training) return batch_norm_act(x, lead(p.gamma, c), lead(p.beta, c), a);
-  return apply_act(batch_norm(x, lead(p.gamma, c), lead(p.beta, c), lead(p.running_mean, c),
-                              lead(p.running_var, c), false), a);
-}
-}  // namespace
-
 at::Tensor ElasticBlockImpl::bn_act(const at::Tensor& x, const ElasticBN& p, int64_t c, Act a) const {
   return elastic_bn_act(x, p, c, a, is_training());
 }
@@ -159,10 +118,6 @@ at::Tensor ElasticBlockImpl::forward(const at::Tensor& x, int kernel, int expand
   return residual ? y + x : y;
 }
 
-UnitWeights ElasticBlockImpl::unit_weights(const at::Tensor& w, const ElasticBN& p, int64_t c) const {
-  return {w, {}, lead(p.gamma, c), lead(p.beta, c), lead(p.running_mean, c), lead(p.running_var, c)};
-}
-
 std::vector<UnitDesc> ElasticBlockImpl::unit_descs(const std::string& name, int kernel, int expand, int64_t in_h,
                                                    int64_t in_w) const {
   const int64_t mid = mid_channels(expand);
@@ -177,24 +132,22 @@ std::vector<UnitDesc> ElasticBlockImpl::unit_descs(const std::string& name, int 
   return d;
 }
 
-MBBlock ElasticBlockImpl::extract(const std::string& name, int kernel, int expand, int64_t in_h,
-                                  int64_t in_w) const {
+int ElasticBlockImpl::extract(SubnetBuilder& b, int x, const std::string& name, int kernel, int expand,
+                              int64_t in_h, int64_t in_w) const {
   at::NoGradGuard no_grad;
   const int64_t mid = mid_channels(expand);
   const auto d = unit_descs(name, kernel, expand, in_h, in_w);
-  ConvUnit pw1(d[0]), dw(d[1]), pw2(d.back());
-  pw1->load(unit_weights(lead(pw1_w_, mid), pw1_bn_, mid));
-  dw->load(unit_weights(dw_kernel(mid, kernel), dw_bn_, mid));
-  pw2->load(unit_weights(pw2_w_.narrow(1, 0, mid), pw2_bn_, out));
-  MBBlock block(pw1, dw, pw2, residual);
+  int y = b.unit(d[0], bn_unit_weights(lead(pw1_w_, mid), pw1_bn_, mid), x);
+  y = b.unit(d[1], bn_unit_weights(dw_kernel(mid, kernel), dw_bn_, mid), y);
   if (se) {
     const int64_t s = d[2].out_channels;
-    ConvUnit reduce(d[2]), expand_unit(d[3]);
-    reduce->load({lead(se_rw_, s).narrow(1, 0, mid).reshape({s, mid}), lead(se_rb_, s), {}, {}, {}, {}});
-    expand_unit->load({lead(se_ew_, mid).narrow(1, 0, s).reshape({mid, s}), lead(se_eb_, mid), {}, {}, {}, {}});
-    block->set_se(reduce, expand_unit);
+    int g = b.mean(y, name + ".dw.pool");
+    g = b.unit(d[2], {lead(se_rw_, s).narrow(1, 0, mid).reshape({s, mid}), lead(se_rb_, s), {}, {}, {}, {}}, g);
+    g = b.unit(d[3], {lead(se_ew_, mid).narrow(1, 0, s).reshape({mid, s}), lead(se_eb_, mid), {}, {}, {}, {}}, g);
+    y = b.gate(y, g, name + ".dw.se_mul");
   }
-  return block;
+  y = b.unit(d.back(), bn_unit_weights(pw2_w_.narrow(1, 0, mid), pw2_bn_, out), y);
+  return residual ? b.add(y, x, name + ".pw2.add") : y;
 }
 
 // --- MBV3Supernet ------------------------------------------------------------
@@ -295,16 +248,8 @@ MBV3Arch MBV3SupernetImpl::arch_of(const SubnetSpec& spec) const {
   return a;
 }
 
-namespace {
-// The quantization an elastic forward of `spec` simulates (none unless the
-// supernet trains quantization-aware).
-FakeQuant fake_quant_of(const SupernetImpl& net, const SubnetSpec& spec) {
-  return net.quant_aware() ? FakeQuant(spec.policy) : FakeQuant();
-}
-}  // namespace
-
 at::Tensor MBV3SupernetImpl::stem(const at::Tensor& x, const SubnetSpec& spec) {
-  const auto fq = fake_quant_of(*this, spec);
+  const auto fq = fake_quant(spec);
   const auto y = elastic_bn_act(conv_same(fq.input("stem", x), fq.weight("stem", stem_w_), {}, 1, 1), stem_bn_,
                                 cfg_.stem_width, Act::kHswish, is_training());
   // Channels-last from here on: with one input channel the input's layout is
@@ -318,7 +263,7 @@ bool MBV3SupernetImpl::same_stem(const SubnetSpec& a, const SubnetSpec& b) const
 
 at::Tensor MBV3SupernetImpl::forward_from_stem(const at::Tensor& stem, const SubnetSpec& spec) {
   const MBV3Arch a = arch_of(spec);
-  const auto fq = fake_quant_of(*this, spec);
+  const auto fq = fake_quant(spec);
   at::Tensor y = stem;
   for (size_t s = 0; s < stages_.size(); ++s)
     for (int b = 0; b < a.depth[s]; ++b)
@@ -345,26 +290,25 @@ std::vector<UnitDesc> MBV3SupernetImpl::head_descs(int64_t h, int64_t w) const {
 Subnet MBV3SupernetImpl::extract(const SubnetSpec& spec) const {
   const MBV3Arch a = arch_of(spec);
   at::NoGradGuard no_grad;
-  ConvUnit stem(stem_desc());
-  stem->load({stem_w_, {}, stem_bn_.gamma, stem_bn_.beta, stem_bn_.running_mean, stem_bn_.running_var});
+  SubnetBuilder b(spec);
+  int y = b.unit(stem_desc(), bn_unit_weights(stem_w_, stem_bn_, cfg_.stem_width), b.input());
   int64_t h = input_.height, w = input_.width;
-  std::vector<MBBlock> blocks;
   for (size_t s = 0; s < stages_.size(); ++s) {
-    for (int b = 0; b < a.depth[s]; ++b) {
-      const auto& eb = stages_[s][size_t(b)];
-      blocks.push_back(eb->extract(block_name(s, size_t(b)), a.kernel[s][size_t(b)], a.expand[s][size_t(b)], h, w));
-      h = blocks.back()->dw->desc().out_h();
-      w = blocks.back()->dw->desc().out_w();
+    for (int i = 0; i < a.depth[s]; ++i) {
+      const auto& block = *stages_[s][size_t(i)];
+      const int kernel = a.kernel[s][size_t(i)], expand = a.expand[s][size_t(i)];
+      const auto dw = block.unit_descs(block_name(s, size_t(i)), kernel, expand, h, w)[1];
+      y = block.extract(b, y, block_name(s, size_t(i)), kernel, expand, h, w);
+      h = dw.out_h();
+      w = dw.out_w();
     }
   }
   const auto hd = head_descs(h, w);
-  ConvUnit head(hd[0]), mix(hd[1]), cls(hd[2]);
-  head->load({head_w_, {}, head_bn_.gamma, head_bn_.beta, head_bn_.running_mean, head_bn_.running_var});
-  mix->load({mix_w_, mix_b_, {}, {}, {}, {}});
-  cls->load({cls_w_, cls_b_, {}, {}, {}, {}});
-  auto subnet = std::make_shared<MBV3SubnetImpl>(spec, stem, std::move(blocks), head, mix, cls, cfg_.dropout);
-  subnet->eval();
-  return subnet;
+  y = b.mean(b.unit(hd[0], bn_unit_weights(head_w_, head_bn_, cfg_.head_width), y), "head.pool");
+  y = b.unit(hd[1], {mix_w_, mix_b_, {}, {}, {}, {}}, y);
+  if (cfg_.dropout > 0) y = b.dropout(y, cfg_.dropout);
+  b.unit(hd[2], {cls_w_, cls_b_, {}, {}, {}, {}}, y);
+  return b.finish();
 }
 
 std::vector<LayerInfo> MBV3SupernetImpl::layer_infos(const SubnetSpec& spec) const {
@@ -388,8 +332,7 @@ std::vector<LayerInfo> MBV3SupernetImpl::layer_infos(const SubnetSpec& spec) con
   return out;
 }
 
-Supernet make_supernet(const core::Config& cfg, const InputShape& input) {
-  QNAS_CHECK(cfg.supernet.kind == "mbv3", "supernet.kind: '", cfg.supernet.kind, "'; expected 'mbv3'");
+Supernet make_mbv3(const core::Config& cfg, const InputShape& input) {
   return std::make_shared<MBV3SupernetImpl>(cfg.supernet, cfg.quant, input);
 }
 

@@ -21,6 +21,7 @@
 
 #include <map>
 
+#include "supernet/elastic.hpp"
 #include "supernet/supernet.hpp"
 
 namespace qnas::supernet {
@@ -29,11 +30,6 @@ namespace qnas::supernet {
 struct MBV3Arch {
   std::vector<int> depth;                        // per stage
   std::vector<std::vector<int>> kernel, expand;  // per stage, per active block
-};
-
-/// BN parameters at their largest size; a subnet uses the leading channels.
-struct ElasticBN {
-  at::Tensor gamma, beta, running_mean, running_var;
 };
 
 /// One inverted-residual block at its largest size.
@@ -45,8 +41,10 @@ class ElasticBlockImpl : public torch::nn::Module {
   /// Block `name` at (kernel, expand); `fq` simulates its units' policies.
   at::Tensor forward(const at::Tensor& x, int kernel, int expand, const std::string& name = "",
                      const FakeQuant& fq = {}) const;
-  /// Standalone copy for (kernel, expand), named `name`, running at in_h x in_w.
-  MBBlock extract(const std::string& name, int kernel, int expand, int64_t in_h, int64_t in_w) const;
+  /// Appends a standalone copy for (kernel, expand), named `name`, running at
+  /// in_h x in_w, to `b` on value x; returns its output value.
+  int extract(SubnetBuilder& b, int x, const std::string& name, int kernel, int expand, int64_t in_h,
+              int64_t in_w) const;
   /// Its units' descriptions in network order: pw1, dw, [se_reduce, se_expand], pw2.
   std::vector<UnitDesc> unit_descs(const std::string& name, int kernel, int expand, int64_t in_h, int64_t in_w) const;
 
@@ -62,7 +60,6 @@ class ElasticBlockImpl : public torch::nn::Module {
 
  private:
   at::Tensor bn_act(const at::Tensor& x, const ElasticBN& p, int64_t channels, Act a) const;
-  UnitWeights unit_weights(const at::Tensor& w, const ElasticBN& p, int64_t channels) const;
 
   std::vector<int> kernels_;  // ascending
   int64_t mid_max_, se_max_;
@@ -105,5 +102,8 @@ class MBV3SupernetImpl : public SupernetImpl {
   ElasticBN head_bn_;
   at::Tensor mix_w_, mix_b_, cls_w_, cls_b_;
 };
+
+/// The family's entry in the family list.
+Supernet make_mbv3(const core::Config& cfg, const InputShape& input);
 
 }  // namespace qnas::supernet

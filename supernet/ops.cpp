@@ -7,11 +7,19 @@
 
 namespace qnas::supernet {
 
-Act parse_act(const std::string& name) {
-  if (name == "relu") return Act::kRelu;
-  if (name == "hswish") return Act::kHswish;
-  if (name == "none") return Act::kNone;
-  QNAS_THROW("activation '", name, "'; expected relu, hswish or none");
+std::array<Act, kActCount> all_acts() {
+  std::array<Act, kActCount> out{};
+  for (size_t i = 0; i < kActCount; ++i) out[i] = Act(i);
+  return out;
+}
+
+Act parse_act(const std::string& name, const std::string& what) {
+  std::string expected;
+  for (const Act a : all_acts()) {
+    if (name == act_name(a)) return a;
+    expected += (expected.empty() ? "" : ", ") + std::string(act_name(a));
+  }
+  QNAS_THROW(what, ": '", name, "'; expected one of ", expected);
 }
 
 at::Tensor apply_act(const at::Tensor& x, Act act) {
@@ -26,8 +34,12 @@ at::Tensor apply_act(const at::Tensor& x, Act act) {
 
 at::Tensor conv_same(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,
                      int64_t stride, int64_t groups) {
-  const int64_t pad = w.size(-1) / 2;
-  return at::conv2d(x, w, bias, {stride, stride}, {pad, pad}, {1, 1}, groups);
+  return conv(x, w, bias, stride, w.size(-1) / 2, groups);
+}
+
+at::Tensor conv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, int64_t stride, int64_t padding,
+                int64_t groups) {
+  return at::conv2d(x, w, bias, {stride, stride}, {padding, padding}, {1, 1}, groups);
 }
 
 at::Tensor batch_norm(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta,

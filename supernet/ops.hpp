@@ -4,6 +4,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <map>
 #include <string>
 
@@ -11,10 +12,26 @@
 
 namespace qnas::supernet {
 
-enum class Act { kNone, kRelu, kHswish, kHsigmoid };
+// The activation kinds and their names, from one list: the enum and the
+// name table cannot disagree.
+#define QNAS_ACTS(X) X(kNone, "none") X(kRelu, "relu") X(kHswish, "hswish") X(kHsigmoid, "hsigmoid")
 
-Act parse_act(const std::string& name);
+#define QNAS_ENUM_VALUE(id, name) id,
+#define QNAS_ENUM_NAME(id, name) name,
+enum class Act { QNAS_ACTS(QNAS_ENUM_VALUE) };
+inline constexpr const char* kActNames[] = {QNAS_ACTS(QNAS_ENUM_NAME)};
+inline constexpr size_t kActCount = sizeof(kActNames) / sizeof(kActNames[0]);
+
+inline const char* act_name(Act a) { return kActNames[size_t(a)]; }
+/// Every activation kind, in enum order.
+std::array<Act, kActCount> all_acts();
+/// The kind named `name`; throws naming `what` (a config key, a file) and the names.
+Act parse_act(const std::string& name, const std::string& what = "activation");
 at::Tensor apply_act(const at::Tensor& x, Act act);
+
+/// Convolution with `padding` zeros on each side.
+at::Tensor conv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias, int64_t stride, int64_t padding,
+                int64_t groups);
 
 /// Convolution with "same" padding (kernel / 2).
 at::Tensor conv_same(const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias,

@@ -27,7 +27,7 @@ ConvUnitImpl::ConvUnitImpl(UnitDesc desc) : desc_(std::move(desc)) {
 
 at::Tensor ConvUnitImpl::forward(const at::Tensor& x) {
   at::Tensor y = desc_.kind == "linear" ? at::linear(x, weight, bias)
-                                        : conv_same(x, weight, bias, desc_.stride, desc_.groups());
+                                        : conv(x, weight, bias, desc_.stride, desc_.padding(), desc_.groups());
   if (bn) y = bn->forward(y);
   return apply_act(y, desc_.act);
 }
@@ -90,35 +90,66 @@ LayerInfo ConvUnitImpl::info() const {
   return li;
 }
 
-// --- MBBlock -----------------------------------------------------------------
-
-MBBlockImpl::MBBlockImpl(ConvUnit pw1_, ConvUnit dw_, ConvUnit pw2_, bool residual_)
-    : pw1(register_module("pw1", std::move(pw1_))),
-      dw(register_module("dw", std::move(dw_))),
-      pw2(register_module("pw2", std::move(pw2_))),
-      residual(residual_) {}
-
-void MBBlockImpl::set_se(ConvUnit reduce, ConvUnit expand) {
-  se_reduce = register_module("se_reduce", std::move(reduce));
-  se_expand = register_module("se_expand", std::move(expand));
-}
-
-at::Tensor MBBlockImpl::forward(const at::Tensor& x) {
-  at::Tensor y = dw->forward(pw1->forward(x));
-  if (has_se()) y = scale_channels(y, se_expand->forward(se_reduce->forward(y.mean({2, 3}))));
-  y = pw2->forward(y);
-  return residual ? y + x : y;
-}
-
-std::vector<ConvUnit> MBBlockImpl::units() const {
-  if (has_se()) return {pw1, dw, se_reduce, se_expand, pw2};
-  return {pw1, dw, pw2};
-}
-
 // --- Subnet ------------------------------------------------------------------
 
+SubnetImpl::SubnetImpl(SubnetSpec spec, std::vector<ConvUnit> units, std::vector<SubnetOp> ops)
+    : spec_(std::move(spec)), units_(std::move(units)), ops_(std::move(ops)) {
+  for (size_t i = 0; i < units_.size(); ++i) {
+    const auto& name = units_[i]->desc().name;
+    QNAS_CHECK(unit_index_.emplace(name, i).second, "subnet: two units named '", name, "'");
+    register_module("unit" + std::to_string(i), units_[i]);
+  }
+  for (size_t i = 0; i < ops_.size(); ++i)
+    for (int v : ops_[i].inputs)
+      QNAS_CHECK(v >= 0 && size_t(v) <= i, "subnet: op ", i, " ('", ops_[i].name, "') reads value ", v,
+                 "; expected one written before it (0 ..", i, ")");
+  QNAS_CHECK(!ops_.empty(), "subnet: no ops");
+}
+
+const ConvUnit& SubnetImpl::unit(const std::string& name) const {
+  const auto it = unit_index_.find(name);
+  QNAS_CHECK(it != unit_index_.end(), "subnet: no unit named '", name, "'");
+  return units_[it->second];
+}
+
+at::Tensor SubnetImpl::forward(const at::Tensor& x) {
+  std::vector<at::Tensor> v{x};
+  v.reserve(ops_.size() + 1);
+  for (const auto& op : ops_) {
+    const auto& a = v[size_t(op.inputs[0])];
+    switch (op.kind) {
+      case SubnetOpKind::kUnit: {
+        at::Tensor y = units_[unit_index_.at(op.name)]->forward(a);
+        // Channels-last from the first conv on: with one input channel the
+        // input's layout is ambiguous and LibTorch would keep NCHW (2x slower).
+        if (y.dim() == 4) y = y.contiguous(at::MemoryFormat::ChannelsLast);
+        v.push_back(y);
+        break;
+      }
+      case SubnetOpKind::kAdd: v.push_back(a + v[size_t(op.inputs[1])]); break;
+      case SubnetOpKind::kGate: v.push_back(scale_channels(a, v[size_t(op.inputs[1])])); break;
+      case SubnetOpKind::kMean: v.push_back(a.mean({2, 3})); break;
+      case SubnetOpKind::kAct: v.push_back(apply_act(a, op.act)); break;
+      case SubnetOpKind::kDropout:
+        v.push_back(torch::nn::functional::dropout(
+            a, torch::nn::functional::DropoutFuncOptions().p(op.p).training(is_training())));
+        break;
+    }
+  }
+  return v.back();
+}
+
+std::vector<LayerInfo> SubnetImpl::layer_infos() const {
+  std::vector<LayerInfo> out;
+  for (const auto& u : units_) {
+    out.push_back(u->info());
+    out.back().policy = policy(u->desc().name);
+  }
+  return out;
+}
+
 void SubnetImpl::fold_bn() {
-  for (auto& u : units()) u->fold_bn();
+  for (auto& u : units_) u->fold_bn();
   bn_folded_ = true;
 }
 
@@ -136,44 +167,30 @@ void SubnetImpl::set_policies(const std::map<std::string, quant::LayerPolicy>& p
   spec_.policy = policy;
 }
 
-MBV3SubnetImpl::MBV3SubnetImpl(SubnetSpec spec, ConvUnit stem_, std::vector<MBBlock> blocks_,
-                               ConvUnit head_expand_, ConvUnit mix_, ConvUnit classifier_, double dropout_)
-    : stem(register_module("stem", std::move(stem_))),
-      head_expand(register_module("head_expand", std::move(head_expand_))),
-      mix(register_module("mix", std::move(mix_))),
-      classifier(register_module("classifier", std::move(classifier_))),
-      blocks(std::move(blocks_)),
-      dropout(dropout_) {
-  spec_ = std::move(spec);
-  for (size_t i = 0; i < blocks.size(); ++i) register_module("block" + std::to_string(i), blocks[i]);
+// --- SubnetBuilder -----------------------------------------------------------
+
+int SubnetBuilder::push(SubnetOp op) {
+  ops_.push_back(std::move(op));
+  return int(ops_.size());
 }
 
-at::Tensor MBV3SubnetImpl::forward(const at::Tensor& x) {
-  // Channels-last from the stem on (see MBV3SupernetImpl::stem_forward).
-  at::Tensor y = stem->forward(x).contiguous(at::MemoryFormat::ChannelsLast);
-  for (auto& b : blocks) y = b->forward(y);
-  y = head_expand->forward(y).mean({2, 3});
-  y = mix->forward(y);
-  if (dropout > 0) y = torch::nn::functional::dropout(y, torch::nn::functional::DropoutFuncOptions()
-                                                             .p(dropout).training(is_training()));
-  return classifier->forward(y);
+int SubnetBuilder::unit(const UnitDesc& desc, const UnitWeights& weights, int x) {
+  ConvUnit u(desc);
+  u->load(weights);
+  units_.push_back(u);
+  return push({SubnetOpKind::kUnit, {x}, desc.name});
 }
 
-std::vector<ConvUnit> MBV3SubnetImpl::units() const {
-  std::vector<ConvUnit> out{stem};
-  for (const auto& b : blocks)
-    for (auto& u : b->units()) out.push_back(u);
-  out.insert(out.end(), {head_expand, mix, classifier});
-  return out;
-}
+int SubnetBuilder::add(int a, int b, const std::string& name) { return push({SubnetOpKind::kAdd, {a, b}, name}); }
+int SubnetBuilder::gate(int x, int g, const std::string& name) { return push({SubnetOpKind::kGate, {x, g}, name}); }
+int SubnetBuilder::mean(int x, const std::string& name) { return push({SubnetOpKind::kMean, {x}, name}); }
+int SubnetBuilder::act(int x, Act a, const std::string& name) { return push({SubnetOpKind::kAct, {x}, name, a}); }
+int SubnetBuilder::dropout(int x, double p) { return push({SubnetOpKind::kDropout, {x}, "dropout", Act::kNone, p}); }
 
-std::vector<LayerInfo> MBV3SubnetImpl::layer_infos() const {
-  std::vector<LayerInfo> out;
-  for (const auto& u : units()) {
-    out.push_back(u->info());
-    out.back().policy = policy(u->desc().name);
-  }
-  return out;
+Subnet SubnetBuilder::finish() {
+  auto subnet = std::make_shared<SubnetImpl>(std::move(spec_), std::move(units_), std::move(ops_));
+  subnet->eval();
+  return subnet;
 }
 
 }  // namespace qnas::supernet

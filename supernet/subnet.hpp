@@ -1,7 +1,8 @@
 #pragma once
 // A standalone subnet extracted from a supernet: plain convolution / linear
-// units holding copies of the sliced weights, in fp32. The spec's per-layer
-// policy travels with it; src/deploy/ turns a BN-folded subnet into the
+// units holding copies of the sliced weights, in fp32, wired by an op list
+// that names no family (units, residual adds, gating, pooling, activations).
+// The spec's per-layer policy travels with it; src/deploy/ turns a BN-folded subnet into the
 // quantized graph that is simulated (fake quantization) or run on int8
 // kernels.
 //
@@ -14,6 +15,7 @@
 #include <torch/nn/modules/container/any.h>
 #include <torch/nn/pimpl.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,8 +36,10 @@ struct UnitDesc {
   int64_t in_h = 1, in_w = 1;
 
   int64_t groups() const { return kind == "dwconv" ? in_channels : 1; }
-  int64_t out_h() const { return (in_h + 2 * (kernel / 2) - kernel) / stride + 1; }
-  int64_t out_w() const { return (in_w + 2 * (kernel / 2) - kernel) / stride + 1; }
+  /// Zeros on each side: "same" convolutions (kernel / 2), as every CNN family uses.
+  int64_t padding() const { return kernel / 2; }
+  int64_t out_h() const { return (in_h + 2 * padding() - kernel) / stride + 1; }
+  int64_t out_w() const { return (in_w + 2 * padding() - kernel) / stride + 1; }
 };
 
 /// Shapes and cost of a unit from its description alone (no weights); the
@@ -74,33 +78,40 @@ class ConvUnitImpl : public torch::nn::Module {
 };
 TORCH_MODULE(ConvUnit);
 
-/// Inverted residual block: pw1 (1x1 expand) -> dw (kxk) -> [SE] -> pw2 (1x1 project) [+ x].
-/// SE: y * se_expand(se_reduce(mean_hw(y))), se_reduce with ReLU, se_expand
-/// with hard sigmoid, both linear units on the pooled vector.
-class MBBlockImpl : public torch::nn::Module {
- public:
-  MBBlockImpl(ConvUnit pw1, ConvUnit dw, ConvUnit pw2, bool residual);
-  at::Tensor forward(const at::Tensor& x);
-  void set_se(ConvUnit reduce, ConvUnit expand);
-  bool has_se() const { return !se_reduce.is_empty(); }
-  /// Compressible units in network order (pw1, dw, [se_reduce, se_expand], pw2).
-  std::vector<ConvUnit> units() const;
-
-  ConvUnit pw1, dw, pw2;
-  ConvUnit se_reduce{nullptr}, se_expand{nullptr};
-  bool residual;
+/// One step of an extracted subnet's op list. Values are numbered: 0 is the
+/// input image, op i writes value i + 1.
+enum class SubnetOpKind {
+  kUnit,     // a compressible unit (conv / linear -> [BN] -> act) on inputs[0]
+  kAdd,      // inputs[0] + inputs[1] (residual add)
+  kGate,     // inputs[0] (N,C,H,W) * inputs[1] (N,C) per image and channel (SE gating)
+  kMean,     // global average pooling (N,C,H,W) -> (N,C)
+  kAct,      // an activation on its own (ReLU after a residual add)
+  kDropout,  // dropout while training, the identity otherwise (not deployed)
 };
-TORCH_MODULE(MBBlock);
 
-/// Interface of every extracted subnet (mbv3 now; resnet and vit later).
+struct SubnetOp {
+  SubnetOpKind kind = SubnetOpKind::kUnit;
+  std::vector<int> inputs;
+  std::string name;  // kUnit: the unit's name; otherwise the name its deployed node gets
+  Act act = Act::kNone;  // kAct
+  double p = 0;          // kDropout
+};
+
+/// An extracted subnet: a family-neutral op list over its units, built by a
+/// family's extract() through SubnetBuilder. forward, layer_infos, the
+/// lowering to deploy::Graph and everything after extraction read only this.
 class SubnetImpl : public torch::nn::Module {
  public:
-  virtual ~SubnetImpl() = default;
-  virtual at::Tensor forward(const at::Tensor& x) = 0;
+  SubnetImpl(SubnetSpec spec, std::vector<ConvUnit> units, std::vector<SubnetOp> ops);
+
+  at::Tensor forward(const at::Tensor& x);
   /// Compressible units in network order.
-  virtual std::vector<ConvUnit> units() const = 0;
+  const std::vector<ConvUnit>& units() const { return units_; }
+  /// The unit named `name`; throws when there is none.
+  const ConvUnit& unit(const std::string& name) const;
+  const std::vector<SubnetOp>& ops() const { return ops_; }
   /// Every layer (compressible or not) in network order, for metrics.
-  virtual std::vector<LayerInfo> layer_infos() const = 0;
+  std::vector<LayerInfo> layer_infos() const;
 
   const SubnetSpec& spec() const { return spec_; }
   /// The policy of a compressible unit, from spec().
@@ -111,24 +122,37 @@ class SubnetImpl : public torch::nn::Module {
   void fold_bn();
   bool bn_folded() const { return bn_folded_; }
 
- protected:
+ private:
   SubnetSpec spec_;
+  std::vector<ConvUnit> units_;
+  std::map<std::string, size_t> unit_index_;
+  std::vector<SubnetOp> ops_;
   bool bn_folded_ = false;
 };
 using Subnet = std::shared_ptr<SubnetImpl>;
 
-/// The MobileNetV3-style subnet.
-class MBV3SubnetImpl : public SubnetImpl {
+/// Builds a subnet op by op; each call returns the value it writes.
+class SubnetBuilder {
  public:
-  MBV3SubnetImpl(SubnetSpec spec, ConvUnit stem, std::vector<MBBlock> blocks, ConvUnit head_expand,
-                 ConvUnit mix, ConvUnit classifier, double dropout);
-  at::Tensor forward(const at::Tensor& x) override;
-  std::vector<ConvUnit> units() const override;
-  std::vector<LayerInfo> layer_infos() const override;
+  explicit SubnetBuilder(SubnetSpec spec) : spec_(std::move(spec)) {}
 
-  ConvUnit stem, head_expand, mix, classifier;
-  std::vector<MBBlock> blocks;
-  double dropout;
+  int input() const { return 0; }
+  /// A unit described by `desc`, filled with (copies of) `weights`, on value x.
+  int unit(const UnitDesc& desc, const UnitWeights& weights, int x);
+  int add(int a, int b, const std::string& name);
+  int gate(int x, int gate, const std::string& name);
+  int mean(int x, const std::string& name);
+  int act(int x, Act act, const std::string& name);
+  int dropout(int x, double p);
+  /// The subnet whose output is the last value written, in eval mode.
+  Subnet finish();
+
+ private:
+  int push(SubnetOp op);
+
+  SubnetSpec spec_;
+  std::vector<ConvUnit> units_;
+  std::vector<SubnetOp> ops_;
 };
 
 }  // namespace qnas::supernet

@@ -5,6 +5,7 @@
 #include <torch/nn/module.h>
 
 #include <memory>
+#include <vector>
 
 #include "src/core/config.hpp"
 #include "supernet/space.hpp"
@@ -51,13 +52,27 @@ class SupernetImpl : public torch::nn::Module {
   void set_quant_aware(bool on) { quant_aware_ = on; }
   bool quant_aware() const { return quant_aware_; }
 
+ protected:
+  /// The quantization an elastic forward of `spec` simulates (none unless quant_aware()).
+  FakeQuant fake_quant(const SubnetSpec& spec) const { return quant_aware_ ? FakeQuant(spec.policy) : FakeQuant(); }
+
  private:
   bool quant_aware_ = false;
 };
 using Supernet = std::shared_ptr<SupernetImpl>;
 
+/// One supernet family: what `supernet.kind` names, and how to build it.
+struct Family {
+  const char* kind;
+  const char* summary;
+  std::shared_ptr<SupernetImpl> (*make)(const core::Config& cfg, const InputShape& input);
+};
+
+/// Every family, in one explicit list (supernet/families.cpp).
+const std::vector<Family>& families();
+
 /// Builds the supernet named by cfg.supernet.kind (weights initialised from
-/// the current LibTorch seed).
+/// the current LibTorch seed); throws listing the families for another name.
 Supernet make_supernet(const core::Config& cfg, const InputShape& input);
 
 }  // namespace qnas::supernet

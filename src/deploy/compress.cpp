@@ -41,6 +41,7 @@ quant::LayerShape shape_of(const Node& n, int64_t images, int64_t samples_per_co
   s.in_channels = s.linear ? n.weight.size(1) : n.weight.size(1) * n.groups;
   s.kernel = s.linear ? 1 : n.weight.size(-1);
   s.stride = n.stride;
+  s.padding = n.padding;
   s.groups = n.groups;
   const int64_t cols = n.weight.numel() / n.weight.size(0);
   s.max_positions = std::clamp<int64_t>((samples_per_column * cols + images - 1) / images, 1, 64);

@@ -263,7 +263,7 @@ class OnnxWriter {
     const auto y = result_name(n.output);
     const auto pre = n.act == supernet::Act::kNone ? y : n.name + ".linear";
     if (n.kind == OpKind::kConv) {
-      const int64_t k = n.weight.size(-1), pad = k / 2;
+      const int64_t k = n.weight.size(-1), pad = n.padding;
       auto* c = op("Conv", {x, w, b}, pre);
       attr(c, "kernel_shape", std::vector<int64_t>{k, k});
       attr(c, "pads", std::vector<int64_t>{pad, pad, pad, pad});

@@ -25,7 +25,7 @@ namespace {
 
 using nlohmann::json;
 constexpr const char* kFormat = "qnas-deployed-graph";
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;  // 2: conv nodes carry their padding
 
 // ---- safetensors container ---------------------------------------------------
 
@@ -98,16 +98,6 @@ std::map<std::string, at::Tensor> read_container(const std::string& path) {
 
 // ---- the graph as JSON ----------------------------------------------------------
 
-const char* act_name(supernet::Act a) {
-  switch (a) {
-    case supernet::Act::kNone: return "none";
-    case supernet::Act::kRelu: return "relu";
-    case supernet::Act::kHswish: return "hswish";
-    case supernet::Act::kHsigmoid: return "hsigmoid";
-  }
-  return "?";
-}
-
 template <class Enum, size_t N>
 Enum parse_name(const std::string& s, const std::array<Enum, N>& all, const char* (*name)(Enum), const char* what) {
   std::string expected;
@@ -118,10 +108,6 @@ Enum parse_name(const std::string& s, const std::array<Enum, N>& all, const char
   QNAS_THROW("subnet.json: ", what, " '", s, "'; expected one of ", expected);
 }
 
-const std::array<OpKind, 9> kKinds{OpKind::kConv, OpKind::kLinear, OpKind::kAct,      OpKind::kAdd,       OpKind::kMul,
-                                   OpKind::kMean, OpKind::kQuantize, OpKind::kDequantize, OpKind::kScale};
-const std::array<supernet::Act, 4> kActs{supernet::Act::kNone, supernet::Act::kRelu, supernet::Act::kHswish,
-                                         supernet::Act::kHsigmoid};
 const char* qsource_name(QSource s) {
   return s == QSource::kObserved ? "observed" : s == QSource::kInput ? "input" : "fixed";
 }
@@ -139,9 +125,9 @@ json graph_json(const Graph& g) {
                       {"scale", v.q.scale}, {"zero_point", v.q.zero_point}});
   for (const auto& n : g.nodes) {
     json j = {{"kind", op_name(n.kind)}, {"name", n.name}, {"inputs", n.inputs}, {"output", n.output},
-              {"act", act_name(n.act)}};
+              {"act", supernet::act_name(n.act)}};
     if (n.has_weight())
-      j.update({{"int8", n.int8}, {"dynamic", n.dynamic}, {"weight_bits", n.weight_bits}, {"stride", n.stride}, {"groups", n.groups},
+      j.update({{"int8", n.int8}, {"dynamic", n.dynamic}, {"weight_bits", n.weight_bits}, {"stride", n.stride}, {"padding", n.padding}, {"groups", n.groups},
                 {"weight_shape", n.weight.sizes().vec()}});
     if (n.has_weight() && n.general_grid())
       j.update({{"weight_group", n.weight_group}, {"code_offset", code_offset(n)}});
@@ -179,6 +165,7 @@ void load_layer(Node& n, const json& j, const std::map<std::string, at::Tensor>&
   n.dynamic = j.value("dynamic", false);  // exports before dynamic layers existed have none
   n.weight_bits = j.at("weight_bits").get<int>();
   n.stride = j.at("stride").get<int64_t>();
+  n.padding = j.at("padding").get<int64_t>();
   n.groups = j.at("groups").get<int64_t>();
   const auto shape = j.at("weight_shape").get<std::vector<int64_t>>();
   n.bias = tensor(ts, n.name + ".bias");
@@ -255,11 +242,11 @@ DeployedExport load_deployed(const std::string& dir) {
     }
     for (const auto& nj : gj.at("nodes")) {
       Node n;
-      n.kind = parse_name(nj.at("kind").get<std::string>(), kKinds, op_name, "node kind");
+      n.kind = parse_name(nj.at("kind").get<std::string>(), all_op_kinds(), op_name, "node kind");
       n.name = nj.at("name");
       n.inputs = nj.at("inputs").get<std::vector<int>>();
       n.output = nj.at("output");
-      n.act = parse_name(nj.at("act").get<std::string>(), kActs, act_name, "activation");
+      n.act = parse_name(nj.at("act").get<std::string>(), supernet::all_acts(), supernet::act_name, "activation");
       if (n.has_weight()) load_layer(n, nj, tensors);
       if (n.kind == OpKind::kScale) n.channel_scale = tensor(tensors, n.name + ".channel_scale");
       g.nodes.push_back(std::move(n));

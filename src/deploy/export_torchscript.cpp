@@ -145,7 +145,7 @@ class ScriptWriter {
     m_.register_buffer(b, n.bias.to(at::kFloat).contiguous());
     std::string y;
     if (n.kind == OpKind::kConv) {
-      const auto s = std::to_string(n.stride), p = std::to_string(n.weight.size(-1) / 2);
+      const auto s = std::to_string(n.stride), p = std::to_string(n.padding);
       y = "aten.conv2d(" + var(n.inputs[0]) + ", self." + w + ", self." + b + ", [" + s + ", " + s + "], [" + p +
           ", " + p + "], [1, 1], " + std::to_string(n.groups) + ")";
     } else {

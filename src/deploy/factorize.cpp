@@ -96,6 +96,7 @@ FactorizedLayer factorize(const Node& layer, const at::Tensor& w) {
   if (x.k > 1) {
     Node dw = part_of(layer, "cp_dw", r);
     dw.stride = layer.stride;
+    dw.padding = layer.padding;
     dw.groups = r;
     set_factor(dw, c.transpose(), cp.grid_c.step, ones, {r, 1, w.size(2), w.size(3)});
     f.parts.push_back(std::move(dw));

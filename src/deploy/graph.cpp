@@ -11,19 +11,10 @@
 
 namespace qnas::deploy {
 
-const char* op_name(OpKind kind) {
-  switch (kind) {
-    case OpKind::kConv: return "conv";
-    case OpKind::kLinear: return "linear";
-    case OpKind::kAct: return "act";
-    case OpKind::kAdd: return "add";
-    case OpKind::kMul: return "mul";
-    case OpKind::kMean: return "mean";
-    case OpKind::kQuantize: return "quantize";
-    case OpKind::kDequantize: return "dequantize";
-    case OpKind::kScale: return "scale";
-  }
-  return "?";
+std::array<OpKind, kOpKindCount> all_op_kinds() {
+  std::array<OpKind, kOpKindCount> out{};
+  for (size_t i = 0; i < kOpKindCount; ++i) out[i] = OpKind(i);
+  return out;
 }
 
 quant::GridSpec weight_grid_spec(const quant::LayerPolicy& p, const at::Tensor& weight, const std::string& layer) {
@@ -143,6 +134,7 @@ class GraphBuilder {
                "' is a conv; dynamic activation quantization runs on linear layers only (expected dynamic 0)");
     n.int8 = policy.weight_bits <= 8 && policy.act_bits == 8 && !policy.general_grid() && !n.dynamic;
     n.stride = d.stride;
+    n.padding = d.padding();
     n.groups = d.groups();
     n.bias = unit->bias.detach().to(at::kFloat).contiguous();
     set_rtn_weight(n, unit->weight.detach());
@@ -164,6 +156,14 @@ class GraphBuilder {
     if (g_.values[size_t(a)].quantized && g_.values[size_t(b)].quantized)
       return add_op(kind, {a, b}, name, true, QSource::kObserved);
     return add_op(kind, {as_float(a), as_float(b)}, name, false, QSource::kObserved);
+  }
+
+  /// An activation on its own: quantized when its input is (ReLU keeps the
+  /// input's grid exactly, h-sigmoid has fixed parameters).
+  int act(int x, Act act, const std::string& name) {
+    if (!g_.values[size_t(x)].quantized) return add_op(OpKind::kAct, {x}, name, false, QSource::kObserved, act);
+    const QSource src = act == Act::kRelu ? QSource::kInput : act == Act::kHsigmoid ? QSource::kFixed : QSource::kObserved;
+    return add_op(OpKind::kAct, {x}, name, true, src, act);
   }
 
   int mean(int x, const std::string& name) {
@@ -222,16 +222,19 @@ class GraphBuilder {
   std::map<int, int> quantized_of_, float_of_;
 };
 
-int build_block(GraphBuilder& b, const supernet::MBBlockImpl& block, int x) {
-  int y = b.layer(block.dw, b.layer(block.pw1, x));
-  if (block.has_se()) {
-    const std::string name = block.dw->desc().name;
-    const int gate = b.layer(block.se_expand, b.layer(block.se_reduce, b.mean(y, name + ".pool")));
-    y = b.elementwise(OpKind::kMul, y, gate, name + ".se_mul");
+// One op of the subnet's op list on the graph; v maps the subnet's values to the graph's.
+int lower(GraphBuilder& b, const supernet::SubnetImpl& subnet, const supernet::SubnetOp& op, const std::vector<int>& v) {
+  using supernet::SubnetOpKind;
+  const int x = v[size_t(op.inputs[0])];
+  switch (op.kind) {
+    case SubnetOpKind::kUnit: return b.layer(subnet.unit(op.name), x);
+    case SubnetOpKind::kAdd: return b.elementwise(OpKind::kAdd, x, v[size_t(op.inputs[1])], op.name);
+    case SubnetOpKind::kGate: return b.elementwise(OpKind::kMul, x, v[size_t(op.inputs[1])], op.name);
+    case SubnetOpKind::kMean: return b.mean(x, op.name);
+    case SubnetOpKind::kAct: return b.act(x, op.act, op.name);
+    case SubnetOpKind::kDropout: return x;  // the identity when deployed
   }
-  y = b.layer(block.pw2, y);
-  if (block.residual) y = b.elementwise(OpKind::kAdd, y, x, block.pw2->desc().name + ".add");
-  return y;
+  QNAS_THROW("deploy: subnet op '", op.name, "' of unknown kind");
 }
 
 }  // namespace
@@ -279,14 +282,10 @@ at::Tensor normalize_input(const at::Tensor& raw, const InputDesc& input) {
 
 Graph build_graph(const supernet::SubnetImpl& subnet, const InputDesc& input) {
   QNAS_CHECK(subnet.bn_folded(), "deploy: subnet BN is not folded; expected fold_bn() before build_graph()");
-  const auto* mbv3 = dynamic_cast<const supernet::MBV3SubnetImpl*>(&subnet);
-  QNAS_CHECK(mbv3, "deploy: subnet of supernet '", subnet.spec().supernet, "' has no deployed form; expected mbv3");
   GraphBuilder b(subnet);
-  int y = b.layer(mbv3->stem, b.input());
-  for (const auto& block : mbv3->blocks) y = build_block(b, *block, y);
-  y = b.mean(b.layer(mbv3->head_expand, y), "head.pool");
-  y = b.layer(mbv3->classifier, b.layer(mbv3->mix, y));
-  Graph g = b.finish(y);
+  std::vector<int> v{b.input()};
+  for (const auto& op : subnet.ops()) v.push_back(lower(b, subnet, op, v));
+  Graph g = b.finish(v.back());
   g.input_desc = input;
   return g;
 }

@@ -26,6 +26,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -61,19 +62,28 @@ struct Value {
   QParams q;               // valid once calibrated
 };
 
-enum class OpKind {
-  kConv,        // conv2d, "same" padding, optional fused activation
-  kLinear,      // linear, optional fused activation
-  kAct,         // activation on its own (quantized h-swish / h-sigmoid)
-  kAdd,         // residual add
-  kMul,         // SE gating: x (N,C,H,W) * gate (N,C)
-  kMean,        // global average pooling: (N,C,H,W) -> (N,C)
-  kQuantize,    // fp32 -> quint8
-  kDequantize,  // quint8 -> fp32
-  kScale,       // fp32 per-channel multiply (SmoothQuant's division where it cannot be folded)
-};
+// The node kinds and their names, from one list (the enum and the names
+// cannot disagree):
+//   conv        conv2d with the node's stride, padding and groups, optional fused activation
+//   linear      linear, optional fused activation
+//   act         activation on its own (quantized h-swish / h-sigmoid; ReLU after an add)
+//   add         residual add
+//   mul         SE gating: x (N,C,H,W) * gate (N,C)
+//   mean        global average pooling: (N,C,H,W) -> (N,C)
+//   quantize    fp32 -> quint8
+//   dequantize  quint8 -> fp32
+//   scale       fp32 per-channel multiply (SmoothQuant's division where it cannot be folded)
+#define QNAS_OP_KINDS(X)                                                                              \
+  X(kConv, "conv") X(kLinear, "linear") X(kAct, "act") X(kAdd, "add") X(kMul, "mul") X(kMean, "mean") \
+  X(kQuantize, "quantize") X(kDequantize, "dequantize") X(kScale, "scale")
 
-const char* op_name(OpKind kind);
+enum class OpKind { QNAS_OP_KINDS(QNAS_ENUM_VALUE) };
+inline constexpr const char* kOpKindNames[] = {QNAS_OP_KINDS(QNAS_ENUM_NAME)};
+inline constexpr size_t kOpKindCount = sizeof(kOpKindNames) / sizeof(kOpKindNames[0]);
+
+inline const char* op_name(OpKind kind) { return kOpKindNames[size_t(kind)]; }
+/// Every node kind, in enum order.
+std::array<OpKind, kOpKindCount> all_op_kinds();
 
 struct Node {
   OpKind kind = OpKind::kConv;
@@ -89,7 +99,7 @@ struct Node {
   bool dynamic = false;
   int weight_bits = 32;
   quant::LayerPolicy policy; // the layer's policy: method and its parameters
-  int64_t stride = 1, groups = 1;
+  int64_t stride = 1, padding = 0, groups = 1;  // conv: zero padding on each side
   at::Tensor weight;         // fp32 values computed with (dequantized codes when weight_bits < 32)
   at::Tensor bias;           // fp32, BN folded in
   at::Tensor weight_codes;   // integer codes when weight_bits < 32 (int8; int32 on a general grid)

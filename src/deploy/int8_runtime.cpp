@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <mutex>
 
 #include "src/core/error.hpp"
 #include "src/deploy/byte_table.hpp"
@@ -116,9 +118,34 @@ void use_onednn_engine() {
   at::globalContext().setQEngine(at::QEngine::ONEDNN);
 }
 
+bool int8_accumulation_exact() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool exact = __builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni");
+  return exact;
+#else
+  return true;
+#endif
+}
+
+bool int8_may_saturate(const Graph& g) {
+  if (int8_accumulation_exact()) return false;
+  for (const auto& n : g.nodes)
+    if (n.has_weight() && n.int8 && n.weight_codes.defined() && n.weight_codes.abs().max().item<int64_t>() > 63)
+      return true;
+  return false;
+}
+
+const char* int8_saturation_note() {
+  return "this CPU has no VNNI: its int8 kernels add pairs of u8 x s8 products in int16, which saturates for "
+         "weight codes beyond +-63 (8-bit weights), so int8 outputs may differ from the simulation; latency is "
+         "representative, top-1 comes from the simulation";
+}
+
 Int8Model::Int8Model(const Graph& g) : graph_(g) {
   QNAS_CHECK(g.calibrated, "deploy: Int8Model of an uncalibrated graph; expected calibrate() first");
   use_onednn_engine();
+  static std::once_flag warned;
+  if (int8_may_saturate(g)) std::call_once(warned, [] { std::fprintf(stderr, "warning: %s\n", int8_saturation_note()); });
   for (const auto& n : g.nodes)
     if (n.has_weight()) ++(n.int8 || n.dynamic ? int8_layers_ : fp32_layers_);
 }
@@ -205,7 +232,7 @@ at::Tensor qint8_weight(const Node& n) {
 ConvPacked prepack_conv(const Node& n) {
   static const auto prepack = op<ConvPacked(at::Tensor, c10::optional<at::Tensor>, c10::List<int64_t>,
                                             c10::List<int64_t>, c10::List<int64_t>, int64_t)>("quantized::conv2d_prepack");
-  const int64_t pad = n.weight.size(-1) / 2;
+  const int64_t pad = n.padding;
   return prepack.call(qint8_weight(n), n.bias, c10::List<int64_t>({n.stride, n.stride}), c10::List<int64_t>({pad, pad}),
                       c10::List<int64_t>({1, 1}), n.groups);
 }

@@ -21,6 +21,21 @@ namespace qnas::deploy {
 /// LibTorch 1.13); throws when this LibTorch lacks it.
 void use_onednn_engine();
 
+/// True when this CPU's int8 kernels accumulate u8 x s8 products exactly
+/// (AVX512-VNNI or AVX-VNNI, which AMX CPUs also have). Without VNNI,
+/// oneDNN's x86 kernels add pairs of products in int16 first (vpmaddubsw),
+/// which saturates once activations near 255 meet weight codes beyond
+/// +-63 (oneDNN's documented int8 nuance); 4-bit weights never do.
+bool int8_accumulation_exact();
+
+/// True when `g` has an int8 layer whose weight codes exceed +-63 and this
+/// CPU's int8 kernels may saturate on it: its int8 outputs can then differ
+/// from the simulation (latency is unaffected).
+bool int8_may_saturate(const Graph& g);
+
+/// What int8_may_saturate() means, for warnings and notes.
+const char* int8_saturation_note();
+
 class Int8Model {
  public:
   /// Prepacks every int8 layer; `graph` must be calibrated.

@@ -14,7 +14,7 @@ at::Tensor run_fp32_node(const Node& n, const std::vector<at::Tensor>& in) {
     case OpKind::kConv: {
       // Channels-last throughout: with one input channel the stem's input
       // layout is ambiguous and LibTorch would keep NCHW (2x slower here).
-      const auto y = supernet::conv_same(in[0], n.weight, n.bias, n.stride, n.groups);
+      const auto y = supernet::conv(in[0], n.weight, n.bias, n.stride, n.padding, n.groups);
       return supernet::apply_act(y.contiguous(at::MemoryFormat::ChannelsLast), n.act);
     }
     case OpKind::kLinear: {

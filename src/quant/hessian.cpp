@@ -30,7 +30,7 @@ void HessianAccumulator::add(const at::Tensor& x_in) {
     QNAS_CHECK(x.dim() == 4 && x.size(1) == shape_.in_channels, "hessian: conv input ", x.sizes(), "; expected [N, ",
                shape_.in_channels, ", H, W]");
     const int64_t k = shape_.kernel, kk = k * k, n = x.size(0), c = shape_.in_channels;
-    const int64_t pad = k / 2, st = shape_.stride;
+    const int64_t pad = shape_.padding, st = shape_.stride;
     const at::Tensor xp = at::constant_pad_nd(x, {pad, pad, pad, pad}).contiguous();  // NCHW
     const int64_t hp = xp.size(2), wp = xp.size(3);
     const int64_t ho = (hp - k) / st + 1, wo = (wp - k) / st + 1, l = ho * wo;

@@ -25,6 +25,7 @@ struct LayerShape {
   // 49 x 49 x 196 multiply-adds per channel and image.
   int64_t max_positions = 0;
   uint64_t seed = 0;
+  int64_t padding = 0;  // conv: zeros on each side
 };
 
 class HessianAccumulator {

@@ -6,6 +6,7 @@
 
 #include "src/core/dataset.hpp"
 #include "src/deploy/graph.hpp"
+#include "src/deploy/int8_runtime.hpp"
 #include "src/deploy/simulate.hpp"
 #include "src/eval/evaluator.hpp"
 #include "src/eval/session.hpp"
@@ -64,6 +65,15 @@ inline Deployed deploy_spec(const supernet::Supernet& net, const supernet::Subne
   d.graph = deploy::build_graph(*d.subnet, {1, 28, 28, data().mean, data().std});
   deploy::calibrate(d.graph, batch(data().train.images, 256), 128);
   return d;
+}
+
+/// False, saying so on stderr, when this CPU's int8 kernels may saturate on
+/// g (deploy::int8_may_saturate): its int8 outputs cannot be held to the
+/// simulation there.
+inline bool int8_checkable(const deploy::Graph& g, const std::string& what) {
+  if (!deploy::int8_may_saturate(g)) return true;
+  std::fprintf(stderr, "[ not checked ] %s: %s\n", what.c_str(), deploy::int8_saturation_note());
+  return false;
 }
 
 /// Raw pixels in [0,1] of the first n test images (what exports take).

@@ -150,6 +150,7 @@ TEST(Compress, PercentileAndMseObserversCalibrateNarrowerRangesThatStillDeploy) 
     EXPECT_GT(narrower, 0);
     c10::InferenceMode guard;
     const auto x = batch(data().test.images, 128);
+    if (!int8_checkable(g, "int8 vs simulation")) continue;
     deploy::Int8Model model(g);
     EXPECT_LT(max_relative_diff(deploy::simulate(g, x), model.forward(x)), 0.05);
   }
@@ -214,6 +215,7 @@ TEST(Compress, SmoothquantRunsW8A8OnInt8KernelsWithItsScalesCounted) {
   std::fprintf(stderr, "[ smoothquant ] logit error vs fp32: plain W8A8 %.4g, smoothquant %.4g\n",
                max_relative_diff(fp32, deploy::simulate(plain.graph, x)), max_relative_diff(fp32, smooth));
   EXPECT_LT(max_relative_diff(fp32, smooth), 0.1);
+  if (!int8_checkable(c.d.graph, "smoothquant int8 vs simulation")) return;
   deploy::Int8Model model(c.d.graph);
   EXPECT_LT(max_relative_diff(smooth, model.forward(x)), 0.05);
 }
@@ -235,6 +237,7 @@ TEST(Compress, PerTensorGridsShareOneScalePerLayerAndRunOnInt8Kernels) {
     }
     c10::InferenceMode guard;
     const auto x = batch(data().test.images, 128);
+    if (!int8_checkable(d.graph, std::string(method) + " int8 vs simulation")) continue;
     deploy::Int8Model model(d.graph);
     EXPECT_LT(max_relative_diff(deploy::simulate(d.graph, x), model.forward(x)), 0.05) << method;
   }

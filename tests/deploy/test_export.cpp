@@ -116,6 +116,9 @@ TEST(Export, OnnxRunsInOnnxRuntimeLikeTheDeployedModel) {
   write_floats(tmp.file("pixels.f32"), raw);
   for_each_export("onnx", tmp, [&](const std::string& label, const supernet::SubnetSpec&, const Deployed& d,
                                    const std::string& dir) {
+    // ONNX Runtime's u8 x s8 kernels saturate on such CPUs as oneDNN's do
+    // (its quantization guide says so), each in its own way.
+    if (!int8_checkable(d.graph, "onnx " + label)) return;
     const std::string cmd = "node " + runner + " " + dir + "/model.onnx " + tmp.file("pixels.f32") + " " +
                             std::to_string(kImages) + ",1,28,28 " + tmp.file(label + ".f32");
     ASSERT_EQ(shell(cmd), 0) << cmd;

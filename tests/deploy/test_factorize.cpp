@@ -36,6 +36,7 @@ deploy::Node layer_node(deploy::OpKind kind, std::vector<int64_t> shape, int64_t
   n.weight_bits = p.weight_bits;
   n.int8 = true;
   n.stride = stride;
+  n.padding = shape.size() == 4 ? shape[3] / 2 : 0;
   n.weight = at::randn(shape);
   n.bias = at::randn({shape[0]});
   return n;

@@ -129,7 +129,7 @@ TEST(Hessian, ConvPatchesGiveTheOutputErrorOfTheConvolution) {
   const auto x = at::randn({3, 4, 7, 7}, at::kDouble);
   for (int64_t groups : {1, 4}) {
     const auto w = at::randn({4, 4 / groups, 3, 3}, at::kDouble), w_hat = w + 0.1 * at::randn_like(w);
-    quant::HessianAccumulator acc({4, 3, 2, groups, false});
+    quant::HessianAccumulator acc({4, 3, 2, groups, false, 0, 0, /*padding=*/1});
     acc.add(x.narrow(0, 0, 2));
     acc.add(x.narrow(0, 2, 1));
     const auto h = acc.mean();
@@ -229,8 +229,13 @@ TEST(Decoupleq, FloatStepIsTheLeastSquaresSolution) {
       d[c][3 + c / 8] = 1.0;
     }
     const auto t = std::get<0>(at::linalg_lstsq(at::matmul(l.t(), d), at::matmul(l.t(), w[i].unsqueeze(1))));
-    EXPECT_TRUE(at::allclose(fitted.scale[i], t.squeeze(1).narrow(0, 0, 3), 1e-7, 1e-9)) << "row " << i;
-    EXPECT_TRUE(at::allclose(fitted.zero[i], t.squeeze(1).narrow(0, 3, 3), 1e-7, 1e-9)) << "row " << i;
+    // The fit adds a 1e-10 relative jitter to the normal equations' diagonal,
+    // which moves the solution by about cond(D^T H D) x 1e-10 (up to 2.3e-7
+    // measured; how much depends on the host's LAPACK kernels).
+    EXPECT_TRUE(at::allclose(fitted.scale[i], t.squeeze(1).narrow(0, 0, 3), 1e-6, 1e-6))
+        << "row " << i << ": max diff " << (fitted.scale[i] - t.squeeze(1).narrow(0, 0, 3)).abs().max().item<double>();
+    EXPECT_TRUE(at::allclose(fitted.zero[i], t.squeeze(1).narrow(0, 3, 3), 1e-6, 1e-6))
+        << "row " << i << ": max diff " << (fitted.zero[i] - t.squeeze(1).narrow(0, 3, 3)).abs().max().item<double>();
   }
 }
 
@@ -370,7 +375,7 @@ TEST(Hessian, SampledPositionsApproximateTheFullMoment) {
   // quarter of the positions gives nearly the same H.
   at::manual_seed(18);
   const auto x = at::avg_pool2d(at::randn({64, 3, 18, 18}, at::kDouble), 3, 1);  // 16 x 16
-  quant::HessianAccumulator all({3, 3, 1, 1, false}), some({3, 3, 1, 1, false, 64});
+  quant::HessianAccumulator all({3, 3, 1, 1, false, 0, 0, 1}), some({3, 3, 1, 1, false, 64, 0, 1});
   all.add(x);
   some.add(x);
   EXPECT_EQ(all.samples(), 64 * 256);

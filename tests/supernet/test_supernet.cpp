@@ -70,25 +70,25 @@ TEST(Supernet, ChannelSlicingShapes) {
   auto spec = supernet::smallest_spec(net->space());
   spec.arch["s1.b0.expand"] = 3;
   spec.arch["s1.b0.kernel"] = 5;
-  auto subnet = std::dynamic_pointer_cast<supernet::MBV3SubnetImpl>(net->extract(spec));
-  ASSERT_TRUE(subnet);
-  ASSERT_EQ(subnet->blocks.size(), 2u);
+  const auto subnet = net->extract(spec);
+  const auto shape = [&](const std::string& unit) { return subnet->unit(unit)->weight.sizes(); };
+  // Two blocks: s0.b0 and s1.b0.
+  EXPECT_EQ(subnet->units().size(), 1u + 3u + 5u + 3u);
   // Stage 0 block 0: in 8 (stem), expand 2 -> mid make_divisible(16) = 16, out 16.
-  const auto& b0 = subnet->blocks[0];
-  EXPECT_EQ(b0->pw1->weight.sizes(), (at::IntArrayRef{16, 8, 1, 1}));
-  EXPECT_EQ(b0->dw->weight.sizes(), (at::IntArrayRef{16, 1, 3, 3}));
-  EXPECT_EQ(b0->pw2->weight.sizes(), (at::IntArrayRef{16, 16, 1, 1}));
+  EXPECT_EQ(shape("s0.b0.pw1"), (at::IntArrayRef{16, 8, 1, 1}));
+  EXPECT_EQ(shape("s0.b0.dw"), (at::IntArrayRef{16, 1, 3, 3}));
+  EXPECT_EQ(shape("s0.b0.pw2"), (at::IntArrayRef{16, 16, 1, 1}));
   // Stage 1 block 0: in 16, expand 3 -> mid 48, kernel 5, SE bottleneck make_divisible(12) = 16.
-  const auto& b1 = subnet->blocks[1];
-  EXPECT_EQ(b1->pw1->weight.sizes(), (at::IntArrayRef{48, 16, 1, 1}));
-  EXPECT_EQ(b1->dw->weight.sizes(), (at::IntArrayRef{48, 1, 5, 5}));
-  EXPECT_EQ(b1->se_reduce->weight.sizes(), (at::IntArrayRef{16, 48}));
-  EXPECT_EQ(b1->se_expand->weight.sizes(), (at::IntArrayRef{48, 16}));
-  EXPECT_EQ(b1->pw2->weight.sizes(), (at::IntArrayRef{24, 48, 1, 1}));
-  EXPECT_FALSE(b0->residual);
+  EXPECT_EQ(shape("s1.b0.pw1"), (at::IntArrayRef{48, 16, 1, 1}));
+  EXPECT_EQ(shape("s1.b0.dw"), (at::IntArrayRef{48, 1, 5, 5}));
+  EXPECT_EQ(shape("s1.b0.se_reduce"), (at::IntArrayRef{16, 48}));
+  EXPECT_EQ(shape("s1.b0.se_expand"), (at::IntArrayRef{48, 16}));
+  EXPECT_EQ(shape("s1.b0.pw2"), (at::IntArrayRef{24, 48, 1, 1}));
+  // No residual add: the first block changes the width.
+  for (const auto& op : subnet->ops()) EXPECT_NE(op.kind, supernet::SubnetOpKind::kAdd) << op.name;
   // Spatial sizes: 28 -> 14 -> 7.
-  EXPECT_EQ(b0->dw->desc().out_h(), 14);
-  EXPECT_EQ(b1->dw->desc().out_h(), 7);
+  EXPECT_EQ(subnet->unit("s0.b0.dw")->desc().out_h(), 14);
+  EXPECT_EQ(subnet->unit("s1.b0.dw")->desc().out_h(), 7);
 }
 
 TEST(Supernet, KernelCropAndTransform) {
