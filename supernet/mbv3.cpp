@@ -133,10 +133,12 @@ std::vector<UnitDesc> ElasticBlockImpl::unit_descs(const std::string& name, int 
 }
 
 int ElasticBlockImpl::extract(SubnetBuilder& b, int x, const std::string& name, int kernel, int expand,
-                              int64_t in_h, int64_t in_w) const {
+                              int64_t& h, int64_t& w) const {
   at::NoGradGuard no_grad;
   const int64_t mid = mid_channels(expand);
-  const auto d = unit_descs(name, kernel, expand, in_h, in_w);
+  const auto d = unit_descs(name, kernel, expand, h, w);
+  h = d[1].out_h();
+  w = d[1].out_w();
   int y = b.unit(d[0], bn_unit_weights(lead(pw1_w_, mid), pw1_bn_, mid), x);
   y = b.unit(d[1], bn_unit_weights(dw_kernel(mid, kernel), dw_bn_, mid), y);
   if (se) {
@@ -295,12 +297,8 @@ Subnet MBV3SupernetImpl::extract(const SubnetSpec& spec) const {
   int64_t h = input_.height, w = input_.width;
   for (size_t s = 0; s < stages_.size(); ++s) {
     for (int i = 0; i < a.depth[s]; ++i) {
-      const auto& block = *stages_[s][size_t(i)];
-      const int kernel = a.kernel[s][size_t(i)], expand = a.expand[s][size_t(i)];
-      const auto dw = block.unit_descs(block_name(s, size_t(i)), kernel, expand, h, w)[1];
-      y = block.extract(b, y, block_name(s, size_t(i)), kernel, expand, h, w);
-      h = dw.out_h();
-      w = dw.out_w();
+      y = stages_[s][size_t(i)]->extract(b, y, block_name(s, size_t(i)), a.kernel[s][size_t(i)],
+                                         a.expand[s][size_t(i)], h, w);
     }
   }
   const auto hd = head_descs(h, w);

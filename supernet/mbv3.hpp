@@ -41,10 +41,10 @@ class ElasticBlockImpl : public torch::nn::Module {
   /// Block `name` at (kernel, expand); `fq` simulates its units' policies.
   at::Tensor forward(const at::Tensor& x, int kernel, int expand, const std::string& name = "",
                      const FakeQuant& fq = {}) const;
-  /// Appends a standalone copy for (kernel, expand), named `name`, running at
-  /// in_h x in_w, to `b` on value x; returns its output value.
-  int extract(SubnetBuilder& b, int x, const std::string& name, int kernel, int expand, int64_t in_h,
-              int64_t in_w) const;
+  /// Appends a standalone copy for (kernel, expand), named `name`, to `b` on
+  /// value x running at h x w; returns its output value, h and w set to its output size.
+  int extract(SubnetBuilder& b, int x, const std::string& name, int kernel, int expand, int64_t& h,
+              int64_t& w) const;
   /// Its units' descriptions in network order: pw1, dw, [se_reduce, se_expand], pw2.
   std::vector<UnitDesc> unit_descs(const std::string& name, int kernel, int expand, int64_t in_h, int64_t in_w) const;
 
