@@ -1,6 +1,7 @@
 #include "supernet/elastic.hpp"
 
 #include <ATen/ATen.h>
+#include <torch/nn/functional/dropout.h>
 
 #include <algorithm>
 #include <cmath>
@@ -31,6 +32,11 @@ UnitWeights bn_unit_weights(const at::Tensor& w, const ElasticBN& p, int64_t c) 
   return {w, {}, lead(p.gamma, c), lead(p.beta, c), lead(p.running_mean, c), lead(p.running_var, c)};
 }
 
+at::Tensor classifier_dropout(const at::Tensor& x, double p, bool training) {
+  if (p <= 0) return x;
+  return torch::nn::functional::dropout(x, torch::nn::functional::DropoutFuncOptions().p(p).training(training));
+}
+
 void init_conv(at::Tensor& w) {
   const double n = double(w.size(0) * w.size(2) * w.size(3));
   w.normal_(0.0, std::sqrt(2.0 / n));
@@ -45,6 +51,26 @@ void init_linear(at::Tensor& w, at::Tensor& b) {
 std::vector<int> sorted(std::vector<int> v) {
   std::sort(v.begin(), v.end());
   return v;
+}
+
+int max_of(const std::vector<int>& choices) { return *std::max_element(choices.begin(), choices.end()); }
+int min_of(const std::vector<int>& choices) { return *std::min_element(choices.begin(), choices.end()); }
+
+std::string block_name(size_t stage, size_t block) {
+  return "s" + std::to_string(stage) + ".b" + std::to_string(block);
+}
+
+int stage_depth(const SubnetSpec& spec, size_t stage) { return spec.arch.at("s" + std::to_string(stage) + ".depth"); }
+
+std::vector<int> block_choices(const SubnetSpec& spec, size_t stage, const std::string& field) {
+  std::vector<int> out;
+  for (int b = 0; b < stage_depth(spec, stage); ++b) out.push_back(spec.arch.at(block_name(stage, size_t(b)) + "." + field));
+  return out;
+}
+
+Activity block_activity(const std::string& depth_var, const std::vector<int>& depths, size_t block) {
+  if (int(block) < min_of(depths)) return {};
+  return {depth_var, int(block) + 1};
 }
 
 }  // namespace qnas::supernet

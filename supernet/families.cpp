@@ -1,25 +1,29 @@
 // The supernet families: one line each. A family is its own files under
-// supernet/ (its elastic weights, space and extraction) plus its line here.
+// supernet/ (its elastic weights, space and extraction), its config section
+// (core::SupernetConfig) and its line here.
 
 #include "src/core/error.hpp"
 #include "supernet/mbv3.hpp"
+#include "supernet/resnet.hpp"
 
 namespace qnas::supernet {
 
 const std::vector<Family>& families() {
   static const std::vector<Family> list{
-      {"mbv3", "Once-for-All MobileNetV3: elastic depth, depthwise kernel and expand ratio", make_mbv3},
+      {"mbv3", "Once-for-All MobileNetV3: elastic depth, depthwise kernel and expand ratio", make_mbv3, tiny_mbv3},
+      {"resnet", "Once-for-All ResNet (bottleneck blocks): elastic depth, width and bottleneck ratio", make_resnet,
+       tiny_resnet},
   };
   return list;
 }
 
-Supernet make_supernet(const core::Config& cfg, const InputShape& input) {
+const Family& family(const std::string& kind) {
   std::string kinds;
   for (const auto& f : families()) {
-    if (cfg.supernet.kind == f.kind) return f.make(cfg, input);
+    if (kind == f.kind) return f;
     kinds += (kinds.empty() ? "" : ", ") + std::string(f.kind);
   }
-  QNAS_THROW("supernet.kind: '", cfg.supernet.kind, "'; expected one of the families ", kinds);
+  QNAS_THROW("supernet.kind: '", kind, "'; expected one of the families ", kinds);
 }
 
 }  // namespace qnas::supernet

@@ -1,7 +1,6 @@
 #include "supernet/mbv3.hpp"
 
 #include <ATen/ATen.h>
-#include <torch/nn/functional/dropout.h>
 
 #include <algorithm>
 #include <cmath>
@@ -12,17 +11,6 @@
 #include "supernet/depthwise.hpp"
 
 namespace qnas::supernet {
-
-namespace {
-
-int stage_max(const std::vector<int>& choices) { return *std::max_element(choices.begin(), choices.end()); }
-int stage_min(const std::vector<int>& choices) { return *std::min_element(choices.begin(), choices.end()); }
-
-std::string block_name(size_t stage, size_t block) {
-  return "s" + std::to_string(stage) + ".b" + std::to_string(block);
-}
-
-}  // namespace
 
 // --- ElasticBlock ------------------------------------------------------------
 
@@ -134,27 +122,27 @@ std::vector<UnitDesc> ElasticBlockImpl::unit_descs(const std::string& name, int 
 
 int ElasticBlockImpl::extract(SubnetBuilder& b, int x, const std::string& name, int kernel, int expand,
                               int64_t& h, int64_t& w) const {
-  at::NoGradGuard no_grad;
   const int64_t mid = mid_channels(expand);
   const auto d = unit_descs(name, kernel, expand, h, w);
   h = d[1].out_h();
   w = d[1].out_w();
-  int y = b.unit(d[0], bn_unit_weights(lead(pw1_w_, mid), pw1_bn_, mid), x);
-  y = b.unit(d[1], bn_unit_weights(dw_kernel(mid, kernel), dw_bn_, mid), y);
+  int y = b.unit(d[0], [&] { return bn_unit_weights(lead(pw1_w_, mid), pw1_bn_, mid); }, x);
+  y = b.unit(d[1], [&] { return bn_unit_weights(dw_kernel(mid, kernel), dw_bn_, mid); }, y);
   if (se) {
     const int64_t s = d[2].out_channels;
     int g = b.mean(y, name + ".dw.pool");
-    g = b.unit(d[2], {lead(se_rw_, s).narrow(1, 0, mid).reshape({s, mid}), lead(se_rb_, s), {}, {}, {}, {}}, g);
-    g = b.unit(d[3], {lead(se_ew_, mid).narrow(1, 0, s).reshape({mid, s}), lead(se_eb_, mid), {}, {}, {}, {}}, g);
+    const auto reduce = [&] { return biased_unit_weights(lead(se_rw_, s, mid).reshape({s, mid}), lead(se_rb_, s)); };
+    const auto expand = [&] { return biased_unit_weights(lead(se_ew_, mid, s).reshape({mid, s}), lead(se_eb_, mid)); };
+    g = b.unit(d[3], expand, b.unit(d[2], reduce, g));
     y = b.gate(y, g, name + ".dw.se_mul");
   }
-  y = b.unit(d.back(), bn_unit_weights(pw2_w_.narrow(1, 0, mid), pw2_bn_, out), y);
+  y = b.unit(d.back(), [&] { return bn_unit_weights(pw2_w_.narrow(1, 0, mid), pw2_bn_, out); }, y);
   return residual ? b.add(y, x, name + ".pw2.add") : y;
 }
 
 // --- MBV3Supernet ------------------------------------------------------------
 
-MBV3SupernetImpl::MBV3SupernetImpl(const core::SupernetConfig& cfg, const core::QuantConfig& quant,
+MBV3SupernetImpl::MBV3SupernetImpl(const core::MBV3Config& cfg, const core::QuantConfig& quant,
                                    const InputShape& input)
     : cfg_(cfg), input_(input) {
   QNAS_CHECK(!cfg.stages.empty(), "supernet.stages: expected at least one stage");
@@ -164,7 +152,7 @@ MBV3SupernetImpl::MBV3SupernetImpl(const core::SupernetConfig& cfg, const core::
   for (size_t s = 0; s < cfg.stages.size(); ++s) {
     const auto& st = cfg.stages[s];
     std::vector<ElasticBlock> blocks;
-    for (int b = 0; b < stage_max(cfg.depth); ++b) {
+    for (int b = 0; b < max_of(cfg.depth); ++b) {
       ElasticBlock block(in, st.width, b == 0 ? st.stride : 1, st.se, parse_act(st.act), cfg.kernel,
                          cfg.expand, cfg.kernel_transform);
       blocks.push_back(register_module("s" + std::to_string(s) + "_b" + std::to_string(b), block));
@@ -202,10 +190,7 @@ void MBV3SupernetImpl::build_space(const core::QuantConfig& quant) {
     const std::string stage = "s" + std::to_string(s), depth_var = stage + ".depth";
     space_.variables.push_back({depth_var, depths, "", "depth", "", 0, {}});
     for (size_t b = 0; b < stages_[s].size(); ++b) {
-      // Blocks every depth choice keeps are unconditional.
-      const bool always = int(b) < stage_min(depths);
-      const std::string cond = always ? "" : depth_var;
-      const int min = always ? 0 : int(b) + 1;
+      const auto [cond, min] = block_activity(depth_var, depths, b);
       const std::string name = block_name(s, b);
       space_.variables.push_back({name + ".kernel", kernels, "", "kernel", cond, min, {}});
       space_.variables.push_back({name + ".expand", expands, "", "expand", cond, min, {}});
@@ -238,14 +223,9 @@ MBV3Arch MBV3SupernetImpl::arch_of(const SubnetSpec& spec) const {
   validate_spec(space_, spec, "subnet spec");
   MBV3Arch a;
   for (size_t s = 0; s < stages_.size(); ++s) {
-    const int d = spec.arch.at("s" + std::to_string(s) + ".depth");
-    a.depth.push_back(d);
-    a.kernel.emplace_back();
-    a.expand.emplace_back();
-    for (int b = 0; b < d; ++b) {
-      a.kernel.back().push_back(spec.arch.at(block_name(s, size_t(b)) + ".kernel"));
-      a.expand.back().push_back(spec.arch.at(block_name(s, size_t(b)) + ".expand"));
-    }
+    a.depth.push_back(stage_depth(spec, s));
+    a.kernel.push_back(block_choices(spec, s, "kernel"));
+    a.expand.push_back(block_choices(spec, s, "expand"));
   }
   return a;
 }
@@ -259,10 +239,6 @@ at::Tensor MBV3SupernetImpl::stem(const at::Tensor& x, const SubnetSpec& spec) {
   return y.contiguous(at::MemoryFormat::ChannelsLast);
 }
 
-bool MBV3SupernetImpl::same_stem(const SubnetSpec& a, const SubnetSpec& b) const {
-  return !quant_aware() || a.policy.at("stem") == b.policy.at("stem");
-}
-
 at::Tensor MBV3SupernetImpl::forward_from_stem(const at::Tensor& stem, const SubnetSpec& spec) {
   const MBV3Arch a = arch_of(spec);
   const auto fq = fake_quant(spec);
@@ -273,8 +249,7 @@ at::Tensor MBV3SupernetImpl::forward_from_stem(const at::Tensor& stem, const Sub
   y = elastic_bn_act(conv_same(fq.input("head.expand", y), fq.weight("head.expand", head_w_), {}, 1, 1), head_bn_,
                      cfg_.head_width, Act::kHswish, is_training());
   y = at::hardswish(at::linear(fq.input("head.mix", y.mean({2, 3})), fq.weight("head.mix", mix_w_), mix_b_));
-  if (cfg_.dropout > 0)
-    y = torch::nn::functional::dropout(y, torch::nn::functional::DropoutFuncOptions().p(cfg_.dropout).training(is_training()));
+  y = classifier_dropout(y, cfg_.dropout, is_training());
   return at::linear(fq.input("classifier", y), fq.weight("classifier", cls_w_), cls_b_);
 }
 
@@ -289,11 +264,9 @@ std::vector<UnitDesc> MBV3SupernetImpl::head_descs(int64_t h, int64_t w) const {
           {"classifier", "linear", cfg_.feature_width, input_.classes, 1, 1, false, Act::kNone, 1, 1}};
 }
 
-Subnet MBV3SupernetImpl::extract(const SubnetSpec& spec) const {
-  const MBV3Arch a = arch_of(spec);
-  at::NoGradGuard no_grad;
-  SubnetBuilder b(spec);
-  int y = b.unit(stem_desc(), bn_unit_weights(stem_w_, stem_bn_, cfg_.stem_width), b.input());
+void MBV3SupernetImpl::build(SubnetBuilder& b) const {
+  const MBV3Arch a = arch_of(b.spec());
+  int y = b.unit(stem_desc(), [&] { return bn_unit_weights(stem_w_, stem_bn_, cfg_.stem_width); }, b.input());
   int64_t h = input_.height, w = input_.width;
   for (size_t s = 0; s < stages_.size(); ++s) {
     for (int i = 0; i < a.depth[s]; ++i) {
@@ -302,36 +275,26 @@ Subnet MBV3SupernetImpl::extract(const SubnetSpec& spec) const {
     }
   }
   const auto hd = head_descs(h, w);
-  y = b.mean(b.unit(hd[0], bn_unit_weights(head_w_, head_bn_, cfg_.head_width), y), "head.pool");
-  y = b.unit(hd[1], {mix_w_, mix_b_, {}, {}, {}, {}}, y);
+  y = b.mean(b.unit(hd[0], [&] { return bn_unit_weights(head_w_, head_bn_, cfg_.head_width); }, y), "head.pool");
+  y = b.unit(hd[1], [&] { return biased_unit_weights(mix_w_, mix_b_); }, y);
   if (cfg_.dropout > 0) y = b.dropout(y, cfg_.dropout);
-  b.unit(hd[2], {cls_w_, cls_b_, {}, {}, {}, {}}, y);
-  return b.finish();
-}
-
-std::vector<LayerInfo> MBV3SupernetImpl::layer_infos(const SubnetSpec& spec) const {
-  const MBV3Arch a = arch_of(spec);
-  std::vector<UnitDesc> descs{stem_desc()};
-  int64_t h = input_.height, w = input_.width;
-  for (size_t s = 0; s < stages_.size(); ++s)
-    for (int b = 0; b < a.depth[s]; ++b) {
-      const auto d = stages_[s][size_t(b)]->unit_descs(block_name(s, size_t(b)), a.kernel[s][size_t(b)],
-                                                       a.expand[s][size_t(b)], h, w);
-      descs.insert(descs.end(), d.begin(), d.end());
-      h = d[1].out_h();
-      w = d[1].out_w();
-    }
-  for (const auto& d : head_descs(h, w)) descs.push_back(d);
-  std::vector<LayerInfo> out;
-  for (const auto& d : descs) {
-    out.push_back(info_of(d));
-    out.back().policy = spec.policy.at(d.name);
-  }
-  return out;
+  b.unit(hd[2], [&] { return biased_unit_weights(cls_w_, cls_b_); }, y);
 }
 
 Supernet make_mbv3(const core::Config& cfg, const InputShape& input) {
-  return std::make_shared<MBV3SupernetImpl>(cfg.supernet, cfg.quant, input);
+  return std::make_shared<MBV3SupernetImpl>(cfg.supernet.mbv3, cfg.quant, input);
+}
+
+void tiny_mbv3(core::Config& cfg) {
+  cfg.supernet.kind = "mbv3";
+  auto& m = cfg.supernet.mbv3;
+  m.stem_width = 8;
+  m.stages = {{16, 2, false, "relu"}, {24, 2, true, "hswish"}};
+  m.kernel = {3, 5};
+  m.expand = {2, 3};
+  m.depth = {1, 2};
+  m.head_width = 48;
+  m.feature_width = 32;
 }
 
 }  // namespace qnas::supernet

@@ -73,14 +73,12 @@ TORCH_MODULE(ElasticBlock);
 
 class MBV3SupernetImpl : public SupernetImpl {
  public:
-  MBV3SupernetImpl(const core::SupernetConfig& cfg, const core::QuantConfig& quant, const InputShape& input);
+  MBV3SupernetImpl(const core::MBV3Config& cfg, const core::QuantConfig& quant, const InputShape& input);
 
   const SpaceDesc& space() const override { return space_; }
   at::Tensor stem(const at::Tensor& x, const SubnetSpec& spec) override;
-  bool same_stem(const SubnetSpec& a, const SubnetSpec& b) const override;
   at::Tensor forward_from_stem(const at::Tensor& stem, const SubnetSpec& spec) override;
-  Subnet extract(const SubnetSpec& spec) const override;
-  std::vector<LayerInfo> layer_infos(const SubnetSpec& spec) const override;
+  void build(SubnetBuilder& b) const override;
 
   /// Validates `spec` against the space and returns its typed architecture.
   MBV3Arch arch_of(const SubnetSpec& spec) const;
@@ -92,7 +90,7 @@ class MBV3SupernetImpl : public SupernetImpl {
   std::vector<UnitDesc> head_descs(int64_t h, int64_t w) const;
   void init_weights();
 
-  core::SupernetConfig cfg_;
+  core::MBV3Config cfg_;
   InputShape input_;
   SpaceDesc space_;
   at::Tensor stem_w_;
@@ -103,7 +101,8 @@ class MBV3SupernetImpl : public SupernetImpl {
   at::Tensor mix_w_, mix_b_, cls_w_, cls_b_;
 };
 
-/// The family's entry in the family list.
+/// The family's entries in the family list.
 Supernet make_mbv3(const core::Config& cfg, const InputShape& input);
+void tiny_mbv3(core::Config& cfg);
 
 }  // namespace qnas::supernet

@@ -174,10 +174,13 @@ int SubnetBuilder::push(SubnetOp op) {
   return int(ops_.size());
 }
 
-int SubnetBuilder::unit(const UnitDesc& desc, const UnitWeights& weights, int x) {
-  ConvUnit u(desc);
-  u->load(weights);
-  units_.push_back(u);
+int SubnetBuilder::unit(const UnitDesc& desc, const std::function<UnitWeights()>& weights, int x) {
+  descs_.push_back(desc);
+  if (!shapes_only_) {
+    ConvUnit u(desc);
+    u->load(weights());
+    units_.push_back(u);
+  }
   return push({SubnetOpKind::kUnit, {x}, desc.name});
 }
 
@@ -187,7 +190,20 @@ int SubnetBuilder::mean(int x, const std::string& name) { return push({SubnetOpK
 int SubnetBuilder::act(int x, Act a, const std::string& name) { return push({SubnetOpKind::kAct, {x}, name, a}); }
 int SubnetBuilder::dropout(int x, double p) { return push({SubnetOpKind::kDropout, {x}, "dropout", Act::kNone, p}); }
 
+std::vector<LayerInfo> SubnetBuilder::layer_infos() const {
+  std::vector<LayerInfo> out;
+  for (const auto& d : descs_) {
+    out.push_back(info_of(d));
+    const auto it = spec_.policy.find(d.name);
+    QNAS_CHECK(it != spec_.policy.end(), "subnet: no policy for layer '", d.name,
+               "'; expected one per compressible layer");
+    out.back().policy = it->second;
+  }
+  return out;
+}
+
 Subnet SubnetBuilder::finish() {
+  QNAS_CHECK(!shapes_only_, "subnet: a shapes-only builder has no weights to finish a subnet with");
   auto subnet = std::make_shared<SubnetImpl>(std::move(spec_), std::move(units_), std::move(ops_));
   subnet->eval();
   return subnet;

@@ -15,6 +15,7 @@
 #include <torch/nn/modules/container/any.h>
 #include <torch/nn/pimpl.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -131,14 +132,21 @@ class SubnetImpl : public torch::nn::Module {
 };
 using Subnet = std::shared_ptr<SubnetImpl>;
 
-/// Builds a subnet op by op; each call returns the value it writes.
+/// Builds a subnet op by op; each call returns the value it writes. A
+/// family's build() drives it; with `shapes_only` it records the units'
+/// descriptions without computing or copying their weights, which is how
+/// layer_infos() of a spec costs shapes alone and always equals the
+/// extracted subnet's.
 class SubnetBuilder {
  public:
-  explicit SubnetBuilder(SubnetSpec spec) : spec_(std::move(spec)) {}
+  explicit SubnetBuilder(SubnetSpec spec, bool shapes_only = false)
+      : spec_(std::move(spec)), shapes_only_(shapes_only) {}
 
+  const SubnetSpec& spec() const { return spec_; }
   int input() const { return 0; }
-  /// A unit described by `desc`, filled with (copies of) `weights`, on value x.
-  int unit(const UnitDesc& desc, const UnitWeights& weights, int x);
+  /// A unit described by `desc` on value x, filled with (copies of) what
+  /// `weights` returns (not called when shapes_only).
+  int unit(const UnitDesc& desc, const std::function<UnitWeights()>& weights, int x);
   int add(int a, int b, const std::string& name);
   int gate(int x, int gate, const std::string& name);
   int mean(int x, const std::string& name);
@@ -146,11 +154,16 @@ class SubnetBuilder {
   int dropout(int x, double p);
   /// The subnet whose output is the last value written, in eval mode.
   Subnet finish();
+  /// The units' shapes and costs so far, in network order, each with its
+  /// policy from the spec.
+  std::vector<LayerInfo> layer_infos() const;
 
  private:
   int push(SubnetOp op);
 
   SubnetSpec spec_;
+  bool shapes_only_;
+  std::vector<UnitDesc> descs_;
   std::vector<ConvUnit> units_;
   std::vector<SubnetOp> ops_;
 };

@@ -34,18 +34,26 @@ class SupernetImpl : public torch::nn::Module {
   /// The first part of subnet `spec`, the same for many subnets (all of them
   /// in fp32): a training step computes it once per distinct stem.
   virtual at::Tensor stem(const at::Tensor& x, const SubnetSpec& spec) = 0;
-  /// True when stem(x, a) equals stem(x, b) for every x.
-  virtual bool same_stem(const SubnetSpec& a, const SubnetSpec& b) const = 0;
+  /// True when stem(x, a) equals stem(x, b) for every x. The default: the
+  /// stem is the layer "stem", the same in fp32 and otherwise when its policy is.
+  virtual bool same_stem(const SubnetSpec& a, const SubnetSpec& b) const {
+    return !quant_aware() || a.policy.at("stem") == b.policy.at("stem");
+  }
   /// The rest of subnet `spec` from the stem's output.
   virtual at::Tensor forward_from_stem(const at::Tensor& stem, const SubnetSpec& spec) = 0;
 
+  /// The family's one graph-building function: subnet b.spec() (validated
+  /// here) as units and ops through `b`, in network order.
+  virtual void build(SubnetBuilder& b) const = 0;
+
   /// A standalone copy of subnet `spec`: sliced, transformed weights, its
   /// policy recorded (applied later, after BN recalibration and folding).
-  virtual Subnet extract(const SubnetSpec& spec) const = 0;
+  Subnet extract(const SubnetSpec& spec) const;
 
-  /// What extract(spec)->layer_infos() returns, from shapes alone: cheap
-  /// enough for exact cost proxies of thousands of candidates.
-  virtual std::vector<LayerInfo> layer_infos(const SubnetSpec& spec) const = 0;
+  /// What extract(spec)->layer_infos() returns, from shapes alone (build()
+  /// on a shapes-only builder): cheap enough for exact cost proxies of
+  /// thousands of candidates.
+  std::vector<LayerInfo> layer_infos(const SubnetSpec& spec) const;
 
   /// Quantization-aware forward (train.quant_aware): off by default, so
   /// evaluation (BN recalibration) always runs the fp32 weights.
@@ -62,14 +70,20 @@ class SupernetImpl : public torch::nn::Module {
 using Supernet = std::shared_ptr<SupernetImpl>;
 
 /// One supernet family: what `supernet.kind` names, and how to build it.
+/// Its config keys are its section of core::SupernetConfig.
 struct Family {
   const char* kind;
   const char* summary;
   std::shared_ptr<SupernetImpl> (*make)(const core::Config& cfg, const InputShape& input);
+  /// Makes cfg.supernet a small instance of the family (kind included) that
+  /// trains in seconds: what the conformance tests run.
+  void (*tiny)(core::Config& cfg);
 };
 
 /// Every family, in one explicit list (supernet/families.cpp).
 const std::vector<Family>& families();
+/// The family named `kind`; throws listing the families for another name.
+const Family& family(const std::string& kind);
 
 /// Builds the supernet named by cfg.supernet.kind (weights initialised from
 /// the current LibTorch seed); throws listing the families for another name.

@@ -3,12 +3,17 @@
 
 #include <gtest/gtest.h>
 
+#include <torch/utils.h>
+
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "src/core/config.hpp"
 #include "src/core/error.hpp"
+#include "src/eval/session.hpp"
+#include "supernet/supernet.hpp"
+#include "supernet/trainer.hpp"
 
 namespace qnas::testing {
 
@@ -24,21 +29,16 @@ void expect_error(F f, const std::vector<std::string>& fragments) {
   }
 }
 
-/// A small supernet and data budget: trains in seconds on one thread.
-inline core::Config tiny_config(const std::string& output_dir = "") {
+/// A small supernet of family `kind` (its Family::tiny) and data budget:
+/// trains in seconds on one thread.
+inline core::Config tiny_config(const std::string& output_dir = "", const std::string& kind = "mbv3") {
   core::Config c;
   c.seed = 1;
   c.threads = 1;
   c.data.dir = QNAS_FMNIST_DIR;
   c.data.train_subset = 2500;
   c.data.val_size = 500;
-  c.supernet.stem_width = 8;
-  c.supernet.stages = {{16, 2, false, "relu"}, {24, 2, true, "hswish"}};
-  c.supernet.kernel = {3, 5};
-  c.supernet.expand = {2, 3};
-  c.supernet.depth = {1, 2};
-  c.supernet.head_width = 48;
-  c.supernet.feature_width = 32;
+  supernet::family(kind).tiny(c);
   c.quant.weight_bits = {4, 8, 32};
   c.quant.act_bits = {8, 32};
   c.quant.calib_images = 128;
@@ -52,6 +52,45 @@ inline core::Config tiny_config(const std::string& output_dir = "") {
   c.eval.bn_calib_images = 250;
   c.output.dir = output_dir;
   return c;
+}
+
+/// The tiny supernet of family `kind` (seeded) with non-trivial BN
+/// parameters and statistics and kernel transforms everywhere (a
+/// zero-initialised last BN would hide a block's residual branch), in eval mode.
+inline supernet::Supernet randomised_net(const core::Config& cfg) {
+  torch::manual_seed(0);
+  auto net = supernet::make_supernet(cfg, {1, 28, 28, 10});
+  at::NoGradGuard no_grad;
+  for (auto& p : net->named_parameters()) {
+    if (p.key().find("gamma") != std::string::npos) p.value().uniform_(0.5, 1.5);
+    else if (p.key().find("beta") != std::string::npos) p.value().uniform_(-0.2, 0.2);
+    else if (p.key().find("transform") != std::string::npos) p.value().add_(at::randn_like(p.value()) * 0.1);
+  }
+  for (auto& b : net->named_buffers()) {
+    if (b.key().find("running_mean") != std::string::npos) b.value().uniform_(-0.3, 0.3);
+    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.5, 2.0);
+  }
+  net->eval();
+  return net;
+}
+
+/// Trains cfg's supernet into cfg.output.dir (a fresh session): `stop_after`
+/// epochs in this call (-1: all), continuing its checkpoint with `resume`.
+inline supernet::Supernet train(const core::Config& cfg, int stop_after = -1, bool resume = false) {
+  auto session = eval::open_session(cfg);
+  supernet::Trainer trainer(cfg, session.net, session.data);
+  supernet::TrainOptions options;
+  options.resume = resume;
+  options.stop_after_epochs = stop_after;
+  trainer.run(options);
+  return session.net;
+}
+
+/// Asserts that a and b hold equal parameters.
+inline void expect_same_weights(const supernet::Supernet& a, const supernet::Supernet& b) {
+  const auto pa = a->named_parameters(), pb = b->named_parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& item : pa) EXPECT_TRUE(item.value().equal(pb[item.key()])) << item.key();
 }
 
 /// A fresh, empty temporary folder, removed at scope exit.

@@ -8,6 +8,7 @@
 // ours; optionally per-node profiles.
 //
 //   build/bench/bench_int8_latency configs/quickstart.yaml --subnet largest --format md
+//   build/bench/bench_int8_latency configs/resnet_quickstart.yaml --format md   (any family: its config's supernet.kind)
 //   build/bench/bench_int8_latency configs/quickstart.yaml --profile
 
 #include <CLI/CLI.hpp>
@@ -125,7 +126,8 @@ int main(int argc, char** argv) {
     if (runs >= 0) lc.runs = runs;
     if (rounds >= 1) lc.rounds = rounds;
     const auto image = session.data.test.images.narrow(0, 0, 1);
-    core::Table t({"model", "runtime", "threads", "batch", "latency_ms", "p10_ms", "p90_ms", "img_s", "speedup",
+    const std::string family = cfg.supernet.kind;
+    core::Table t({"family", "model", "runtime", "threads", "batch", "latency_ms", "p10_ms", "p90_ms", "img_s", "speedup",
                    "model_bytes", "size_ratio", "weight_bytes", "int8_layers", "fp32_layers", "qdq_nodes"});
     // The second variant (all-int8 by default) exported to ONNX for ONNX Runtime.
     const std::string onnx_dir = (std::filesystem::temp_directory_path() / ("qnas_bench_onnx_" + std::to_string(getpid()))).string();
@@ -148,7 +150,7 @@ int main(int argc, char** argv) {
         const auto& s = timed.stats[i];
         const double speedup = 1.0 / timed.ratio(i).median_ms;
         const double bytes = double(v.prepared.graph.model_bytes());
-        t.add({v.name, "qnas", std::to_string(threads), std::to_string(batch), core::fixed(s.median_ms, 3),
+        t.add({family, v.name, "qnas", std::to_string(threads), std::to_string(batch), core::fixed(s.median_ms, 3),
                core::fixed(s.p10_ms, 3), core::fixed(s.p90_ms, 3), core::fixed(1000.0 * double(batch) / s.median_ms, 0),
                core::fixed(speedup, 2), std::to_string(int64_t(bytes)), core::fixed(base_bytes / bytes, 2),
                std::to_string(weight_bytes(v.prepared.graph)), std::to_string(v.model->int8_layers()),
@@ -161,9 +163,9 @@ int main(int argc, char** argv) {
         if (have_onnx && i == 1) {
           const double ms = ort_latency_ms(onnx_dir + "/model.onnx", batch, lc);
           if (ms > 0)
-            t.add({v.name, "onnxruntime", std::to_string(threads), std::to_string(batch), core::fixed(ms, 3), "", "",
-                   core::fixed(1000.0 * double(batch) / ms, 0), core::fixed(timed.stats[0].median_ms / ms, 2), "", "",
-                   "", "", "", ""});
+            t.add({family, v.name, "onnxruntime", std::to_string(threads), std::to_string(batch), core::fixed(ms, 3),
+                   "", "", core::fixed(1000.0 * double(batch) / ms, 0), core::fixed(timed.stats[0].median_ms / ms, 2),
+                   "", "", "", "", "", ""});
           else
             std::fprintf(stderr, "bench_int8_latency: ONNX Runtime not available (scripts/install-deps.sh installs it)\n");
         }

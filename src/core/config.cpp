@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <set>
 #include <sstream>
 #include <type_traits>
@@ -117,6 +118,17 @@ std::string join_path(const std::string& prefix, const std::string& key) {
   return prefix.empty() ? key : prefix + "." + key;
 }
 
+// "supernet.stages.0.se" -> "supernet.stages.N.se": the form the documented paths take.
+std::string generic_path(const std::string& path) {
+  std::string out, segment;
+  std::stringstream ss(path);
+  while (std::getline(ss, segment, '.')) {
+    const bool index = !segment.empty() && segment.find_first_not_of("0123456789") == std::string::npos;
+    out = join_path(out, index ? "N" : segment);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // Schema: one function per section, generic over the visitor.
 
@@ -129,15 +141,14 @@ template <class V> void visit(V& v, DataConfig& c) {
   v.field("std", c.std, "input normalisation divisor", at_least(1e-6));
 }
 
-template <class V> void visit(V& v, StageConfig& c) {
+template <class V> void visit(V& v, MBV3StageConfig& c) {
   v.field("width", c.width, "output channels of every block in the stage", range(1, 4096));
   v.field("stride", c.stride, "stride of the stage's first block", range(1, 2));
   v.field("se", c.se, "squeeze-and-excitation in the stage's blocks", any());
   v.field("act", c.act, "activation of the stage's blocks", one_of({"relu", "hswish"}));
 }
 
-template <class V> void visit(V& v, SupernetConfig& c) {
-  v.field("kind", c.kind, "supernet family", one_of({"mbv3"}));
+template <class V> void visit(V& v, MBV3Config& c) {
   v.field("stem_width", c.stem_width, "channels of the 3x3 stem convolution", range(1, 4096));
   v.section_list("stages", c.stages, "inverted-residual stages, in order");
   v.field("kernel", c.kernel, "elastic depthwise kernel sizes (searched per block)", one_of_ints({3, 5, 7}));
@@ -147,6 +158,33 @@ template <class V> void visit(V& v, SupernetConfig& c) {
   v.field("feature_width", c.feature_width, "width of the feature-mix layer before the classifier", range(1, 8192));
   v.field("dropout", c.dropout, "dropout before the classifier during training", range(0, 0.9));
   v.field("kernel_transform", c.kernel_transform, "smaller kernels = centre crop times a learned transform matrix (OFA); false = plain centre crop", any());
+}
+
+template <class V> void visit(V& v, ResNetStageConfig& c) {
+  v.field("width", c.width, "output channels of every block in the stage at width_pct 100", range(8, 4096));
+  v.field("stride", c.stride, "stride of the stage's first block (its 3x3 conv and its 1x1 downsample path)", range(1, 2));
+}
+
+template <class V> void visit(V& v, ResNetConfig& c) {
+  v.field("stem_width", c.stem_width, "channels of the 3x3 stem convolution (not elastic)", range(1, 4096));
+  v.field("stem_stride", c.stem_stride, "stride of the stem (1 for 28x28 inputs; 2 halves the resolution every later layer runs at)", range(1, 2));
+  v.section_list("stages", c.stages, "stages of bottleneck blocks, in order; the first block of each has a 1x1 downsample shortcut");
+  v.field("depth", c.depth, "elastic depths: blocks per stage (searched per stage)", nonempty(range(1, 16)));
+  v.field("expand_pct", c.expand_pct, "elastic bottleneck widths in percent of the block's width (searched per block; OFA's 0.2, 0.25, 0.35 are 20, 25, 35)", nonempty(range(1, 100)));
+  v.field("width_pct", c.width_pct, "elastic stage widths in percent of each stage's width (OFA's width multipliers 0.65, 0.8, 1.0 are 65, 80, 100)", nonempty(range(1, 100)));
+  v.field("width_scope", c.width_scope, "one width_pct gene per stage, or one for the whole network", one_of({"stage", "global"}));
+  v.field("dropout", c.dropout, "dropout before the classifier during training", range(0, 0.9));
+}
+
+// The families' config sections, one line each (the order of supernet/families.cpp).
+template <class F> void for_each_family(SupernetConfig& c, F f) {
+  f("mbv3", c.mbv3);
+  f("resnet", c.resnet);
+}
+
+template <class V> void visit(V& v, SupernetConfig& c) {
+  v.field("kind", c.kind, "supernet family; the keys below it are the family's own (each row says whose)", one_of(supernet_kinds()));
+  for_each_family(c, [&](const char* kind, auto& keys) { v.family(kind, c.kind, keys); });
 }
 
 template <class V> void visit(V& v, QuantConfig& c) {
@@ -327,6 +365,10 @@ struct MapPaths {
   }
   template <class S>
   void section_list(const char*, std::vector<S>&, const char*) {}
+  template <class S>
+  void family(const char*, const std::string&, S& keys) {
+    visit(*this, keys);
+  }
 };
 
 // ---------------------------------------------------------------------------
@@ -337,6 +379,9 @@ struct Problems {
   std::vector<std::string> lines;
   std::vector<std::string> all_paths;   // for cross-section suggestions
   std::vector<std::string> overridden;  // key paths set by --set
+  std::string kind;                     // the supernet family the config names
+  // Key paths ("supernet.stages.N.se") of other families only -> those families.
+  std::map<std::string, std::string> other_family_keys;
 };
 
 
@@ -399,13 +444,24 @@ class Reader {
     value = std::move(out);
   }
 
+  template <class S>
+  void family(const char* kind, const std::string& selected, S& keys) {
+    if (selected == kind) visit(*this, keys);
+  }
+
   void check_unknown() {
     if (!node_.IsMap()) return;
     for (const auto& kv : node_) {
       const std::string key = kv.first.as<std::string>();
       if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
       // The value node keeps its file position (the key node may be a copy).
-      problem(join_path(prefix_, key), kv.second, "unknown key" + suggestion(key));
+      const std::string path = join_path(prefix_, key);
+      const auto other = problems_.other_family_keys.find(generic_path(path));
+      if (other != problems_.other_family_keys.end())
+        problem(path, kv.second, "a key of the " + other->second + " family, but supernet.kind is " + problems_.kind +
+                                     "; expected " + problems_.kind + "'s keys here: " + join(known_, ", "));
+      else
+        problem(path, kv.second, "unknown key" + suggestion(key));
     }
   }
 
@@ -624,6 +680,11 @@ class Writer {
     node_[key] = seq;
   }
 
+  template <class S>
+  void family(const char* kind, const std::string& selected, S& keys) {
+    if (selected == kind) visit(*this, keys);
+  }
+
  private:
   YAML::Node& node_;
 };
@@ -635,9 +696,11 @@ class Documenter {
  public:
   struct Row {
     std::string path, expected, default_value, description;
+    std::string family;  // the supernet family whose key this is (empty: every config's)
   };
 
-  explicit Documenter(std::string prefix = "") : prefix_(std::move(prefix)) {}
+  explicit Documenter(std::string prefix = "", std::string family = "")
+      : prefix_(std::move(prefix)), family_(std::move(family)) {}
 
   template <class T>
   void field(const char* key, const T& value, const char* desc, const Rule& rule) {
@@ -654,12 +717,12 @@ class Documenter {
     Writer(tmp).field("v", value, desc, rule);
     YAML::Emitter e;
     e << YAML::Flow << tmp["v"];
-    rows.push_back({join_path(prefix_, key), expected, e.c_str(), desc});
+    rows.push_back({join_path(prefix_, key), expected, e.c_str(), desc, family_});
   }
 
   template <class S>
   void section(const char* key, S& value, const char* desc) {
-    Documenter child(join_path(prefix_, key));
+    Documenter child(join_path(prefix_, key), family_);
     visit(child, value);
     rows.insert(rows.end(), child.rows.begin(), child.rows.end());
   }
@@ -671,25 +734,51 @@ class Documenter {
     Writer(tmp).section_list("v", value, desc);
     YAML::Emitter e;
     e << YAML::Flow << tmp["v"];
-    rows.push_back({path, "list of sections", e.c_str(), desc});
+    rows.push_back({path, "list of sections", e.c_str(), desc, family_});
     S item{};
-    Documenter child(path + ".N");
+    Documenter child(path + ".N", family_);
     visit(child, item);
+    rows.insert(rows.end(), child.rows.begin(), child.rows.end());
+  }
+
+  /// Every family's keys, each row marked with its family.
+  template <class S>
+  void family(const char* kind, const std::string&, S& keys) {
+    Documenter child(prefix_, kind);
+    visit(child, keys);
     rows.insert(rows.end(), child.rows.begin(), child.rows.end());
   }
 
   std::vector<Row> rows;
 
  private:
-  std::string prefix_;
+  std::string prefix_, family_;
 };
 
-std::vector<std::string> all_key_paths() {
+std::vector<Documenter::Row> documented_rows() {
   Config defaults;
   Documenter doc;
   visit(doc, defaults);
+  return doc.rows;
+}
+
+// Key paths that only other families than `kind` have, each with those families.
+std::map<std::string, std::string> other_family_keys(const std::string& kind) {
+  std::set<std::string> own;
+  std::map<std::string, std::string> others;
+  for (const auto& r : documented_rows())
+    if (r.family == kind) own.insert(r.path);
+  for (const auto& r : documented_rows()) {
+    if (r.family.empty() || r.family == kind || own.count(r.path)) continue;
+    auto& families = others[r.path];
+    if (families.find(r.family) == std::string::npos) families += (families.empty() ? "" : ", ") + r.family;
+  }
+  return others;
+}
+
+std::vector<std::string> all_key_paths() {
   std::vector<std::string> paths;
-  for (const auto& row : doc.rows) paths.push_back(row.path);
+  for (const auto& row : documented_rows()) paths.push_back(row.path);
   return paths;
 }
 
@@ -764,9 +853,37 @@ void overlay(YAML::Node base, const YAML::Node& file, const std::vector<std::str
   }
 }
 
+// The supernet family a config names: the last --set supernet.kind, else
+// the file's supernet.kind, else the default.
+std::string named_kind(const YAML::Node& root, const std::vector<std::string>& overrides) {
+  const std::string key = "supernet.kind=";
+  for (auto it = overrides.rbegin(); it != overrides.rend(); ++it) {
+    if (it->rfind(key, 0) != 0) continue;
+    try {
+      const YAML::Node value = YAML::Load(it->substr(key.size()));
+      if (value.IsScalar()) return value.Scalar();
+    } catch (const YAML::Exception&) {
+    }
+    return it->substr(key.size());  // apply_override reports what is wrong with it
+  }
+  const YAML::Node section = root["supernet"];
+  if (section && section.IsMap() && section["kind"] && section["kind"].IsScalar()) return section["kind"].Scalar();
+  return SupernetConfig{}.kind;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
+
+const std::vector<std::string>& supernet_kinds() {
+  static const std::vector<std::string> kinds = [] {
+    std::vector<std::string> out;
+    SupernetConfig c;
+    for_each_family(c, [&](const char* kind, auto&) { out.push_back(kind); });
+    return out;
+  }();
+  return kinds;
+}
 
 const std::vector<std::string>& search_metric_names() {
   static const std::vector<std::string> names = {"top1", "latency_ms", "latency_ms_std", "throughput_img_s",
@@ -799,14 +916,17 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   QNAS_CHECK(root.IsMap(), "config ", origin, ": expected a map of sections at the top level");
   // Overrides apply on top of the defaults, so `--set supernet.stages.0.width=8`
-  // works whether or not the file spells out the stages.
-  YAML::Node tree = YAML::Load(to_yaml(Config{}));
+  // works whether or not the file spells out the stages. The defaults are
+  // those of the family the file (or --set) names.
   Config defaults;
+  const std::string kind = named_kind(root, overrides);
+  if (std::count(supernet_kinds().begin(), supernet_kinds().end(), kind)) defaults.supernet.kind = kind;
+  YAML::Node tree = YAML::Load(to_yaml(defaults));
   MapPaths maps;
   visit(maps, defaults);
   overlay(tree, root, maps.paths);
   root = tree;
-  Problems problems{origin, {}, all_key_paths(), {}};
+  Problems problems{origin, {}, all_key_paths(), {}, kind, other_family_keys(defaults.supernet.kind)};
   for (const auto& o : overrides) {
     apply_override(root, o);
     problems.overridden.push_back(o.substr(0, o.find('=')));
@@ -844,12 +964,10 @@ void write_resolved_config(const Config& config, const std::string& dir) {
 }
 
 std::string config_reference_markdown() {
-  Config defaults;
-  Documenter doc;
-  visit(doc, defaults);
   std::string out = "| key | expected | default | meaning |\n| --- | --- | --- | --- |\n";
-  for (const auto& r : doc.rows)
-    out += "| `" + r.path + "` | " + r.expected + " | `" + r.default_value + "` | " + r.description + " |\n";
+  for (const auto& r : documented_rows())
+    out += "| `" + r.path + "`" + (r.family.empty() ? "" : " (" + r.family + ")") + " | " + r.expected + " | `" +
+           r.default_value + "` | " + r.description + " |\n";
   return out;
 }
 

@@ -19,19 +19,21 @@ struct DataConfig {
   double std = 0.3530;
 };
 
-struct StageConfig {
+// Each supernet family's keys: a section of SupernetConfig, read when
+// supernet.kind names the family (config.cpp's family list).
+
+struct MBV3StageConfig {
   int width = 24;
   int stride = 2;
   bool se = false;
   std::string act = "relu";  // relu | hswish
 };
 
-struct SupernetConfig {
-  std::string kind = "mbv3";
+struct MBV3Config {
   int stem_width = 16;
-  std::vector<StageConfig> stages = {{24, 2, false, "relu"},
-                                     {40, 2, true, "relu"},
-                                     {64, 2, true, "hswish"}};
+  std::vector<MBV3StageConfig> stages = {{24, 2, false, "relu"},
+                                         {40, 2, true, "relu"},
+                                         {64, 2, true, "hswish"}};
   std::vector<int> kernel = {3, 5, 7};
   std::vector<int> expand = {3, 4, 6};
   std::vector<int> depth = {2, 3, 4};
@@ -40,6 +42,31 @@ struct SupernetConfig {
   double dropout = 0.0;
   bool kernel_transform = true;
 };
+
+struct ResNetStageConfig {
+  int width = 64;  // output channels at width_pct 100
+  int stride = 2;
+};
+
+struct ResNetConfig {
+  int stem_width = 16;
+  int stem_stride = 1;
+  std::vector<ResNetStageConfig> stages = {{64, 2}, {128, 2}, {256, 2}};
+  std::vector<int> depth = {1, 2, 3};
+  std::vector<int> expand_pct = {20, 25, 35};  // bottleneck channels, % of the block's width (OFA's 0.2, 0.25, 0.35)
+  std::vector<int> width_pct = {65, 80, 100};  // stage widths, % of `width` (OFA's 0.65, 0.8, 1.0)
+  std::string width_scope = "stage";           // one width gene per stage | global
+  double dropout = 0.0;
+};
+
+struct SupernetConfig {
+  std::string kind = "mbv3";
+  MBV3Config mbv3;      // the keys of kind mbv3
+  ResNetConfig resnet;  // the keys of kind resnet
+};
+
+/// The families the config knows, in the order of supernet/families.cpp.
+const std::vector<std::string>& supernet_kinds();
 
 /// quant.couple_act_bits: the activation bits of a layer whose weights have
 /// `weight_bits` (quantized weights run on 8-bit kernels, fp32 weights in fp32).

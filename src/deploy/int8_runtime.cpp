@@ -49,11 +49,16 @@ Int8Model::Step int8_act(const Node& n, const QParams& in, const QParams& out) {
   return [table](const std::vector<at::Tensor>& x) { return table->apply(x[0]); };
 }
 
-Int8Model::Step int8_binary(const Node& n, const QParams& out) {
-  static const auto add = op<at::Tensor(at::Tensor, at::Tensor, double, int64_t)>("quantized::add");
-  static const auto mul = op<at::Tensor(at::Tensor, at::Tensor, double, int64_t)>("quantized::mul");
-  if (n.kind == OpKind::kAdd)
-    return [out](const std::vector<at::Tensor>& in) { return add.call(in[0], in[1], out.scale, out.zero_point); };
+// `relu`: a quantized add whose only reader is a ReLU on its grid runs as
+// quantized::add_relu, exactly what the two compute (max(q, zero point)).
+Int8Model::Step int8_binary(const Node& n, const QParams& out, bool relu = false) {
+  using Binary = at::Tensor(at::Tensor, at::Tensor, double, int64_t);
+  static const auto add = op<Binary>("quantized::add"), add_relu = op<Binary>("quantized::add_relu");
+  static const auto mul = op<Binary>("quantized::mul");
+  if (n.kind == OpKind::kAdd) {
+    const auto& f = relu ? add_relu : add;
+    return [out, f](const std::vector<at::Tensor>& in) { return f.call(in[0], in[1], out.scale, out.zero_point); };
+  }
   // quantized::mul's broadcasting path is scalar; the gate expanded to the
   // full shape (a cheap uint8 copy) takes the vectorized one: 2.4x faster.
   return [out](const std::vector<at::Tensor>& in) {
@@ -150,14 +155,41 @@ Int8Model::Int8Model(const Graph& g) : graph_(g) {
     if (n.has_weight()) ++(n.int8 || n.dynamic ? int8_layers_ : fp32_layers_);
 }
 
+namespace {
+
+// Node k is a quantized ReLU on its input's grid whose input, a quantized
+// add, has no other reader: the add computes both (int8_binary's relu).
+bool relu_fused_into_add(const Graph& g, size_t k, const std::vector<int>& readers) {
+  const auto& n = g.nodes[k];
+  if (n.kind != OpKind::kAct || n.act != supernet::Act::kRelu) return false;
+  const auto& out = g.values[size_t(n.output)];
+  if (!out.quantized || out.qsource != QSource::kInput) return false;
+  const int in = n.inputs[0];
+  return k > 0 && g.nodes[k - 1].kind == OpKind::kAdd && g.nodes[k - 1].output == in && readers[size_t(in)] == 1 &&
+         in != g.output;
+}
+
+}  // namespace
+
 Int8Model::Ops Int8Model::build_ops() const {
   const auto dead = graph_.dead_after();
+  std::vector<int> readers(graph_.values.size(), 0);
+  for (const auto& n : graph_.nodes)
+    for (int v : n.inputs) ++readers[size_t(v)];
   Ops ops;
   for (size_t k = 0; k < graph_.nodes.size(); ++k) {
     const auto& n = graph_.nodes[k];
     const auto& v = graph_.values[size_t(n.output)];
-    const std::string label = n.name + " (" + op_name(n.kind) + (v.quantized ? ", int8)" : ", fp32)");
-    ops.push_back({v.quantized ? quantized_step(graph_, n) : float_step(n), label, n.inputs, n.output, dead[k]});
+    std::string label = n.name + " (" + op_name(n.kind) + (v.quantized ? ", int8)" : ", fp32)");
+    Step step = v.quantized ? quantized_step(graph_, n) : float_step(n);
+    if (k + 1 < graph_.nodes.size() && relu_fused_into_add(graph_, k + 1, readers)) {
+      step = int8_binary(n, v.q, /*relu=*/true);
+      label = n.name + " (add_relu, int8)";
+    } else if (relu_fused_into_add(graph_, k, readers)) {
+      step = [](const std::vector<at::Tensor>& in) { return in[0]; };
+      label = n.name + " (act, fused into the add)";
+    }
+    ops.push_back({std::move(step), label, n.inputs, n.output, dead[k]});
   }
   return ops;
 }

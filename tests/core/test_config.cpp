@@ -44,11 +44,11 @@ train: {epochs: 4, lr: 0.05, augment: {hflip: false}}
   EXPECT_EQ(c.seed, 3u);
   EXPECT_EQ(c.data.dir, "/tmp/x");
   EXPECT_EQ(c.data.train_subset, 500);
-  EXPECT_EQ(c.supernet.kernel, (std::vector<int>{3, 5}));
-  ASSERT_EQ(c.supernet.stages.size(), 2u);
-  EXPECT_EQ(c.supernet.stages[0].stride, 1);
-  EXPECT_TRUE(c.supernet.stages[1].se);
-  EXPECT_EQ(c.supernet.stages[1].act, "relu");  // default kept
+  EXPECT_EQ(c.supernet.mbv3.kernel, (std::vector<int>{3, 5}));
+  ASSERT_EQ(c.supernet.mbv3.stages.size(), 2u);
+  EXPECT_EQ(c.supernet.mbv3.stages[0].stride, 1);
+  EXPECT_TRUE(c.supernet.mbv3.stages[1].se);
+  EXPECT_EQ(c.supernet.mbv3.stages[1].act, "relu");  // default kept
   EXPECT_EQ(c.train.epochs, 4);
   EXPECT_DOUBLE_EQ(c.train.lr, 0.05);
   EXPECT_FALSE(c.train.augment.hflip);
@@ -102,8 +102,8 @@ TEST(Config, SetOverridesAnyKey) {
                                     {"train.epochs=5", "supernet.kernel=[3]", "supernet.stages.0.width=8",
                                      "data.dir=/elsewhere", "train.augment.hflip=false"});
   EXPECT_EQ(c.train.epochs, 5);
-  EXPECT_EQ(c.supernet.kernel, (std::vector<int>{3}));
-  EXPECT_EQ(c.supernet.stages[0].width, 8);
+  EXPECT_EQ(c.supernet.mbv3.kernel, (std::vector<int>{3}));
+  EXPECT_EQ(c.supernet.mbv3.stages[0].width, 8);
   EXPECT_EQ(c.data.dir, "/elsewhere");
   EXPECT_FALSE(c.train.augment.hflip);
 }
@@ -123,7 +123,7 @@ TEST(Config, ResolvedConfigRoundTrips) {
   EXPECT_EQ(core::to_yaml(back), yaml);
   EXPECT_EQ(back.seed, 9u);
   EXPECT_DOUBLE_EQ(back.train.lr, 0.0123);
-  EXPECT_EQ(back.supernet.kernel, (std::vector<int>{5, 7}));
+  EXPECT_EQ(back.supernet.mbv3.kernel, (std::vector<int>{5, 7}));
   EXPECT_NE(yaml.find("lr: 0.0123"), std::string::npos) << yaml;  // shortest round-trip form
 }
 
@@ -132,6 +132,63 @@ TEST(Config, ReferenceListsEveryKey) {
   for (const char* key : {"`data.dir`", "`data.train_subset`", "`supernet.kind`", "`train.epochs`",
                           "`train.batch_size`", "`threads`", "`device`", "`output.dir`", "`supernet.stages.N.width`"})
     expect_contains(md, key);
+}
+
+TEST(ConfigFamilies, KindSelectsTheFamilysKeysAndDefaults) {
+  const auto c = core::parse_config(R"(
+supernet:
+  kind: resnet
+  stages: [{width: 32, stride: 1}, {width: 64}]
+  expand_pct: [25, 50]
+  width_scope: global
+)", "r.yaml");
+  EXPECT_EQ(c.supernet.kind, "resnet");
+  ASSERT_EQ(c.supernet.resnet.stages.size(), 2u);
+  EXPECT_EQ(c.supernet.resnet.stages[0].stride, 1);
+  EXPECT_EQ(c.supernet.resnet.stages[1].stride, 2);  // the stage default
+  EXPECT_EQ(c.supernet.resnet.expand_pct, (std::vector<int>{25, 50}));
+  EXPECT_EQ(c.supernet.resnet.width_pct, core::ResNetConfig{}.width_pct);
+  EXPECT_EQ(c.supernet.resnet.width_scope, "global");
+  // The resolved config holds the resnet keys only, and reads back the same.
+  const std::string yaml = core::to_yaml(c);
+  EXPECT_EQ(yaml.find("kernel_transform"), std::string::npos) << yaml;
+  EXPECT_EQ(core::to_yaml(core::parse_config(yaml, "resolved.yaml")), yaml);
+  // --set picks the family too, with its defaults under the file's other keys.
+  const auto s = core::parse_config("train: {epochs: 2}\n", "t.yaml", {"supernet.kind=resnet", "supernet.depth=[1]"});
+  EXPECT_EQ(s.supernet.kind, "resnet");
+  EXPECT_EQ(s.supernet.resnet.depth, (std::vector<int>{1}));
+  EXPECT_EQ(s.supernet.resnet.stages.size(), core::ResNetConfig{}.stages.size());
+}
+
+TEST(ConfigFamilies, AnotherFamilysKeyIsNamedWithItsFamily) {
+  const auto msg = error_of("supernet:\n  kind: mbv3\n  expand_pct: [25]\n");
+  expect_contains(msg, "supernet.expand_pct (line 3): a key of the resnet family, but supernet.kind is mbv3; "
+                       "expected mbv3's keys here: kind, stem_width");
+  expect_contains(error_of("supernet: {kind: resnet, kernel: [3]}\n"),
+                  "supernet.kernel (line 1): a key of the mbv3 family, but supernet.kind is resnet");
+  expect_contains(error_of("supernet: {kind: resnet, stages: [{width: 64, se: true}]}\n"),
+                  "supernet.stages.0.se (line 1): a key of the mbv3 family, but supernet.kind is resnet");
+  // A key no family has is still a typo with a suggestion.
+  expect_contains(error_of("supernet: {kind: resnet, widht_pct: [50]}\n"),
+                  "supernet.widht_pct (line 1): unknown key; did you mean 'supernet.width_pct'?");
+}
+
+TEST(ConfigFamilies, BadKindAndChoicesAreNamed) {
+  expect_contains(error_of("supernet:\n  kind: vgg\n"), "supernet.kind (line 2): expected one of {mbv3, resnet}, got 'vgg'");
+  expect_contains(error_of("supernet:\n  kind: resnet\n  expand_pct: [25, 0]\n"),
+                  "supernet.expand_pct.1 (line 3): expected an integer in [1, 100], got '0'");
+  expect_contains(error_of("supernet: {kind: resnet, width_scope: block}\n"),
+                  "supernet.width_scope (line 1): expected one of {stage, global}, got 'block'");
+  expect_contains(error_of("supernet: {kind: resnet, stem_stride: 3}\n"), "supernet.stem_stride (line 1)");
+}
+
+TEST(ConfigFamilies, ReferenceDocumentsEveryFamilysKeys) {
+  const auto md = core::config_reference_markdown();
+  for (const char* key : {"`supernet.kernel_transform` (mbv3)", "`supernet.stages.N.se` (mbv3)",
+                          "`supernet.expand_pct` (resnet)", "`supernet.stem_stride` (resnet)",
+                          "`supernet.stages.N.width` (resnet)", "`supernet.stages.N.width` (mbv3)"})
+    expect_contains(md, key);
+  EXPECT_EQ(core::supernet_kinds(), (std::vector<std::string>{"mbv3", "resnet"}));
 }
 
 TEST(Config, EditDistance) {

@@ -5,12 +5,12 @@
 #include <torch/utils.h>
 
 #include "src/core/dataset.hpp"
+#include "src/deploy/export.hpp"
 #include "src/deploy/graph.hpp"
 #include "src/deploy/int8_runtime.hpp"
 #include "src/deploy/simulate.hpp"
 #include "src/eval/evaluator.hpp"
 #include "src/eval/session.hpp"
-#include "supernet/mbv3.hpp"
 #include "supernet/trainer.hpp"
 #include "tests/test_util.hpp"
 
@@ -25,24 +25,26 @@ inline at::Tensor batch(const at::Tensor& images, int64_t n) {
   return images.narrow(0, 0, n).contiguous(at::MemoryFormat::ChannelsLast);
 }
 
-inline supernet::Supernet tiny_net() {
+inline supernet::Supernet tiny_net(const std::string& kind = "mbv3") {
   torch::manual_seed(0);
-  return supernet::make_supernet(tiny_config(), {1, 28, 28, 10});
+  return supernet::make_supernet(tiny_config("", kind), {1, 28, 28, 10});
 }
 
-/// The tiny supernet after two epochs on its data subset (trained once per
-/// test process): exports are compared on argmax, which needs logits that
-/// are not near-ties as an untrained net's are.
-inline supernet::Supernet trained_tiny_net() {
-  static const supernet::Supernet net = [] {
-    TempDir dir("trained");
-    auto cfg = tiny_config(dir.str());
+/// The tiny supernet of family `kind` after two epochs on its data subset
+/// (trained once per test process and family): exports are compared on
+/// argmax, which needs logits that are not near-ties as an untrained net's are.
+inline supernet::Supernet trained_tiny_net(const std::string& kind = "mbv3") {
+  static std::map<std::string, supernet::Supernet> trained;
+  auto& net = trained[kind];
+  if (!net) {
+    TempDir dir("trained_" + kind);
+    auto cfg = tiny_config(dir.str(), kind);
     cfg.train.epochs = 2;
     auto session = eval::open_session(cfg);
     supernet::Trainer trainer(cfg, session.net, session.data);
     trainer.run({});
-    return session.net;
-  }();
+    net = session.net;
+  }
   return net;
 }
 
@@ -79,6 +81,17 @@ inline bool int8_checkable(const deploy::Graph& g, const std::string& what) {
 /// Raw pixels in [0,1] of the first n test images (what exports take).
 inline at::Tensor raw_pixels(int64_t n) {
   return (data().test.images.narrow(0, 0, n) * data().std + data().mean).contiguous();
+}
+
+/// Exports g (deployed from `spec`) in `format` into dir; returns dir.
+inline std::string export_to(const deploy::Graph& g, const supernet::SubnetSpec& spec, const std::string& format,
+                             const std::string& dir) {
+  deploy::ExportOptions o;
+  o.format = deploy::parse_export_format(format);
+  o.out_dir = dir;
+  o.spec = supernet::to_json(spec);
+  deploy::export_graph(g, o);
+  return dir;
 }
 
 }  // namespace qnas::testing

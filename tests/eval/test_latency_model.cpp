@@ -18,7 +18,7 @@ namespace {
 
 core::Config small_config() {
   auto cfg = qnas::testing::tiny_config();
-  cfg.supernet.kernel = {3};
+  cfg.supernet.mbv3.kernel = {3};
   cfg.data.train_subset = 300;
   cfg.data.val_size = 50;
   cfg.quant.calib_images = 16;

@@ -18,13 +18,13 @@ namespace {
 // head.expand 16->32 (14x14) | mix 32->16 | classifier 16->10.
 core::Config hand_config() {
   auto c = qnas::testing::tiny_config();
-  c.supernet.stem_width = 8;
-  c.supernet.stages = {{16, 2, false, "relu"}};
-  c.supernet.kernel = {3};
-  c.supernet.expand = {2};
-  c.supernet.depth = {1};
-  c.supernet.head_width = 32;
-  c.supernet.feature_width = 16;
+  c.supernet.mbv3.stem_width = 8;
+  c.supernet.mbv3.stages = {{16, 2, false, "relu"}};
+  c.supernet.mbv3.kernel = {3};
+  c.supernet.mbv3.expand = {2};
+  c.supernet.mbv3.depth = {1};
+  c.supernet.mbv3.head_width = 32;
+  c.supernet.mbv3.feature_width = 16;
   return c;
 }
 

@@ -75,19 +75,6 @@ std::string error_of(const std::string& yaml) {
 
 }  // namespace
 
-TEST(Space, EncodeDecodeRoundTripOnRandomSpecs) {
-  const qs::Space space(mbv3_space());
-  qnas::core::Rng rng(5);
-  for (int t = 0; t < 200; ++t) {
-    const auto spec = sn::random_spec(space.desc(), rng);
-    const auto g = space.encode(spec);
-    EXPECT_EQ(space.decode(g), spec);
-    EXPECT_EQ(space.canonical(g), g);
-    const auto r = space.random(rng);
-    EXPECT_EQ(space.encode(space.decode(r)), r);
-  }
-}
-
 TEST(Space, MethodChoicesEncodeAndDecode) {
   const qs::Space space(methods_net()->space());
   qnas::core::Rng rng(6);

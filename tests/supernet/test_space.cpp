@@ -127,8 +127,8 @@ TEST(Space, SpecJsonRoundTrip) {
 TEST(Space, StructureDiffNamesWhatDiffers) {
   auto a = tiny_net();
   auto cfg = qnas::testing::tiny_config();
-  cfg.supernet.kernel = {3, 5, 7};
-  cfg.supernet.stages[1].width = 32;
+  cfg.supernet.mbv3.kernel = {3, 5, 7};
+  cfg.supernet.mbv3.stages[1].width = 32;
   auto b = tiny_net(cfg);
   const auto diff = supernet::structure_diff(a->space().structure, b->space().structure);
   ASSERT_EQ(diff.size(), 2u);
