@@ -87,12 +87,12 @@ ResNetSupernetImpl::ResNetSupernetImpl(const core::ResNetConfig& cfg, const core
   stem_w_ = register_parameter("stem_weight", at::empty({cfg.stem_width, input.channels, 3, 3}));
   stem_bn_ = register_bn(*this, "stem_bn", cfg.stem_width);
   int64_t in = cfg.stem_width;
-  const int widest = max_of(cfg.width_pct);
   for (size_t s = 0; s < cfg.stages.size(); ++s) {
-    const int64_t out = stage_channels(s, widest);
-    int64_t mid = 0;  // the widest bottleneck any (width, expand) choice gives
-    for (int wp : cfg.width_pct)
+    int64_t out = 0, mid = 0;  // the widest stage and bottleneck any (width, expand) choice gives
+    for (int wp : cfg.width_pct) {
+      out = std::max(out, stage_channels(s, wp));
       for (int ep : cfg.expand_pct) mid = std::max(mid, percent_of(stage_channels(s, wp), ep));
+    }
     std::vector<Bottleneck> blocks;
     for (int b = 0; b < max_of(cfg.depth); ++b) {
       Bottleneck block(in, mid, out, b == 0 ? cfg.stages[s].stride : 1, /*downsample=*/b == 0);

@@ -23,7 +23,7 @@ struct CompressArgs {
 };
 
 bool mixed(const CompressArgs& a) { return a.method == "mixed"; }
-bool factorizing(const CompressArgs& a) { return a.method == "admm_cp" || a.method == "cp_rtn"; }
+bool factorizing(const CompressArgs& a) { return !mixed(a) && quant::method_traits(a.method).factorizes; }
 
 // admm_cp / cp_rtn: the --keep-8bit layers at 8-bit weights by round-to-nearest
 // (REFERENCES.md §5 keeps the first conv and the classifier so). Names every
@@ -122,7 +122,7 @@ supernet::SubnetSpec allocate(const CompressArgs& a, const eval::Evaluator& eval
 void print_method_time(const eval::EvalResult& r, const quant::LayerPolicy& policy, const core::QuantConfig& q) {
   const auto it = r.phase_s.find("compress");
   if (it == r.phase_s.end()) return;
-  if (policy.method == "smoothquant")
+  if (quant::method_traits(policy.method).smooths_inputs)
     std::printf("method time %.2fs (channel ranges from %d calibration images, smoothing, activation recalibration)\n",
                 it->second, q.hessian_images);
   else

@@ -27,7 +27,9 @@ namespace {
 
 int tune_steps(const Node& n) { return int(n.policy.param("tune_steps", 100)); }
 
-bool tuned(const Node& n) { return n.has_weight() && n.policy.method == "decoupleq" && tune_steps(n) > 0; }
+bool tuned(const Node& n) {
+  return n.has_weight() && quant::method_traits(n.policy.method).tunes_blocks && tune_steps(n) > 0;
+}
 
 // A block's nodes (indices, in order) and the values that cross its border.
 struct Block {

@@ -25,10 +25,10 @@ namespace {
 // Layers whose method needs their inputs' Hessian (CP factorization needs
 // none, but its report gives the output error, as every other method's).
 bool uses_hessian(const Node& n) {
-  return n.has_weight() && (n.policy.method == "gptq" || n.policy.method == "decoupleq" || factorizable(n));
+  return n.has_weight() && (quant::method_traits(n.policy.method).needs_hessian || factorizable(n));
 }
 
-bool uses_smoothing(const Node& n) { return n.has_weight() && n.policy.method == "smoothquant"; }
+bool uses_smoothing(const Node& n) { return n.has_weight() && quant::method_traits(n.policy.method).smooths_inputs; }
 
 bool compressed(const Node& n) { return uses_hessian(n) || uses_smoothing(n); }
 
@@ -83,7 +83,7 @@ void second_stage(Graph& g, const std::map<std::string, const supernet::ConvUnit
                  b.loss_before, b.loss_after, b.steps, b.kept ? "" : " (not kept)");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   for (auto& r : report) {
-    if (r.method != "decoupleq") continue;
+    if (!quant::method_traits(r.method).tunes_blocks) continue;
     const auto n = std::find_if(g.nodes.begin(), g.nodes.end(),
                                 [&](const Node& m) { return m.has_weight() && m.name == r.layer; });
     const at::Tensor w = quant::as_matrix(units.at(r.layer)->weight.detach()).to(at::kDouble);

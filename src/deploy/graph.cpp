@@ -20,7 +20,7 @@ std::array<OpKind, kOpKindCount> all_op_kinds() {
 quant::GridSpec weight_grid_spec(const quant::LayerPolicy& p, const at::Tensor& weight, const std::string& layer) {
   quant::GridSpec spec;
   spec.bits = p.weight_bits;
-  spec.symmetric = p.method != "decoupleq" && p.param("sym", 1) == 1;
+  spec.symmetric = !quant::method_traits(p.method).free_offsets && p.param("sym", 1) == 1;
   const auto group = int64_t(p.param("group", 0));
   spec.granularity = p.param("per_tensor", 0) == 1 ? quant::Granularity::kTensor
                      : group > 0                    ? quant::Granularity::kGroup

@@ -202,7 +202,7 @@ std::string precision_class(const quant::LayerPolicy& p) {
                   : p.act_bits == 8                                         ? "qin"
                                                                             : "fp32";
   if (p.factorizes()) c += "+cp";
-  if (p.method == "smoothquant" && p.quantizes_weights()) c += "+smooth";
+  if (quant::method_traits(p.method).smooths_inputs && p.quantizes_weights()) c += "+smooth";
   return c;
 }
 

@@ -31,25 +31,30 @@ std::string policy_label(const LayerPolicy& p) {
   return s;
 }
 
+const std::vector<MethodTraits>& method_table() {
+  // name, parameters (a typo'd key is an error, not a default), max weight
+  // bits, W8A8 only, Hessian, free offsets, factorizes, smooths inputs, tunes blocks
+  static const std::vector<MethodTraits> table = {
+      {"rtn", {"group", "sym", "per_tensor", "dynamic"}, 32, false, false, false, false, false, false},
+      {"gptq", {"group", "sym", "per_tensor", "act_order", "damp"}, 8, false, true, false, false, false, false},
+      {"decoupleq", {"group", "iterations", "tune_steps", "tune_lr"}, 8, false, true, true, false, false, true},
+      {"smoothquant", {"alpha", "per_tensor"}, 32, true, false, false, false, true, false},
+      {"admm_cp", {"rank_rate"}, 8, false, false, false, true, false, false},
+      {"cp_rtn", {"rank_rate"}, 8, false, false, false, true, false, false},
+  };
+  return table;
+}
+
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names = {"rtn", "gptq", "decoupleq", "smoothquant", "admm_cp", "cp_rtn"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& m : method_table()) out.push_back(m.name);
+    return out;
+  }();
   return names;
 }
 
 namespace {
-
-// Parameters each method takes (DESIGN: a typo'd key is an error, not a default).
-const std::map<std::string, std::vector<std::string>>& method_params() {
-  static const std::map<std::string, std::vector<std::string>> params = {
-      {"rtn", {"group", "sym", "per_tensor", "dynamic"}},
-      {"gptq", {"group", "sym", "per_tensor", "act_order", "damp"}},
-      {"decoupleq", {"group", "iterations", "tune_steps", "tune_lr"}},
-      {"smoothquant", {"alpha", "per_tensor"}},
-      {"admm_cp", {"rank_rate"}},
-      {"cp_rtn", {"rank_rate"}},
-  };
-  return params;
-}
 
 std::string joined(const std::vector<std::string>& names) {
   std::string s;
@@ -63,16 +68,21 @@ bool is_flag(double v) { return v == 0 || v == 1; }
 
 namespace {
 
+const MethodTraits* find_method(const std::string& method) {
+  for (const auto& m : method_table())
+    if (m.name == method) return &m;
+  return nullptr;
+}
+
 void check_method(const std::string& method, const std::map<std::string, double>& params, const std::string& where) {
-  const auto known = method_params().find(method);
-  QNAS_CHECK(known != method_params().end(), where, ": method '", method, "'; expected one of ",
-             joined(method_names()));
+  const MethodTraits* known = find_method(method);
+  QNAS_CHECK(known, where, ": method '", method, "'; expected one of ", joined(method_names()));
   QNAS_CHECK(!(params.count("per_tensor") && params.at("per_tensor") == 1 && params.count("group") &&
                params.at("group") > 0),
              where, ": per_tensor 1 with group ", params.count("group") ? params.at("group") : 0.0,
              "; expected one granularity: per tensor, per channel or per group");
   for (const auto& [key, value] : params) {
-    const auto& keys = known->second;
+    const auto& keys = known->params;
     QNAS_CHECK(std::find(keys.begin(), keys.end(), key) != keys.end(), where, ": method ", method,
                " has no parameter '", key, "'; expected ", keys.empty() ? "none" : joined(keys));
     if (key == "group")
@@ -95,17 +105,17 @@ void check_method(const std::string& method, const std::map<std::string, double>
   }
 }
 
-// Methods that fit a layer's weights to a low-bit grid: weights <= 8 bits.
-bool fits_weights_to_grid(const std::string& method) {
-  return method == "gptq" || method == "decoupleq" || method == "admm_cp" || method == "cp_rtn";
-}
-
 }  // namespace
 
+const MethodTraits& method_traits(const std::string& method) {
+  const MethodTraits* m = find_method(method);
+  QNAS_CHECK(m, "method '", method, "'; expected one of ", joined(method_names()));
+  return *m;
+}
+
 bool method_applies(const std::string& method, int weight_bits, int act_bits) {
-  if (fits_weights_to_grid(method)) return weight_bits <= 8;
-  if (method == "smoothquant") return weight_bits == 8 && act_bits == 8;
-  return true;
+  const auto& m = method_traits(method);
+  return weight_bits <= m.max_weight_bits && (!m.w8a8_only || (weight_bits == 8 && act_bits == 8));
 }
 
 void check_policy(const LayerPolicy& p, const std::string& where) {
@@ -114,15 +124,15 @@ void check_policy(const LayerPolicy& p, const std::string& where) {
   QNAS_CHECK(contains(kLegalActBits, p.act_bits), where, ": act_bits ", p.act_bits,
              "; expected one of ", set_text(kLegalActBits));
   check_method(p.method, p.params, where);
-  if (fits_weights_to_grid(p.method))
-    QNAS_CHECK(method_applies(p.method, p.weight_bits, p.act_bits), where, ": method ", p.method,
-               " quantizes weights; expected weight_bits <= 8, got ", p.weight_bits);
+  const auto& m = method_traits(p.method);
+  QNAS_CHECK(p.weight_bits <= m.max_weight_bits, where, ": method ", p.method, " quantizes weights; expected "
+             "weight_bits <= ", m.max_weight_bits, ", got ", p.weight_bits);
   if (p.param("dynamic", 0) == 1)
     QNAS_CHECK(p.act_bits == 8 && p.weight_bits <= 8 && !p.general_grid(), where,
                ": dynamic activation quantization runs on int8 kernels; expected act_bits 8 and symmetric "
                "weights <= 8 bits, got ", p.weight_bits, "/", p.act_bits);
-  if (p.method == "smoothquant")
-    QNAS_CHECK(method_applies(p.method, p.weight_bits, p.act_bits), where, ": smoothquant is W8A8; expected "
+  if (m.w8a8_only)
+    QNAS_CHECK(method_applies(p.method, p.weight_bits, p.act_bits), where, ": ", p.method, " is W8A8; expected "
                "weight_bits 8 and act_bits 8, got ", p.weight_bits, "/", p.act_bits);
 }
 

@@ -15,6 +15,25 @@ namespace qnas::quant {
 inline constexpr int kLegalWeightBits[] = {2, 3, 4, 8, 32};
 inline constexpr int kLegalActBits[] = {8, 32};
 
+/// What a compression method is, in one table (policy.cpp's method_table()):
+/// the code asks these traits instead of comparing method names.
+struct MethodTraits {
+  std::string name;
+  std::vector<std::string> params;  // the parameters it takes (check_policy documents them)
+  int max_weight_bits = 32;         // 8: it fits weights to a low-bit grid, so weights <= 8
+  bool w8a8_only = false;           // it needs 8-bit weights and 8-bit activations
+  bool needs_hessian = false;       // fitted against H = mean(x x^T) of the layer's inputs
+  bool free_offsets = false;        // a float offset per row or group: a general grid, fp32 kernels
+  bool factorizes = false;          // deployed as CP factors (conv and linear layers but depthwise)
+  bool smooths_inputs = false;      // divides the layer's input channels (SmoothQuant)
+  bool tunes_blocks = false;        // a block-wise second stage (its `tune_steps`)
+};
+
+/// Every method, in the order of method_names().
+const std::vector<MethodTraits>& method_table();
+/// The traits of `method`; throws listing the methods for another name.
+const MethodTraits& method_traits(const std::string& method);
+
 struct LayerPolicy {
   int weight_bits = 32;  // per-channel symmetric round-to-nearest below 32
   int act_bits = 32;     // per-tensor asymmetric on the layer's input below 32
@@ -25,11 +44,11 @@ struct LayerPolicy {
   /// params[key], or `fallback` when the policy does not set it.
   double param(const std::string& key, double fallback) const;
   bool quantizes_acts() const { return act_bits < 32; }
-  /// Weights on a general grid (decoupleQ, or a `group` or `sym: 0`
-  /// parameter): a scale and an offset per (output channel, group), fp32
-  /// kernels. Otherwise symmetric per channel below 32 bits.
+  /// Weights on a general grid (a method with free offsets, or a `group`
+  /// or `sym: 0` parameter): a scale and an offset per (output channel,
+  /// group), fp32 kernels. Otherwise symmetric per channel below 32 bits.
   bool general_grid() const {
-    return weight_bits < 32 && (method == "decoupleq" || param("group", 0) > 0 || param("sym", 1) == 0);
+    return weight_bits < 32 && (method_traits(method).free_offsets || param("group", 0) > 0 || param("sym", 1) == 0);
   }
   /// Weight groups per output channel of a layer with `cols` input columns.
   int64_t weight_groups(int64_t cols) const {
@@ -38,7 +57,7 @@ struct LayerPolicy {
   }
   /// CP-factorized (admm_cp, cp_rtn): conv and linear layers other than
   /// depthwise ones are deployed as their factors (deploy/factorize.hpp).
-  bool factorizes() const { return weight_bits < 32 && (method == "admm_cp" || method == "cp_rtn"); }
+  bool factorizes() const { return weight_bits < 32 && method_traits(method).factorizes; }
   bool operator==(const LayerPolicy& o) const {
     return weight_bits == o.weight_bits && act_bits == o.act_bits && method == o.method &&
            params == o.params;

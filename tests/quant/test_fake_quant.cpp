@@ -1,13 +1,11 @@
 // Fake quantization: RTN error bounds, identity at 32 bits, observers,
-// activation parameters, policy validation.
+// activation parameters.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
-#include <nlohmann/json.hpp>
 
 #include "src/core/error.hpp"
 #include "src/quant/fake_quant.hpp"
-#include "src/quant/policy.hpp"
 
 using namespace qnas;
 
@@ -73,25 +71,6 @@ TEST(FakeQuant, ActivationParamsCoverRangeAndZero) {
   const auto y = quant::fake_quant_act(x, q);
   EXPECT_LE((y - x).abs().max().item<double>(), q.scale / 2 + 1e-6);
   EXPECT_EQ(quant::fake_quant_act(at::zeros({3}), q).abs().sum().item<double>(), 0.0);  // 0 exact
-}
-
-TEST(Policy, JsonRoundTripAndValidation) {
-  quant::LayerPolicy p;
-  p.weight_bits = 4;
-  p.act_bits = 8;
-  nlohmann::json j = p;
-  EXPECT_EQ(quant::policy_from_json(j, "x"), p);
-  EXPECT_EQ(quant::policy_label(p), "w4a8");
-  EXPECT_THROW(quant::policy_from_json({{"weight_bits", 5}, {"act_bits", 8}}, "x"), Error);
-  try {
-    quant::policy_from_json({{"weight_bits", 8}, {"act_bits", 4}}, "layer s0.b0.dw");
-    FAIL();
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("layer s0.b0.dw: act_bits 4; expected one of {8, 32}"), std::string::npos)
-        << e.what();
-  }
-  EXPECT_THROW(quant::policy_from_json({{"wbits", 8}}, "x"), Error);
-  EXPECT_THROW(quant::policy_from_json({{"weight_bits", "8"}}, "x"), Error);
 }
 
 TEST(FakeQuant, FusedInferencePathMatchesAten) {

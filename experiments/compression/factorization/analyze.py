@@ -65,7 +65,7 @@ def svg(rows, ref, path):
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "runs/compression/factorization"
+    out = sys.argv[1] if len(sys.argv) > 1 else "runs/compression/fmnist_full/factorization"
     rows = load(out)
     ref = rows["fp32"]["macs"] * 32 * 32
     lines = ["| run | top-1 | BOPs % of fp32 | MACs | model_bytes | factorized layers | method s |",

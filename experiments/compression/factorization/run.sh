@@ -6,7 +6,7 @@
 # W/A8). Factorized runs keep the stem and the classifier at 8-bit weights
 # (qnas compress --keep-8bit, as the paper keeps the first conv and the
 # classifier); depthwise layers keep round-to-nearest at the factors' bits.
-# Needs the fmnist_full checkpoint (README "Full recipe").
+# Needs the fmnist_full checkpoint (experiments/training/README.md, "mbv3 full recipe"; CONFIG= another family's).
 #
 #   experiments/compression/factorization/run.sh [OUT_DIR] [--set KEY=VALUE ...]   (~15 min on 2 cores)
 # Writes OUT_DIR/<row>.json (qnas compress --json) and OUT_DIR/table.md, curve.svg.

@@ -4,7 +4,7 @@
 #     quantizing each layer alone to 2 bits (Spearman; one evaluation per layer);
 #  2. mixed precision from it against uniform bits at the same model_bytes
 #     (W/A8, round-to-nearest everywhere, test top-1).
-# Needs the fmnist_full checkpoint (README "Full recipe").
+# Needs the fmnist_full checkpoint (experiments/training/README.md, "mbv3 full recipe"; CONFIG= another family's).
 #
 #   experiments/compression/sensitivity/run.sh [OUT_DIR] [--set KEY=VALUE ...]   (~13 min on 2 cores)
 # Writes OUT_DIR/check_w2.json, OUT_DIR/<row>.json (qnas compress --json) and OUT_DIR/table.md.

@@ -5,7 +5,7 @@
 # reference default and decoupleQ use),
 # W8A8 RTN and SmoothQuant (alpha 0.5, 0.75, 1). Every layer gets the method;
 # activations stay fp32 below W8A8.
-# Needs the fmnist_full checkpoint (README "Full recipe").
+# Needs the fmnist_full checkpoint (experiments/training/README.md, "mbv3 full recipe"; CONFIG= another family's).
 #
 #   experiments/compression/weight_quant/run.sh [OUT_DIR] [--set quant.KEY=VALUE ...]   (~6 min on 2 cores)
 # Writes OUT_DIR/<row>.json (qnas compress --json) and OUT_DIR/table.md.
