@@ -253,12 +253,9 @@ int64_t Graph::model_bytes() const {
   int64_t bytes = 0;
   for (const auto& n : nodes) {
     if (n.kind == OpKind::kScale) bytes += quant::kFloatBytes * n.channel_scale.numel();
-    if (n.has_weight()) {
-      bytes += n.general_grid() ? quant::packed_weight_bytes(n.weight.numel(), n.weight_bits) +
-                                      2 * quant::kFloatBytes * n.weight_scales.numel()
-                                : quant::stored_weight_bytes(n.weight.numel(), n.weight.size(0), n.weight_bits);
-      bytes += quant::kFloatBytes * n.bias.numel();
-    }
+    if (n.has_weight())
+      bytes += quant::stored_layer_bytes(n.weight.numel(), n.general_grid() ? n.weight_scales.numel() : n.weight.size(0),
+                                         n.weight_bits, n.general_grid(), n.bias.numel());
   }
   for (const auto& v : values)
     if (v.quantized && v.qsource == QSource::kObserved) bytes += quant::kActQParamBytes;

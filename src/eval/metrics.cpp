@@ -37,7 +37,8 @@ int64_t own_weight_bytes(const LayerInfo& l) {
 }
 
 int64_t own_bytes(const LayerInfo& l) {
-  return own_weight_bytes(l) + quant::kFloatBytes * l.bias_numel + (l.policy.quantizes_acts() ? quant::kActQParamBytes : 0);
+  return quant::stored_layer_bytes(l.weight_numel, l.out_channels, l.bias_numel, l.policy) +
+         (l.policy.calibrates_input() ? quant::kActQParamBytes : 0);
 }
 
 }  // namespace

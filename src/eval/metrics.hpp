@@ -6,10 +6,15 @@
 //   macs        multiply-accumulates of one image through conv/linear layers
 //               (SE layers included; elementwise ops are not MACs)
 //   bops        sum over layers of MACs * weight_bits * act_bits (fp32 = 32)
-//   model_bytes what an export holds: weights packed at their bit-width
-//               (ceil(n*b/8)), one fp32 scale per output channel for
-//               quantized weights (symmetric: no zero point), fp32 biases,
-//               and an fp32 scale + uint8 zero point per quantized input
+//   model_bytes what an export holds: each layer's weights and bias as
+//               quant::stored_layer_bytes counts them (the deployed graph
+//               counts its tensors with the same function), plus an fp32
+//               scale + uint8 zero point per layer with a calibrated input.
+//               The deployed graph counts those parameters per quantized
+//               value instead, which its precision plan decides (an add's
+//               output, a value two layers read), and SmoothQuant's scale
+//               nodes where the division cannot be folded: a difference of a
+//               few bytes per layer that tests/families pins exactly.
 //
 // A CP-factorized layer (admm_cp, cp_rtn on a dense conv or linear) counts
 // as the layers it is deployed as (deployed_parts; deploy/factorize.hpp).

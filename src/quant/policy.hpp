@@ -44,6 +44,8 @@ struct LayerPolicy {
   /// params[key], or `fallback` when the policy does not set it.
   double param(const std::string& key, double fallback) const;
   bool quantizes_acts() const { return act_bits < 32; }
+  /// Its input quantized with calibrated parameters (not per call: `dynamic`).
+  bool calibrates_input() const { return quantizes_acts() && param("dynamic", 0) != 1; }
   /// Weights on a general grid (a method with free offsets, or a `group`
   /// or `sym: 0` parameter): a scale and an offset per (output channel,
   /// group), fp32 kernels. Otherwise symmetric per channel below 32 bits.
@@ -73,17 +75,27 @@ inline constexpr int64_t kActQParamBytes = 4 + 1;  // fp32 scale + uint8 zero po
 /// `numel` weight codes packed at `bits`: ceil(numel * bits / 8) bytes.
 inline int64_t packed_weight_bytes(int64_t numel, int bits) { return (numel * bits + 7) / 8; }
 
-/// Weights packed at `bits` plus, below 32 bits, one fp32 scale per output
-/// channel (symmetric: no zero point).
-inline int64_t stored_weight_bytes(int64_t numel, int64_t out_channels, int bits) {
-  return packed_weight_bytes(numel, bits) + (bits < 32 ? kFloatBytes * out_channels : 0);
+/// What one layer's weights and bias store: the codes packed at `bits`, below
+/// 32 bits an fp32 scale per grid (an output channel, or an (output channel,
+/// group) pair on a general grid) and on a general grid an fp32 offset per
+/// grid too, and an fp32 bias. The one count behind both model_bytes: the
+/// shape proxies' (eval::model_bytes, from a policy) and the deployed
+/// graph's (deploy::Graph::model_bytes, from the tensors).
+inline int64_t stored_layer_bytes(int64_t weight_numel, int64_t grids, int bits, bool general_grid, int64_t bias_numel) {
+  const int64_t grid_floats = bits < 32 ? (general_grid ? 2 : 1) * grids : 0;
+  return packed_weight_bytes(weight_numel, bits) + kFloatBytes * (grid_floats + bias_numel);
 }
 
-/// stored_weight_bytes under a policy: on a general grid an fp32 scale and
-/// offset per (output channel, group).
+/// stored_layer_bytes of a layer under its policy.
+inline int64_t stored_layer_bytes(int64_t weight_numel, int64_t out_channels, int64_t bias_numel, const LayerPolicy& p) {
+  const bool general = p.general_grid();
+  const int64_t grids = out_channels * (general ? p.weight_groups(weight_numel / out_channels) : 1);
+  return stored_layer_bytes(weight_numel, grids, p.weight_bits, general, bias_numel);
+}
+
+/// The weights' part of stored_layer_bytes.
 inline int64_t stored_weight_bytes(int64_t numel, int64_t out_channels, const LayerPolicy& p) {
-  if (!p.general_grid()) return stored_weight_bytes(numel, out_channels, p.weight_bits);
-  return packed_weight_bytes(numel, p.weight_bits) + 2 * kFloatBytes * out_channels * p.weight_groups(numel / out_channels);
+  return stored_layer_bytes(numel, out_channels, 0, p);
 }
 
 /// CP rank from a reduction rate (REFERENCES.md §5): floor(I*J*K / (I + J + K)

@@ -41,6 +41,27 @@ quant::LayerPolicy method_policy(const std::string& method, int w, int a, std::m
   return p;
 }
 
+// The shapes' model_bytes (eval::model_bytes, what the search's proxies
+// compute) and the deployed graph's count each layer's weights and bias with
+// one function (quant::stored_layer_bytes) and differ only in what the graph's
+// precision plan decides: the shapes count one set of activation parameters
+// per layer with a calibrated input, the graph one per quantized value with
+// its own (an add's output has one, a value two layers read has one), plus
+// the factors of SmoothQuant's scale nodes where the division cannot fold.
+void expect_model_bytes_agree(const supernet::Supernet& net, const supernet::SubnetSpec& spec, const deploy::Graph& g,
+                              const std::string& what) {
+  const auto layers = net->layer_infos(spec);
+  int64_t calibrated_inputs = 0, own_params = 0, scale_floats = 0;
+  for (const auto& l : layers)
+    for (const auto& p : eval::deployed_parts(l)) calibrated_inputs += p.policy.calibrates_input();
+  for (const auto& v : g.values) own_params += v.quantized && v.qsource == deploy::QSource::kObserved;
+  for (const auto& n : g.nodes)
+    if (n.kind == deploy::OpKind::kScale) scale_floats += n.channel_scale.numel();
+  EXPECT_EQ(g.model_bytes() - quant::kActQParamBytes * own_params - quant::kFloatBytes * scale_floats,
+            eval::model_bytes(layers) - quant::kActQParamBytes * calibrated_inputs)
+      << what;
+}
+
 }  // namespace
 
 TEST_P(Conformance, ExtractedSubnetComputesTheSupernetsForward) {
@@ -138,9 +159,14 @@ TEST_P(Conformance, Int8RuntimeAgreesWithTheSimulation) {
     for (auto& [layer, p] : spec.policy) p = mix[size_t(core::uniform_index(rng, int64_t(mix.size())))];
     specs.push_back(spec);
   }
+  // The classifier quantizing its input per call (dynamic), the rest W8A8.
+  specs.push_back(specs[0]);
+  for (const auto& l : net->layer_infos(specs.back()))
+    if (l.kind == "linear") specs.back().policy[l.name].params["dynamic"] = 1;
   const auto x = batch(data().test.images, 256);
   for (const auto& spec : specs) {
     auto d = deploy_spec(net, spec);
+    expect_model_bytes_agree(net, spec, d.graph, supernet::to_json(spec).dump());
     if (!int8_checkable(d.graph, kind() + " int8 vs simulation")) continue;
     c10::InferenceMode guard;
     const auto sim = deploy::simulate(d.graph, x), int8 = deploy::Int8Model(d.graph).forward(x);
@@ -183,6 +209,7 @@ TEST_P(Conformance, EveryCompressionMethodDeploys) {
     const std::string what = kind() + " " + c.policy.method;
     auto d = deploy_spec(net, supernet::largest_spec(net->space(), c.policy));
     if (deploy::needs_compression(d.graph)) deploy::compress_weights(d.graph, *d.subnet, images, settings);
+    expect_model_bytes_agree(net, supernet::largest_spec(net->space(), c.policy), d.graph, what);
     int weighted = 0, int8 = 0;
     for (const auto& n : d.graph.nodes) weighted += n.has_weight(), int8 += n.has_weight() && n.int8;
     EXPECT_EQ(int8 > 0, c.int8) << what << ": " << int8 << " of " << weighted << " weight nodes on int8 kernels";
