@@ -193,7 +193,8 @@ class Runner {
     r.reference = state_.reference.value_or(Point{});
     r.hypervolume = hypervolume_;
     r.baselines = baselines();
-    for (const auto& row : rows_) r.eval_s += row.eval_s;
+    // This process's share: rows read back by --resume were timed by another.
+    for (size_t i = resumed_rows; i < rows_.size(); ++i) r.eval_s += rows_[i].eval_s;
     r.wall_s = seconds_since(start);
     return r;
   }

@@ -45,7 +45,7 @@ struct SearchResult {
   Point reference;              // in the objectives' own units
   double hypervolume = 0;
   std::vector<BaselineComparison> baselines;  // the uniform baselines against all rows
-  double eval_s = 0, wall_s = 0;  // validating candidates / the whole run
+  double eval_s = 0, wall_s = 0;  // validating candidates / the whole run, in this process (not resumed rows)
 };
 
 SearchResult run_search(const Space& space, const SearchOptions& opts, const Validate& validate);

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Sample efficiency of the search tactics on the quickstart supernet:
-# linas, nsga2 and random, 3 seeds each, 250 validated candidates, 3
+# linas, nsga2, random and linas_est (below), 3 seeds each, 250 validated candidates, 3
 # objectives (top1 on 5,000 validation images, latency_ms on int8 kernels,
 # model_bytes). Needs the quickstart checkpoint (README command 1).
 #
-#   experiments/search_efficiency/run.sh [OUT_DIR]   (~45 min on 2 cores)
+#   experiments/search_efficiency/run.sh [OUT_DIR]   (~1 h on 2 cores; TACTICS="linas nsga2" for a subset)
 #   /usr/bin/python3 experiments/search_efficiency/analyze.py [OUT_DIR]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -13,10 +13,19 @@ ckpt="$root/runs/quickstart/supernet.pt"
 [[ -f "$ckpt" ]] || { echo "run.sh: no $ckpt; run README command 1 (qnas search configs/quickstart.yaml) first" >&2; exit 1; }
 evaluations="${EVALUATIONS:-250}"
 source "$root/experiments/search_efficiency/common.sh"
+# linas_est: LINAS with the latency model's estimate as a proxy feature of its
+# predictors (search.proxy_features: [latency_est_ms]).
+tactics="${TACTICS:-linas nsga2 random linas_est}"
 for seed in 0 1 2; do
-  for tactic in linas nsga2 random; do
-    echo "== $tactic seed $seed -> $out/${tactic}_s${seed}" >&2
-    resumable_search "$out/${tactic}_s${seed}" --set "search.tactic=$tactic" --set "search.seed=$seed" \
-      --set "search.evaluations=$evaluations"
+  for variant in $tactics; do
+    extra=()
+    tactic="$variant"
+    if [[ "$variant" == linas_est ]]; then
+      tactic=linas
+      extra=(--set "search.proxy_features=[latency_est_ms]")
+    fi
+    echo "== $variant seed $seed -> $out/${variant}_s${seed}" >&2
+    resumable_search "$out/${variant}_s${seed}" --set "search.tactic=$tactic" --set "search.seed=$seed" \
+      --set "search.evaluations=$evaluations" "${extra[@]}"
   done
 done

@@ -77,6 +77,12 @@ TEST(Runner, ResumeAfterAKillEqualsAnUninterruptedRun) {
     const auto whole = qs::run_search(space, opts, validate);
     EXPECT_EQ(whole.rows.size(), 42u);
     const std::string expected = rows_without_timing(full.path + "/evaluations.csv");
+    auto again = opts;  // a finished search resumed: nothing left to validate, nothing timed
+    again.resume = true;
+    const auto done = qs::run_search(space, again, validate);
+    EXPECT_EQ(done.rows.size(), 42u);
+    EXPECT_EQ(done.eval_s, 0.0);
+    EXPECT_LE(done.eval_s, done.wall_s);
     for (int kill_at : {0, 7, 10, 23, 41}) {
       TempDir part("part_" + tactic + std::to_string(kill_at));
       auto o = options(part.path, tactic, 11, 42);
