@@ -26,6 +26,7 @@ inline float act_value(float z, Act a) {
     case Act::kRelu: return z > 0.f ? z : 0.f;
     case Act::kHswish: return z <= -3.f ? 0.f : (z >= 3.f ? z : z * (z + 3.f) * (1.f / 6.f));
     case Act::kHsigmoid: return z <= -3.f ? 0.f : (z >= 3.f ? 1.f : (z + 3.f) * (1.f / 6.f));
+    case Act::kGelu:  // not after BN in any family (with_act refuses it)
     case Act::kNone: break;
   }
   return z;
@@ -35,6 +36,7 @@ inline float act_grad(float z, Act a) {
     case Act::kRelu: return z > 0.f ? 1.f : 0.f;
     case Act::kHswish: return z < -3.f ? 0.f : (z > 3.f ? 1.f : (2.f * z + 3.f) * (1.f / 6.f));
     case Act::kHsigmoid: return z < -3.f || z > 3.f ? 0.f : 1.f / 6.f;
+    case Act::kGelu:  // not after BN in any family (with_act refuses it)
     case Act::kNone: break;
   }
   return 1.f;
@@ -123,7 +125,9 @@ void with_act(Act a, Args&&... args) {
     case Act::kRelu: K<Act::kRelu>::run(args...); break;
     case Act::kHswish: K<Act::kHswish>::run(args...); break;
     case Act::kNone: K<Act::kNone>::run(args...); break;
-    case Act::kHsigmoid: QNAS_THROW("batch_norm_act: h-sigmoid after BN is not a supernet layer; expected relu, hswish or none");
+    case Act::kHsigmoid:
+    case Act::kGelu:
+      QNAS_THROW("batch_norm_act: ", act_name(a), " after BN is not a supernet layer; expected relu, hswish or none");
   }
 }
 

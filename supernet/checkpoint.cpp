@@ -30,6 +30,7 @@ void save_checkpoint(const std::string& path, SupernetImpl& net, torch::optim::O
   archive.write("epochs_done", c10::IValue(int64_t(progress.epochs_done)));
   archive.write("steps_done", c10::IValue(progress.steps_done));
   archive.write("quant_aware", c10::IValue(progress.quant_aware));
+  archive.write("optimizer_kind", c10::IValue(progress.optimizer));
   const std::string tmp = core::temp_path_for(path);
   archive.save_to(tmp);
   core::commit_file(tmp, path);
@@ -46,7 +47,8 @@ c10::IValue read_value(torch::serialize::InputArchive& a, const std::string& key
 }
 }  // namespace
 
-TrainProgress load_checkpoint(const std::string& path, SupernetImpl& net, torch::optim::Optimizer* optimizer) {
+TrainProgress load_checkpoint(const std::string& path, SupernetImpl& net, torch::optim::Optimizer* optimizer,
+                              const std::string& optimizer_kind) {
   QNAS_CHECK(core::file_exists(path), "checkpoint '", path,
              "' does not exist; expected one written by `qnas train` (check output.dir)");
   torch::serialize::InputArchive archive;
@@ -66,7 +68,11 @@ TrainProgress load_checkpoint(const std::string& path, SupernetImpl& net, torch:
   torch::serialize::InputArchive weights;
   QNAS_CHECK(archive.try_read("weights", weights), "checkpoint '", path, "': no weights");
   net.load(weights);
+  c10::IValue kind;
+  const std::string saved_kind = archive.try_read("optimizer_kind", kind) ? kind.toStringRef() : "sgd";
   if (optimizer) {
+    QNAS_CHECK(saved_kind == optimizer_kind, "checkpoint '", path, "' holds the state of train.optimizer: ", saved_kind,
+               "; expected ", optimizer_kind, " (the same setting to resume it, or a fresh output.dir)");
     torch::serialize::InputArchive opt;
     QNAS_CHECK(archive.try_read("optimizer", opt), "checkpoint '", path,
                "': no optimizer state; expected a training checkpoint to resume from");
@@ -77,6 +83,7 @@ TrainProgress load_checkpoint(const std::string& path, SupernetImpl& net, torch:
   p.steps_done = read_value(archive, "steps_done", path).toInt();
   c10::IValue quant_aware;
   p.quant_aware = archive.try_read("quant_aware", quant_aware) && quant_aware.toBool();
+  p.optimizer = saved_kind;
   return p;
 }
 

@@ -15,6 +15,7 @@ struct TrainProgress {
   int epochs_done = 0;
   int64_t steps_done = 0;
   bool quant_aware = false;  // trained with train.quant_aware (absent in older files: false)
+  std::string optimizer = "sgd";  // train.optimizer whose state the file holds (absent in older files: sgd)
 };
 
 /// `<dir>/supernet.pt`.
@@ -25,9 +26,10 @@ std::string checkpoint_path(const std::string& dir);
 void save_checkpoint(const std::string& path, SupernetImpl& net, torch::optim::Optimizer* optimizer,
                      const TrainProgress& progress);
 
-/// Loads into net (+ optimizer). Refuses, with a list of the differences, a
-/// checkpoint whose structure differs from net's.
+/// Loads into net (+ optimizer, whose train.optimizer is `optimizer_kind`).
+/// Refuses, with a list of the differences, a checkpoint whose structure
+/// differs from net's, and an optimizer state of another kind.
 TrainProgress load_checkpoint(const std::string& path, SupernetImpl& net,
-                              torch::optim::Optimizer* optimizer = nullptr);
+                              torch::optim::Optimizer* optimizer = nullptr, const std::string& optimizer_kind = "sgd");
 
 }  // namespace qnas::supernet

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
+
 #include "src/core/error.hpp"
 #include "src/quant/fake_quant.hpp"
 
@@ -27,6 +29,7 @@ at::Tensor apply_act(const at::Tensor& x, Act act) {
     case Act::kRelu: return at::relu(x);
     case Act::kHswish: return at::hardswish(x);
     case Act::kHsigmoid: return at::hardsigmoid(x);
+    case Act::kGelu: return at::gelu(x);  // the exact (erf) form
     case Act::kNone: break;
   }
   return x;
@@ -76,6 +79,26 @@ at::Tensor FakeQuant::weight(const std::string& layer, const at::Tensor& w) cons
 at::Tensor FakeQuant::input(const std::string& layer, const at::Tensor& x) const {
   const auto* p = find(layer);
   return p ? quant::fake_quant_act_ste(x, p->act_bits) : x;
+}
+
+at::Tensor attention(const at::Tensor& qkv, int64_t heads, int64_t head_dim) {
+  const int64_t n = qkv.size(0), t = qkv.size(1);
+  const auto parts = qkv.reshape({n, t, 3, heads, head_dim}).permute({2, 0, 3, 1, 4});  // 3, N, h, T, d
+  const auto q = parts[0] * (1.0 / std::sqrt(double(head_dim)));
+  const auto weights = at::softmax(at::matmul(q, parts[1].transpose(-2, -1)), -1);
+  return at::matmul(weights, parts[2]).transpose(1, 2).reshape({n, t, heads * head_dim});
+}
+
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta) {
+  return at::layer_norm(x, {gamma.size(0)}, gamma, beta, kLnEps);
+}
+
+at::Tensor to_tokens(const at::Tensor& x) { return x.flatten(2).transpose(1, 2).contiguous(); }
+
+at::Tensor embed_tokens(const at::Tensor& tokens, const at::Tensor& positions, const at::Tensor& class_token) {
+  at::Tensor x = tokens;
+  if (class_token.defined()) x = at::cat({class_token.reshape({1, 1, -1}).expand({x.size(0), 1, x.size(2)}), x}, 1);
+  return x + positions.unsqueeze(0);
 }
 
 int64_t make_divisible(double v, int64_t divisor) {

@@ -14,7 +14,8 @@ namespace qnas::supernet {
 
 // The activation kinds and their names, from one list: the enum and the
 // name table cannot disagree.
-#define QNAS_ACTS(X) X(kNone, "none") X(kRelu, "relu") X(kHswish, "hswish") X(kHsigmoid, "hsigmoid")
+#define QNAS_ACTS(X) \
+  X(kNone, "none") X(kRelu, "relu") X(kHswish, "hswish") X(kHsigmoid, "hsigmoid") X(kGelu, "gelu")
 
 #define QNAS_ENUM_VALUE(id, name) id,
 #define QNAS_ENUM_NAME(id, name) name,
@@ -72,6 +73,22 @@ class FakeQuant {
   const quant::LayerPolicy* find(const std::string& layer) const;
   const std::map<std::string, quant::LayerPolicy>* policy_ = nullptr;
 };
+
+/// Multi-head self-attention on projected tokens: qkv (N, T, 3*heads*head_dim),
+/// laid out as [q | k | v], each head-major; softmax(q k^T / sqrt(head_dim)) v
+/// per head, heads concatenated: (N, T, heads*head_dim).
+at::Tensor attention(const at::Tensor& qkv, int64_t heads, int64_t head_dim);
+
+/// LayerNorm over the last axis (its size is gamma's).
+at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta);
+inline constexpr double kLnEps = 1e-6;  // ViT's (timm, AutoFormer)
+
+/// (N, C, H, W) feature maps as (N, H*W, C) tokens, row-major over positions.
+at::Tensor to_tokens(const at::Tensor& x);
+
+/// [class_token, tokens] + positions: tokens (N, T, C), class_token (C) or
+/// undefined for none, positions (T or T + 1, C).
+at::Tensor embed_tokens(const at::Tensor& tokens, const at::Tensor& positions, const at::Tensor& class_token);
 
 /// Rounds v to the nearest multiple of `divisor`, never more than 10% below v
 /// (the MobileNet / OFA rule for channel counts).

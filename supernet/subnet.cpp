@@ -76,8 +76,9 @@ LayerInfo info_of(const UnitDesc& d) {
   li.kernel = d.kernel;
   li.stride = d.stride;
   li.groups = d.groups();
-  li.out_h = d.kind == "linear" ? 1 : d.out_h();
-  li.out_w = d.kind == "linear" ? 1 : d.out_w();
+  // A linear unit runs once per position (token) of its input.
+  li.out_h = d.kind == "linear" ? d.in_h : d.out_h();
+  li.out_w = d.kind == "linear" ? d.in_w : d.out_w();
   li.weight_numel = d.out_channels * (d.in_channels / d.groups()) * d.kernel * d.kernel;
   li.bias_numel = d.out_channels;  // the deployed (BN-folded) form always has one
   return li;
@@ -98,6 +99,11 @@ SubnetImpl::SubnetImpl(SubnetSpec spec, std::vector<ConvUnit> units, std::vector
     const auto& name = units_[i]->desc().name;
     QNAS_CHECK(unit_index_.emplace(name, i).second, "subnet: two units named '", name, "'");
     register_module("unit" + std::to_string(i), units_[i]);
+  }
+  for (size_t i = 0; i < ops_.size(); ++i) {
+    auto& op = ops_[i];
+    if (op.weight.defined()) op.weight = register_parameter("op" + std::to_string(i) + "_weight", op.weight);
+    if (op.bias.defined()) op.bias = register_parameter("op" + std::to_string(i) + "_bias", op.bias);
   }
   for (size_t i = 0; i < ops_.size(); ++i)
     for (int v : ops_[i].inputs)
@@ -134,6 +140,12 @@ at::Tensor SubnetImpl::forward(const at::Tensor& x) {
         v.push_back(torch::nn::functional::dropout(
             a, torch::nn::functional::DropoutFuncOptions().p(op.p).training(is_training())));
         break;
+      case SubnetOpKind::kTokens: v.push_back(to_tokens(a)); break;
+      case SubnetOpKind::kEmbed: v.push_back(embed_tokens(a, op.weight, op.bias)); break;
+      case SubnetOpKind::kLayerNorm: v.push_back(supernet::layer_norm(a, op.weight, op.bias)); break;
+      case SubnetOpKind::kAttention: v.push_back(supernet::attention(a, op.heads, op.head_dim)); break;
+      case SubnetOpKind::kTokenMean: v.push_back(a.mean(1)); break;
+      case SubnetOpKind::kClassToken: v.push_back(a.select(1, 0)); break;
     }
   }
   return v.back();
@@ -189,6 +201,35 @@ int SubnetBuilder::gate(int x, int g, const std::string& name) { return push({Su
 int SubnetBuilder::mean(int x, const std::string& name) { return push({SubnetOpKind::kMean, {x}, name}); }
 int SubnetBuilder::act(int x, Act a, const std::string& name) { return push({SubnetOpKind::kAct, {x}, name, a}); }
 int SubnetBuilder::dropout(int x, double p) { return push({SubnetOpKind::kDropout, {x}, "dropout", Act::kNone, p}); }
+
+at::Tensor SubnetBuilder::own(const at::Tensor& t) const {
+  if (shapes_only_ || !t.defined()) return {};
+  return t.detach().clone();
+}
+
+int SubnetBuilder::tokens(int x, const std::string& name) { return push({SubnetOpKind::kTokens, {x}, name}); }
+int SubnetBuilder::embed(int x, const at::Tensor& positions, const at::Tensor& class_token, const std::string& name) {
+  SubnetOp op{SubnetOpKind::kEmbed, {x}, name};
+  op.weight = own(positions);
+  op.bias = own(class_token);
+  return push(std::move(op));
+}
+int SubnetBuilder::layer_norm(int x, const at::Tensor& gamma, const at::Tensor& beta, const std::string& name) {
+  SubnetOp op{SubnetOpKind::kLayerNorm, {x}, name};
+  op.weight = own(gamma);
+  op.bias = own(beta);
+  return push(std::move(op));
+}
+int SubnetBuilder::attention(int qkv, int64_t heads, int64_t head_dim, const std::string& name) {
+  SubnetOp op{SubnetOpKind::kAttention, {qkv}, name};
+  op.heads = heads;
+  op.head_dim = head_dim;
+  return push(std::move(op));
+}
+int SubnetBuilder::token_mean(int x, const std::string& name) { return push({SubnetOpKind::kTokenMean, {x}, name}); }
+int SubnetBuilder::class_token(int x, const std::string& name) {
+  return push({SubnetOpKind::kClassToken, {x}, name});
+}
 
 std::vector<LayerInfo> SubnetBuilder::layer_infos() const {
   std::vector<LayerInfo> out;

@@ -34,11 +34,13 @@ struct UnitDesc {
   bool batch_norm = true;     // followed by BN (conv units); linear units carry a bias instead
                               // (squeeze-excitation layers are linear units on pooled vectors)
   Act act = Act::kNone;
-  int64_t in_h = 1, in_w = 1;
+  int64_t in_h = 1, in_w = 1;  // linear units: the positions (tokens) each input holds, in_h * in_w
+  int64_t pad = -1;            // zeros on each side; -1: "same" (kernel / 2)
 
   int64_t groups() const { return kind == "dwconv" ? in_channels : 1; }
-  /// Zeros on each side: "same" convolutions (kernel / 2), as every CNN family uses.
-  int64_t padding() const { return kernel / 2; }
+  /// Zeros on each side: "same" convolutions (kernel / 2) unless `pad` says
+  /// otherwise (a ViT's patch embedding has none).
+  int64_t padding() const { return pad >= 0 ? pad : kernel / 2; }
   int64_t out_h() const { return (in_h + 2 * padding() - kernel) / stride + 1; }
   int64_t out_w() const { return (in_w + 2 * padding() - kernel) / stride + 1; }
 };
@@ -88,6 +90,13 @@ enum class SubnetOpKind {
   kMean,     // global average pooling (N,C,H,W) -> (N,C)
   kAct,      // an activation on its own (ReLU after a residual add)
   kDropout,  // dropout while training, the identity otherwise (not deployed)
+  // Transformer ops (the vit family):
+  kTokens,      // (N,C,H,W) -> (N,H*W,C) tokens
+  kEmbed,       // [class token (`bias`), tokens] + positional embedding (`weight`: T x C)
+  kLayerNorm,   // LayerNorm over channels: `weight` (gamma), `bias` (beta)
+  kAttention,   // multi-head self-attention on projected (N,T,3*heads*head_dim) tokens
+  kTokenMean,   // mean over tokens (N,T,C) -> (N,C)
+  kClassToken,  // the first token (N,T,C) -> (N,C)
 };
 
 struct SubnetOp {
@@ -96,6 +105,8 @@ struct SubnetOp {
   std::string name;  // kUnit: the unit's name; otherwise the name its deployed node gets
   Act act = Act::kNone;  // kAct
   double p = 0;          // kDropout
+  int64_t heads = 0, head_dim = 0;  // kAttention
+  at::Tensor weight{}, bias{};      // kEmbed, kLayerNorm: the op's own parameters
 };
 
 /// An extracted subnet: a family-neutral op list over its units, built by a
@@ -152,6 +163,13 @@ class SubnetBuilder {
   int mean(int x, const std::string& name);
   int act(int x, Act act, const std::string& name);
   int dropout(int x, double p);
+  int tokens(int x, const std::string& name);
+  /// Prepends `class_token` (C; undefined for none), then adds `positions` (T x C).
+  int embed(int x, const at::Tensor& positions, const at::Tensor& class_token, const std::string& name);
+  int layer_norm(int x, const at::Tensor& gamma, const at::Tensor& beta, const std::string& name);
+  int attention(int qkv, int64_t heads, int64_t head_dim, const std::string& name);
+  int token_mean(int x, const std::string& name);
+  int class_token(int x, const std::string& name);
   /// The subnet whose output is the last value written, in eval mode.
   Subnet finish();
   /// The units' shapes and costs so far, in network order, each with its
@@ -160,6 +178,8 @@ class SubnetBuilder {
 
  private:
   int push(SubnetOp op);
+  /// A copy of `t` for the subnet to own; undefined when shapes_only.
+  at::Tensor own(const at::Tensor& t) const;
 
   SubnetSpec spec_;
   bool shapes_only_;

@@ -17,6 +17,12 @@ std::vector<LayerInfo> SupernetImpl::layer_infos(const SubnetSpec& spec) const {
   return b.layer_infos();
 }
 
+bool SupernetImpl::decays(const std::string& name) const {
+  for (const char* skip : {"_gamma", "_beta", "bias", "transform"})
+    if (name.find(skip) != std::string::npos) return false;
+  return true;
+}
+
 Supernet make_supernet(const core::Config& cfg, const InputShape& input) {
   return family(cfg.supernet.kind).make(cfg, input);
 }

@@ -55,6 +55,11 @@ class SupernetImpl : public torch::nn::Module {
   /// thousands of candidates.
   std::vector<LayerInfo> layer_infos(const SubnetSpec& spec) const;
 
+  /// Whether training applies weight decay to parameter `name` (a key of
+  /// named_parameters()). The default: every parameter but BN's, biases and
+  /// kernel transforms (pulling those towards 0 fights their identity init).
+  virtual bool decays(const std::string& name) const;
+
   /// Quantization-aware forward (train.quant_aware): off by default, so
   /// evaluation (BN recalibration) always runs the fp32 weights.
   void set_quant_aware(bool on) { quant_aware_ = on; }

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 #include <torch/utils.h>
 
@@ -22,24 +23,25 @@ namespace {
 
 namespace F = torch::nn::functional;
 
-bool decays(const std::string& name) {
-  // Weight decay on conv/linear weights only: not on BN, biases or the
-  // kernel transform matrices (pulling those towards 0 fights their identity init).
-  for (const char* skip : {"_gamma", "_beta", "bias", "transform"})
-    if (name.find(skip) != std::string::npos) return false;
-  return true;
+// Two parameter groups, with and without weight decay (the family decides
+// which parameters decay), under train.optimizer.
+template <class Optimizer, class Options>
+std::unique_ptr<torch::optim::Optimizer> grouped(const SupernetImpl& net, const Options& opts, double weight_decay) {
+  std::vector<at::Tensor> with_wd, without_wd;
+  for (const auto& item : net.named_parameters())
+    (net.decays(item.key()) ? with_wd : without_wd).push_back(item.value());
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(with_wd, std::make_unique<Options>(Options(opts).weight_decay(weight_decay)));
+  groups.emplace_back(without_wd, std::make_unique<Options>(Options(opts).weight_decay(0)));
+  return std::make_unique<Optimizer>(groups, opts);
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(torch::nn::Module& net, const core::TrainConfig& t) {
-  std::vector<at::Tensor> with_wd, without_wd;
-  for (const auto& item : net.named_parameters()) (decays(item.key()) ? with_wd : without_wd).push_back(item.value());
-  auto opts = torch::optim::SGDOptions(t.lr).momentum(t.momentum).nesterov(t.nesterov);
-  std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(with_wd, std::make_unique<torch::optim::SGDOptions>(
-                                   torch::optim::SGDOptions(opts).weight_decay(t.weight_decay)));
-  groups.emplace_back(without_wd, std::make_unique<torch::optim::SGDOptions>(
-                                      torch::optim::SGDOptions(opts).weight_decay(0)));
-  return std::make_unique<torch::optim::SGD>(groups, opts);
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const SupernetImpl& net, const core::TrainConfig& t) {
+  if (t.optimizer == "adamw")
+    return grouped<torch::optim::AdamW>(net, torch::optim::AdamWOptions(t.lr), t.weight_decay);
+  QNAS_CHECK(t.optimizer == "sgd", "train.optimizer: '", t.optimizer, "'; expected sgd or adamw");
+  return grouped<torch::optim::SGD>(net, torch::optim::SGDOptions(t.lr).momentum(t.momentum).nesterov(t.nesterov),
+                                    t.weight_decay);
 }
 
 // Soft cross-entropy against the teacher's probabilities.
@@ -103,8 +105,7 @@ double Trainer::lr_at(int64_t step, int64_t steps_per_epoch) const {
 }
 
 void Trainer::set_lr(double lr) {
-  for (auto& group : optimizer_->param_groups())
-    static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+  for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
 }
 
 double Trainer::step(const at::Tensor& images, const at::Tensor& labels, core::Rng& sampler, double lr) {
@@ -160,8 +161,9 @@ TrainSummary Trainer::run(const TrainOptions& options) {
   core::ensure_dir(dir);
   TrainProgress progress;
   progress.quant_aware = t.quant_aware;
+  progress.optimizer = t.optimizer;
   if (options.resume && core::file_exists(ckpt)) {
-    progress = load_checkpoint(ckpt, *net_, optimizer_.get());
+    progress = load_checkpoint(ckpt, *net_, optimizer_.get(), t.optimizer);
     QNAS_CHECK(progress.quant_aware == t.quant_aware, "checkpoint '", ckpt, "' was trained with train.quant_aware: ",
                progress.quant_aware ? "true" : "false", "; expected the same setting to resume it (or a fresh output.dir)");
     std::fprintf(stderr, "resuming from %s after epoch %d\n", ckpt.c_str(), progress.epochs_done);

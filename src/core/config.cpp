@@ -209,10 +209,11 @@ template <class V> void visit(V& v, AugmentConfig& c) {
 template <class V> void visit(V& v, TrainConfig& c) {
   v.field("epochs", c.epochs, "training epochs", range(1, 100000));
   v.field("batch_size", c.batch_size, "images per step", range(1, 65536));
-  v.field("lr", c.lr, "peak learning rate (SGD)", range(0, 100));
+  v.field("lr", c.lr, "peak learning rate", range(0, 100));
+  v.field("optimizer", c.optimizer, "sgd: SGD with momentum (CNNs); adamw: AdamW, betas (0.9, 0.999), decoupled weight decay (transformers)", one_of({"sgd", "adamw"}));
   v.field("momentum", c.momentum, "SGD momentum", range(0, 1));
   v.field("nesterov", c.nesterov, "Nesterov momentum", any());
-  v.field("weight_decay", c.weight_decay, "weight decay on conv/linear weights (not on BN or biases)", range(0, 1));
+  v.field("weight_decay", c.weight_decay, "weight decay on the weights the family decays (conv/linear weights; not BN, LayerNorm, biases or embeddings)", range(0, 1));
   v.field("warmup_epochs", c.warmup_epochs, "linear warm-up before the cosine schedule, in epochs", range(0, 100000));
   v.field("label_smoothing", c.label_smoothing, "label smoothing of the largest subnet's loss", range(0, 1));
   v.field("random_subnets", c.random_subnets, "random subnets per sandwich step, besides the largest and the smallest", range(0, 64));

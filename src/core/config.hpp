@@ -95,6 +95,7 @@ struct TrainConfig {
   int epochs = 1;
   int batch_size = 128;
   double lr = 0.1;
+  std::string optimizer = "sgd";  // sgd | adamw
   double momentum = 0.9;
   bool nesterov = true;
   double weight_decay = 5e-5;

@@ -210,6 +210,8 @@ class OnnxWriter {
         attr(n, "beta", 0.5f);
         return;
       }
+      case supernet::Act::kGelu:  // opset 17 has no Gelu: Erf's form comes with the vit family's lowering
+        QNAS_THROW("onnx export: node '", y, "': gelu is not exported yet; expected relu, hswish or hsigmoid");
     }
   }
 

@@ -77,6 +77,7 @@ class ScriptWriter {
       case supernet::Act::kRelu: return "aten.relu(" + x + ")";
       case supernet::Act::kHswish: return "aten.hardswish(" + x + ")";
       case supernet::Act::kHsigmoid: return "aten.hardsigmoid(" + x + ")";
+      case supernet::Act::kGelu: return "aten.gelu(" + x + ")";
     }
     return x;
   }

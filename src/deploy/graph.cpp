@@ -233,6 +233,14 @@ int lower(GraphBuilder& b, const supernet::SubnetImpl& subnet, const supernet::S
     case SubnetOpKind::kMean: return b.mean(x, op.name);
     case SubnetOpKind::kAct: return b.act(x, op.act, op.name);
     case SubnetOpKind::kDropout: return x;  // the identity when deployed
+    case SubnetOpKind::kTokens:
+    case SubnetOpKind::kEmbed:
+    case SubnetOpKind::kLayerNorm:
+    case SubnetOpKind::kAttention:
+    case SubnetOpKind::kTokenMean:
+    case SubnetOpKind::kClassToken:
+      QNAS_THROW("deploy: subnet op '", op.name, "' is a transformer op, which the deployed graph does not hold yet; "
+                 "expected a convolutional subnet");
   }
   QNAS_THROW("deploy: subnet op '", op.name, "' of unknown kind");
 }
@@ -257,9 +265,13 @@ int64_t Graph::model_bytes() const {
       bytes += quant::stored_layer_bytes(n.weight.numel(), n.general_grid() ? n.weight_scales.numel() : n.weight.size(0),
                                          n.weight_bits, n.general_grid(), n.bias.numel());
   }
-  for (const auto& v : values)
-    if (v.quantized && v.qsource == QSource::kObserved) bytes += quant::kActQParamBytes;
-  return bytes;
+  return bytes + quant::kActQParamBytes * own_act_params();
+}
+
+int64_t Graph::own_act_params() const {
+  int64_t n = 0;
+  for (const auto& v : values) n += v.quantized && v.qsource == QSource::kObserved;
+  return n;
 }
 
 at::Tensor accumulator_scales(const Node& n, const QParams& input) {

@@ -144,6 +144,10 @@ struct Graph {
   /// an fp32 scale + uint8 zero point per quantized value with its own
   /// parameters.
   int64_t model_bytes() const;
+
+  /// Quantized values that store their own activation parameters (calibrated
+  /// ranges; those taking their input's grid or a fixed one store none).
+  int64_t own_act_params() const;
 };
 
 /// Builds the graph of a BN-folded subnet from its spec's policies. Weights

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/optim/adamw.h>
 
 #include <filesystem>
 #include <set>
@@ -19,6 +20,18 @@ using namespace qnas;
 
 using qnas::testing::expect_same_weights;
 using qnas::testing::train;
+
+namespace {
+// The tiny config on 600 training images, 2 epochs, no validation.
+core::Config two_short_epochs(const std::string& dir) {
+  auto cfg = qnas::testing::tiny_config(dir);
+  cfg.train.epochs = 2;
+  cfg.data.train_subset = 600;
+  cfg.data.val_size = 100;
+  cfg.train.eval_every = 0;
+  return cfg;
+}
+}  // namespace
 
 TEST(EndToEnd, TinySupernetLearnsAndResumesExactly) {
   qnas::testing::TempDir full_dir("full"), cut_dir("cut");
@@ -62,18 +75,44 @@ TEST(EndToEnd, ResumeRefusesACheckpointOfAnotherSpace) {
   qnas::testing::expect_error([&] { train(cfg); }, {"exists; expected --resume"});
 }
 
+// train.optimizer: adamw with the family's decay groups, resumed exactly, and
+// only with the optimizer whose state the checkpoint holds.
+TEST(EndToEnd, AdamWTrainsInTwoGroupsResumesExactlyAndKeepsItsSetting) {
+  qnas::testing::TempDir full_dir("adamw_full"), cut_dir("adamw_cut");
+  auto cfg = two_short_epochs(full_dir.str());
+  cfg.train.optimizer = "adamw";
+  cfg.train.lr = 2e-3;
+  cfg.train.weight_decay = 0.05;
+  {
+    auto session = eval::open_session(cfg);
+    supernet::Trainer trainer(cfg, session.net, session.data);
+    ASSERT_NE(dynamic_cast<torch::optim::AdamW*>(&trainer.optimizer()), nullptr);
+    const auto& groups = trainer.optimizer().param_groups();
+    ASSERT_EQ(groups.size(), 2u);
+    EXPECT_EQ(static_cast<const torch::optim::AdamWOptions&>(groups[0].options()).weight_decay(), 0.05);
+    EXPECT_EQ(static_cast<const torch::optim::AdamWOptions&>(groups[1].options()).weight_decay(), 0.0);
+    EXPECT_FALSE(groups[0].params().empty());
+    EXPECT_FALSE(groups[1].params().empty());
+  }
+  const auto full = train(cfg);
+  auto cut = cfg;
+  cut.output.dir = cut_dir.str();
+  train(cut, /*stop_after=*/1);
+  auto other = cut;
+  other.train.optimizer = "sgd";
+  qnas::testing::expect_error([&] { train(other, -1, true); },
+                              {"holds the state of train.optimizer: adamw", "expected sgd"});
+  expect_same_weights(full, train(cut, -1, /*resume=*/true));
+}
+
 // train.quant_aware: the teacher stays fp32, the other subnets of a step
 // draw their policies from the space's choices; a checkpoint is resumed
 // only with the setting it was trained with. (That it resumes exactly is
 // in the conformance suite, tests/families, for every family.)
 TEST(EndToEnd, QuantAwareTrainingSamplesPoliciesAndKeepsItsSetting) {
   qnas::testing::TempDir cut_dir("qat_cut");
-  auto cfg = qnas::testing::tiny_config(cut_dir.str());
+  auto cfg = two_short_epochs(cut_dir.str());
   cfg.train.quant_aware = true;
-  cfg.train.epochs = 2;
-  cfg.data.train_subset = 600;
-  cfg.data.val_size = 100;
-  cfg.train.eval_every = 0;
   {
     auto session = eval::open_session(cfg);
     supernet::Trainer trainer(cfg, session.net, session.data);

@@ -51,13 +51,12 @@ quant::LayerPolicy method_policy(const std::string& method, int w, int a, std::m
 void expect_model_bytes_agree(const supernet::Supernet& net, const supernet::SubnetSpec& spec, const deploy::Graph& g,
                               const std::string& what) {
   const auto layers = net->layer_infos(spec);
-  int64_t calibrated_inputs = 0, own_params = 0, scale_floats = 0;
+  int64_t calibrated_inputs = 0, scale_floats = 0;
   for (const auto& l : layers)
     for (const auto& p : eval::deployed_parts(l)) calibrated_inputs += p.policy.calibrates_input();
-  for (const auto& v : g.values) own_params += v.quantized && v.qsource == deploy::QSource::kObserved;
   for (const auto& n : g.nodes)
     if (n.kind == deploy::OpKind::kScale) scale_floats += n.channel_scale.numel();
-  EXPECT_EQ(g.model_bytes() - quant::kActQParamBytes * own_params - quant::kFloatBytes * scale_floats,
+  EXPECT_EQ(g.model_bytes() - quant::kActQParamBytes * g.own_act_params() - quant::kFloatBytes * scale_floats,
             eval::model_bytes(layers) - quant::kActQParamBytes * calibrated_inputs)
       << what;
 }
