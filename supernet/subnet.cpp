@@ -102,13 +102,12 @@ SubnetImpl::SubnetImpl(SubnetSpec spec, std::vector<ConvUnit> units, std::vector
   }
   for (size_t i = 0; i < ops_.size(); ++i) {
     auto& op = ops_[i];
+    for (int v : op.inputs)
+      QNAS_CHECK(v >= 0 && size_t(v) <= i, "subnet: op ", i, " ('", op.name, "') reads value ", v,
+                 "; expected one written before it (0 ..", i, ")");
     if (op.weight.defined()) op.weight = register_parameter("op" + std::to_string(i) + "_weight", op.weight);
     if (op.bias.defined()) op.bias = register_parameter("op" + std::to_string(i) + "_bias", op.bias);
   }
-  for (size_t i = 0; i < ops_.size(); ++i)
-    for (int v : ops_[i].inputs)
-      QNAS_CHECK(v >= 0 && size_t(v) <= i, "subnet: op ", i, " ('", ops_[i].name, "') reads value ", v,
-                 "; expected one written before it (0 ..", i, ")");
   QNAS_CHECK(!ops_.empty(), "subnet: no ops");
 }
 
@@ -202,6 +201,16 @@ int SubnetBuilder::mean(int x, const std::string& name) { return push({SubnetOpK
 int SubnetBuilder::act(int x, Act a, const std::string& name) { return push({SubnetOpKind::kAct, {x}, name, a}); }
 int SubnetBuilder::dropout(int x, double p) { return push({SubnetOpKind::kDropout, {x}, "dropout", Act::kNone, p}); }
 
+namespace {
+// An op on value x carrying its own parameters (kEmbed, kLayerNorm).
+SubnetOp op_with_params(SubnetOpKind kind, int x, const std::string& name, at::Tensor weight, at::Tensor bias) {
+  SubnetOp op{kind, {x}, name};
+  op.weight = std::move(weight);
+  op.bias = std::move(bias);
+  return op;
+}
+}  // namespace
+
 at::Tensor SubnetBuilder::own(const at::Tensor& t) const {
   if (shapes_only_ || !t.defined()) return {};
   return t.detach().clone();
@@ -209,16 +218,10 @@ at::Tensor SubnetBuilder::own(const at::Tensor& t) const {
 
 int SubnetBuilder::tokens(int x, const std::string& name) { return push({SubnetOpKind::kTokens, {x}, name}); }
 int SubnetBuilder::embed(int x, const at::Tensor& positions, const at::Tensor& class_token, const std::string& name) {
-  SubnetOp op{SubnetOpKind::kEmbed, {x}, name};
-  op.weight = own(positions);
-  op.bias = own(class_token);
-  return push(std::move(op));
+  return push(op_with_params(SubnetOpKind::kEmbed, x, name, own(positions), own(class_token)));
 }
 int SubnetBuilder::layer_norm(int x, const at::Tensor& gamma, const at::Tensor& beta, const std::string& name) {
-  SubnetOp op{SubnetOpKind::kLayerNorm, {x}, name};
-  op.weight = own(gamma);
-  op.bias = own(beta);
-  return push(std::move(op));
+  return push(op_with_params(SubnetOpKind::kLayerNorm, x, name, own(gamma), own(beta)));
 }
 int SubnetBuilder::attention(int qkv, int64_t heads, int64_t head_dim, const std::string& name) {
   SubnetOp op{SubnetOpKind::kAttention, {qkv}, name};
