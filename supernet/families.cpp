@@ -5,6 +5,7 @@
 #include "src/core/error.hpp"
 #include "supernet/mbv3.hpp"
 #include "supernet/resnet.hpp"
+#include "supernet/vit.hpp"
 
 namespace qnas::supernet {
 
@@ -13,6 +14,8 @@ const std::vector<Family>& families() {
       {"mbv3", "Once-for-All MobileNetV3: elastic depth, depthwise kernel and expand ratio", make_mbv3, tiny_mbv3},
       {"resnet", "Once-for-All ResNet (bottleneck blocks): elastic depth, width and bottleneck ratio", make_resnet,
        tiny_resnet},
+      {"vit", "AutoFormer-style Vision Transformer: elastic embedding, depth, heads and MLP ratio", make_vit, tiny_vit,
+       /*tiny_epochs=*/12},
   };
   return list;
 }

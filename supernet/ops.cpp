@@ -93,7 +93,8 @@ at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& gamma, const at::Te
   return at::layer_norm(x, {gamma.size(0)}, gamma, beta, kLnEps);
 }
 
-at::Tensor to_tokens(const at::Tensor& x) { return x.flatten(2).transpose(1, 2).contiguous(); }
+// A view of a channels-last map (what the convolutions produce), a copy otherwise.
+at::Tensor to_tokens(const at::Tensor& x) { return x.permute({0, 2, 3, 1}).reshape({x.size(0), -1, x.size(1)}); }
 
 at::Tensor embed_tokens(const at::Tensor& tokens, const at::Tensor& positions, const at::Tensor& class_token) {
   at::Tensor x = tokens;

@@ -93,8 +93,9 @@ LayerInfo ConvUnitImpl::info() const {
 
 // --- Subnet ------------------------------------------------------------------
 
-SubnetImpl::SubnetImpl(SubnetSpec spec, std::vector<ConvUnit> units, std::vector<SubnetOp> ops)
-    : spec_(std::move(spec)), units_(std::move(units)), ops_(std::move(ops)) {
+SubnetImpl::SubnetImpl(SubnetSpec spec, std::vector<ConvUnit> units, std::vector<SubnetOp> ops,
+                       std::vector<LayerInfo> layers)
+    : spec_(std::move(spec)), units_(std::move(units)), ops_(std::move(ops)), layers_(std::move(layers)) {
   for (size_t i = 0; i < units_.size(); ++i) {
     const auto& name = units_[i]->desc().name;
     QNAS_CHECK(unit_index_.emplace(name, i).second, "subnet: two units named '", name, "'");
@@ -152,9 +153,13 @@ at::Tensor SubnetImpl::forward(const at::Tensor& x) {
 
 std::vector<LayerInfo> SubnetImpl::layer_infos() const {
   std::vector<LayerInfo> out;
-  for (const auto& u : units_) {
-    out.push_back(u->info());
-    out.back().policy = policy(u->desc().name);
+  for (const auto& l : layers_) {
+    if (!l.compressible) {
+      out.push_back(l);
+      continue;
+    }
+    out.push_back(unit(l.name)->info());
+    out.back().policy = policy(l.name);
   }
   return out;
 }
@@ -186,7 +191,7 @@ int SubnetBuilder::push(SubnetOp op) {
 }
 
 int SubnetBuilder::unit(const UnitDesc& desc, const std::function<UnitWeights()>& weights, int x) {
-  descs_.push_back(desc);
+  layers_.push_back(info_of(desc));
   if (!shapes_only_) {
     ConvUnit u(desc);
     u->load(weights());
@@ -202,6 +207,19 @@ int SubnetBuilder::act(int x, Act a, const std::string& name) { return push({Sub
 int SubnetBuilder::dropout(int x, double p) { return push({SubnetOpKind::kDropout, {x}, "dropout", Act::kNone, p}); }
 
 namespace {
+// The cost entry of a transformer op that is no compressible layer (fp32).
+LayerInfo fp32_part(const std::string& kind, const std::string& name, int64_t channels, int64_t weight_numel,
+                    int64_t bias_numel) {
+  LayerInfo l;
+  l.name = name;
+  l.kind = kind;
+  l.in_channels = l.out_channels = channels;
+  l.weight_numel = weight_numel;
+  l.bias_numel = bias_numel;
+  l.compressible = false;
+  return l;
+}
+
 // An op on value x carrying its own parameters (kEmbed, kLayerNorm).
 SubnetOp op_with_params(SubnetOpKind kind, int x, const std::string& name, at::Tensor weight, at::Tensor bias) {
   SubnetOp op{kind, {x}, name};
@@ -218,12 +236,18 @@ at::Tensor SubnetBuilder::own(const at::Tensor& t) const {
 
 int SubnetBuilder::tokens(int x, const std::string& name) { return push({SubnetOpKind::kTokens, {x}, name}); }
 int SubnetBuilder::embed(int x, const at::Tensor& positions, const at::Tensor& class_token, const std::string& name) {
+  const int64_t c = positions.size(-1);
+  layers_.push_back(fp32_part("embed", name, c, positions.numel(), class_token.defined() ? c : 0));
   return push(op_with_params(SubnetOpKind::kEmbed, x, name, own(positions), own(class_token)));
 }
 int SubnetBuilder::layer_norm(int x, const at::Tensor& gamma, const at::Tensor& beta, const std::string& name) {
+  layers_.push_back(fp32_part("layer_norm", name, gamma.size(0), gamma.numel(), beta.numel()));
   return push(op_with_params(SubnetOpKind::kLayerNorm, x, name, own(gamma), own(beta)));
 }
-int SubnetBuilder::attention(int qkv, int64_t heads, int64_t head_dim, const std::string& name) {
+int SubnetBuilder::attention(int qkv, int64_t heads, int64_t head_dim, int64_t tokens, const std::string& name) {
+  auto info = fp32_part("attention", name, heads * head_dim, 0, 0);
+  info.out_h = tokens;
+  layers_.push_back(info);
   SubnetOp op{SubnetOpKind::kAttention, {qkv}, name};
   op.heads = heads;
   op.head_dim = head_dim;
@@ -235,20 +259,20 @@ int SubnetBuilder::class_token(int x, const std::string& name) {
 }
 
 std::vector<LayerInfo> SubnetBuilder::layer_infos() const {
-  std::vector<LayerInfo> out;
-  for (const auto& d : descs_) {
-    out.push_back(info_of(d));
-    const auto it = spec_.policy.find(d.name);
-    QNAS_CHECK(it != spec_.policy.end(), "subnet: no policy for layer '", d.name,
+  std::vector<LayerInfo> out = layers_;
+  for (auto& l : out) {
+    if (!l.compressible) continue;
+    const auto it = spec_.policy.find(l.name);
+    QNAS_CHECK(it != spec_.policy.end(), "subnet: no policy for layer '", l.name,
                "'; expected one per compressible layer");
-    out.back().policy = it->second;
+    l.policy = it->second;
   }
   return out;
 }
 
 Subnet SubnetBuilder::finish() {
   QNAS_CHECK(!shapes_only_, "subnet: a shapes-only builder has no weights to finish a subnet with");
-  auto subnet = std::make_shared<SubnetImpl>(std::move(spec_), std::move(units_), std::move(ops_));
+  auto subnet = std::make_shared<SubnetImpl>(std::move(spec_), std::move(units_), std::move(ops_), std::move(layers_));
   subnet->eval();
   return subnet;
 }

@@ -114,7 +114,9 @@ struct SubnetOp {
 /// lowering to deploy::Graph and everything after extraction read only this.
 class SubnetImpl : public torch::nn::Module {
  public:
-  SubnetImpl(SubnetSpec spec, std::vector<ConvUnit> units, std::vector<SubnetOp> ops);
+  /// `layers`: every layer in network order (the units' and the fp32
+  /// transformer parts'), policies unset.
+  SubnetImpl(SubnetSpec spec, std::vector<ConvUnit> units, std::vector<SubnetOp> ops, std::vector<LayerInfo> layers);
 
   at::Tensor forward(const at::Tensor& x);
   /// Compressible units in network order.
@@ -139,6 +141,7 @@ class SubnetImpl : public torch::nn::Module {
   std::vector<ConvUnit> units_;
   std::map<std::string, size_t> unit_index_;
   std::vector<SubnetOp> ops_;
+  std::vector<LayerInfo> layers_;
   bool bn_folded_ = false;
 };
 using Subnet = std::shared_ptr<SubnetImpl>;
@@ -167,13 +170,13 @@ class SubnetBuilder {
   /// Prepends `class_token` (C; undefined for none), then adds `positions` (T x C).
   int embed(int x, const at::Tensor& positions, const at::Tensor& class_token, const std::string& name);
   int layer_norm(int x, const at::Tensor& gamma, const at::Tensor& beta, const std::string& name);
-  int attention(int qkv, int64_t heads, int64_t head_dim, const std::string& name);
+  int attention(int qkv, int64_t heads, int64_t head_dim, int64_t tokens, const std::string& name);
   int token_mean(int x, const std::string& name);
   int class_token(int x, const std::string& name);
   /// The subnet whose output is the last value written, in eval mode.
   Subnet finish();
-  /// The units' shapes and costs so far, in network order, each with its
-  /// policy from the spec.
+  /// The layers' shapes and costs so far (units and fp32 transformer parts),
+  /// in network order, each unit with its policy from the spec.
   std::vector<LayerInfo> layer_infos() const;
 
  private:
@@ -183,7 +186,7 @@ class SubnetBuilder {
 
   SubnetSpec spec_;
   bool shapes_only_;
-  std::vector<UnitDesc> descs_;
+  std::vector<LayerInfo> layers_;  // policies unset
   std::vector<ConvUnit> units_;
   std::vector<SubnetOp> ops_;
 };

@@ -82,7 +82,7 @@ int ViTBlockImpl::extract(SubnetBuilder& b, int x, const std::string& name, int6
   int a = b.layer_norm(x, lead(ln1_w_, embed), lead(ln1_b_, embed), name + ".ln1");
   a = b.unit(token_linear(name + ".qkv", embed, 3 * width, Act::kNone, tokens),
              [&] { return biased_unit_weights(qkv_weight(heads, embed), qkv_bias(heads)); }, a);
-  a = b.attention(a, heads, head_dim, name + ".attn");
+  a = b.attention(a, heads, head_dim, tokens, name + ".attn");
   a = b.unit(token_linear(name + ".proj", width, embed, Act::kNone, tokens),
              [&] { return biased_unit_weights(lead(proj_w_, embed, width), lead(proj_b_, embed)); }, a);
   const int y = b.add(x, a, name + ".add1");
@@ -96,7 +96,7 @@ int ViTBlockImpl::extract(SubnetBuilder& b, int x, const std::string& name, int6
 
 // --- ViTSupernet ---------------------------------------------------------------
 
-void check_vit_config(const ViTConfig& cfg, const InputShape& input) {
+void check_vit_config(const core::ViTConfig& cfg, const InputShape& input) {
   for (const auto& [key, choices] : {std::pair<const char*, const std::vector<int>*>{"embed_dim", &cfg.embed_dim},
                                      {"depth", &cfg.depth},
                                      {"heads", &cfg.heads},
@@ -117,7 +117,7 @@ void check_vit_config(const ViTConfig& cfg, const InputShape& input) {
   QNAS_CHECK(cfg.dropout >= 0 && cfg.dropout < 1, "supernet.dropout: ", cfg.dropout, "; expected 0 <= p < 1");
 }
 
-ViTSupernetImpl::ViTSupernetImpl(const ViTConfig& cfg, const core::QuantConfig& quant, const InputShape& input)
+ViTSupernetImpl::ViTSupernetImpl(const core::ViTConfig& cfg, const core::QuantConfig& quant, const InputShape& input)
     : cfg_(cfg), input_(input) {
   check_vit_config(cfg, input);
   const int64_t embed = max_of(cfg.embed_dim), heads = max_of(cfg.heads);
@@ -229,6 +229,26 @@ void ViTSupernetImpl::build(SubnetBuilder& b) const {
   if (cfg_.dropout > 0) y = b.dropout(y, cfg_.dropout);
   b.unit(token_linear("classifier", e, input_.classes, Act::kNone, 1),
          [&] { return biased_unit_weights(cls_w_.narrow(1, 0, e), cls_b_); }, y);
+}
+
+Supernet make_vit(const core::Config& cfg, const InputShape& input) {
+  return std::make_shared<ViTSupernetImpl>(cfg.supernet.vit, cfg.quant, input);
+}
+
+// Transformers train with AdamW: the tiny instance sets it, with the
+// learning rate and weight decay it trains in seconds with.
+void tiny_vit(core::Config& cfg) {
+  cfg.supernet.kind = "vit";
+  auto& v = cfg.supernet.vit;
+  v.patch = 7;
+  v.embed_dim = {32, 48};
+  v.depth = {1, 2};
+  v.heads = {2, 3};
+  v.mlp_ratio = {1, 2};
+  v.pool = "cls";
+  cfg.train.optimizer = "adamw";
+  cfg.train.lr = 4e-3;
+  cfg.train.weight_decay = 0.05;
 }
 
 }  // namespace qnas::supernet

@@ -28,17 +28,6 @@
 
 namespace qnas::supernet {
 
-/// The vit family's keys (supernet.*).
-struct ViTConfig {
-  int64_t patch = 4;
-  std::vector<int> embed_dim = {64, 96};
-  std::vector<int> depth = {2, 3, 4};
-  std::vector<int> heads = {2, 3};
-  std::vector<int> mlp_ratio = {2, 3, 4};
-  std::string pool = "cls";  // cls: the class token's output | mean: the mean over tokens
-  double dropout = 0;        // before the classifier, while training
-};
-
 /// Typed architecture of one vit subnet.
 struct ViTArch {
   int64_t embed = 0;
@@ -72,7 +61,7 @@ TORCH_MODULE(ViTBlock);
 class ViTSupernetImpl : public SupernetImpl {
  public:
   /// Throws naming the key for a config the images or the heads cannot take.
-  ViTSupernetImpl(const ViTConfig& cfg, const core::QuantConfig& quant, const InputShape& input);
+  ViTSupernetImpl(const core::ViTConfig& cfg, const core::QuantConfig& quant, const InputShape& input);
 
   const SpaceDesc& space() const override { return space_; }
   /// The patch embedding, class token and positional embedding: tokens (N, T, E).
@@ -97,7 +86,7 @@ class ViTSupernetImpl : public SupernetImpl {
   UnitDesc stem_desc(int64_t embed) const;
   at::Tensor class_token(int64_t embed) const;
 
-  ViTConfig cfg_;
+  core::ViTConfig cfg_;
   InputShape input_;
   int64_t head_dim_ = 0;
   SpaceDesc space_;
@@ -108,6 +97,9 @@ class ViTSupernetImpl : public SupernetImpl {
 /// Checks a vit config against the input it is built for: clear errors
 /// naming the key (heads dividing the embedding, the patch dividing the
 /// image, MLP ratios and pooling within their allowed sets).
-void check_vit_config(const ViTConfig& cfg, const InputShape& input);
+void check_vit_config(const core::ViTConfig& cfg, const InputShape& input);
+
+Supernet make_vit(const core::Config& cfg, const InputShape& input);
+void tiny_vit(core::Config& cfg);
 
 }  // namespace qnas::supernet

@@ -38,7 +38,6 @@ inline core::Config tiny_config(const std::string& output_dir = "", const std::s
   c.data.dir = QNAS_FMNIST_DIR;
   c.data.train_subset = 2500;
   c.data.val_size = 500;
-  supernet::family(kind).tiny(c);
   c.quant.weight_bits = {4, 8, 32};
   c.quant.act_bits = {8, 32};
   c.quant.calib_images = 128;
@@ -51,6 +50,7 @@ inline core::Config tiny_config(const std::string& output_dir = "", const std::s
   c.eval.batch_size = 250;
   c.eval.bn_calib_images = 250;
   c.output.dir = output_dir;
+  supernet::family(kind).tiny(c);  // last: a family may set its own training (vit: AdamW)
   return c;
 }
 

@@ -176,10 +176,21 @@ template <class V> void visit(V& v, ResNetConfig& c) {
   v.field("dropout", c.dropout, "dropout before the classifier during training", range(0, 0.9));
 }
 
+template <class V> void visit(V& v, ViTConfig& c) {
+  v.field("patch", c.patch, "patch size: the patch embedding is a conv with kernel = stride = patch and no padding; must divide the image's sides", range(1, 64));
+  v.field("embed_dim", c.embed_dim, "elastic embedding dimensions (one gene for the whole network)", nonempty(range(8, 4096)));
+  v.field("depth", c.depth, "elastic depths: transformer blocks (one gene)", nonempty(range(1, 64)));
+  v.field("heads", c.heads, "elastic attention heads (searched per block); every head has the largest embed_dim / the largest heads channels, so that ratio must be whole", nonempty(range(1, 64)));
+  v.field("mlp_ratio", c.mlp_ratio, "elastic MLP ratios (searched per block): hidden channels = ratio x embed_dim", nonempty(range(1, 8)));
+  v.field("pool", c.pool, "what the classifier reads: cls, the class token's output; mean, the mean over the patch tokens", one_of({"cls", "mean"}));
+  v.field("dropout", c.dropout, "dropout before the classifier during training", range(0, 0.9));
+}
+
 // The families' config sections, one line each (the order of supernet/families.cpp).
 template <class F> void for_each_family(SupernetConfig& c, F f) {
   f("mbv3", c.mbv3);
   f("resnet", c.resnet);
+  f("vit", c.vit);
 }
 
 template <class V> void visit(V& v, SupernetConfig& c) {

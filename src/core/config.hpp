@@ -59,10 +59,21 @@ struct ResNetConfig {
   double dropout = 0.0;
 };
 
+struct ViTConfig {
+  int patch = 4;
+  std::vector<int> embed_dim = {64, 96};
+  std::vector<int> depth = {2, 3, 4};
+  std::vector<int> heads = {2, 3};
+  std::vector<int> mlp_ratio = {2, 3, 4};
+  std::string pool = "cls";  // cls: the class token's output | mean: the mean over tokens
+  double dropout = 0;        // before the classifier, while training
+};
+
 struct SupernetConfig {
   std::string kind = "mbv3";
   MBV3Config mbv3;      // the keys of kind mbv3
   ResNetConfig resnet;  // the keys of kind resnet
+  ViTConfig vit;        // the keys of kind vit
 };
 
 /// The families the config knows, in the order of supernet/families.cpp.

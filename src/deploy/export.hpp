@@ -4,10 +4,11 @@
 // folded in, so a consumer needs no constants.
 //
 //   onnx         model.onnx: opset 17, QuantizeLinear/DequantizeLinear around
-//                the int8 convs and gemms (per-channel int8 weights, int32
-//                biases at the accumulator scale, the form ONNX Runtime fuses
-//                into integer kernels), fp32 elsewhere; checked by
-//                onnx::checker. Weights below 8 bits are widened to int8
+//                the int8 convs, gemms and token matmuls (per-channel int8
+//                weights, int32 biases at the accumulator scale, the form ONNX
+//                Runtime fuses into integer kernels), fp32 elsewhere
+//                (LayerNormalization, GELU through Erf, attention as
+//                MatMul/Softmax); checked by onnx::checker. Weights below 8 bits are widened to int8
 //                (ONNX INT4 needs opset 21; Debian's ONNX 1.12 stops at 17).
 //   torchscript  model.pt: a torch::jit::Module whose attributes are the
 //                ONEDNN packed params and whose forward is TorchScript

@@ -10,8 +10,10 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
+#include <cmath>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "src/core/error.hpp"
 #include "src/deploy/export_formats.hpp"
@@ -37,7 +39,7 @@ int onnx_type(at::ScalarType t) {
 
 class OnnxWriter {
  public:
-  explicit OnnxWriter(const Graph& g) : g_(g) {
+  explicit OnnxWriter(const Graph& g) : g_(g), rank_(g.ranks()) {
     model_.set_ir_version(kIrVersion);
     model_.set_producer_name("qnas");
     model_.set_model_version(1);
@@ -69,6 +71,16 @@ class OnnxWriter {
     for (auto d : c.sizes()) init->add_dims(d);
     init->set_raw_data(std::string(static_cast<const char*>(c.data_ptr()), size_t(c.nbytes())));
     return name;
+  }
+
+  // A constant used by many nodes, made once.
+  std::string shared_constant(const std::string& name, const at::Tensor& t) {
+    if (!shared_.count(name)) shared_.insert(constant(name, t));
+    return name;
+  }
+  std::string scalar(const std::string& name, float v) { return shared_constant(name, at::scalar_tensor(v, at::kFloat)); }
+  std::string ints(const std::string& name, const std::vector<int64_t>& v) {
+    return shared_constant(name, at::tensor(v, at::kLong));
   }
 
   onnx::NodeProto* op(const std::string& type, std::vector<std::string> inputs, const std::string& output) {
@@ -196,7 +208,73 @@ class OnnxWriter {
         op("Mul", {fp32_layer_input(n.inputs[0]), constant(n.name + ".channel_scale", n.channel_scale)}, y);
         return produce(n.output, y);
       }
+      case OpKind::kTokens: {  // (N,C,H,W) -> (N,C,H*W) -> (N,H*W,C)
+        op("Reshape", {float_of(n.inputs[0]), ints("shape.keep2_flatten", {0, 0, -1})}, n.name + ".flat");
+        attr(op("Transpose", {n.name + ".flat"}, name_of(n.output)), "perm", std::vector<int64_t>{0, 2, 1});
+        return;
+      }
+      case OpKind::kEmbed: return add_embed(n);
+      case OpKind::kLayerNorm: {
+        auto* ln = op("LayerNormalization",
+                      {float_of(n.inputs[0]), constant(n.name + ".weight", n.weight), constant(n.name + ".bias", n.bias)},
+                      name_of(n.output));
+        attr(ln, "axis", int64_t(-1));
+        attr(ln, "epsilon", float(supernet::kLnEps));
+        return;
+      }
+      case OpKind::kAttention: return add_attention(n);
+      case OpKind::kTokenMean: {
+        auto* mean = op("ReduceMean", {float_of(n.inputs[0])}, name_of(n.output));
+        attr(mean, "axes", std::vector<int64_t>{1});
+        attr(mean, "keepdims", int64_t(0));
+        return;
+      }
+      case OpKind::kClassToken:
+        attr(op("Gather", {float_of(n.inputs[0]), shared_constant("index.0", at::scalar_tensor(0, at::kLong))},
+                name_of(n.output)),
+             "axis", int64_t(1));
+        return;
     }
+  }
+
+  // [class token, tokens] + positions; the class token expanded to (N,1,C).
+  void add_embed(const Node& n) {
+    std::string x = float_of(n.inputs[0]);
+    if (n.bias.defined()) {
+      const auto c = n.bias.size(0);
+      op("Shape", {x}, n.name + ".shape");
+      op("Slice", {n.name + ".shape", ints("index.0_1d", {0}), ints("index.1_1d", {1})}, n.name + ".batch");
+      attr(op("Concat", {n.name + ".batch", constant(n.name + ".class_shape", at::tensor(std::vector<int64_t>{1, c}))},
+              n.name + ".class_dims"),
+           "axis", int64_t(0));
+      op("Expand", {constant(n.name + ".class_token", n.bias.reshape({1, 1, c})), n.name + ".class_dims"},
+         n.name + ".classes");
+      attr(op("Concat", {n.name + ".classes", x}, n.name + ".tokens"), "axis", int64_t(1));
+      x = n.name + ".tokens";
+    }
+    op("Add", {x, constant(n.name + ".positions", n.weight)}, name_of(n.output));
+  }
+
+  // supernet::attention: (N,T,3*h*d) -> (3,N,h,T,d); softmax(q k^T / sqrt(d)) v -> (N,T,h*d).
+  void add_attention(const Node& n) {
+    const auto base = n.name + ".";
+    op("Reshape", {float_of(n.inputs[0]), constant(base + "qkv_shape", at::tensor(std::vector<int64_t>{0, 0, 3, n.heads, n.head_dim}))},
+       base + "qkv");
+    attr(op("Transpose", {base + "qkv"}, base + "qkv_t"), "perm", std::vector<int64_t>{2, 0, 3, 1, 4});
+    const char* parts[] = {"query", "key", "value"};  // not ".q": a Quantize node's suffix
+    for (int i = 0; i < 3; ++i)
+      attr(op("Gather", {base + "qkv_t", shared_constant("index." + std::to_string(i), at::scalar_tensor(i, at::kLong))},
+              base + parts[i]),
+           "axis", int64_t(0));
+    op("Mul", {base + "query", constant(base + "scale", at::scalar_tensor(float(1.0 / std::sqrt(double(n.head_dim)))))},
+       base + "query_scaled");
+    attr(op("Transpose", {base + "key"}, base + "key_t"), "perm", std::vector<int64_t>{0, 1, 3, 2});
+    op("MatMul", {base + "query_scaled", base + "key_t"}, base + "logits");
+    attr(op("Softmax", {base + "logits"}, base + "weights"), "axis", int64_t(-1));
+    op("MatMul", {base + "weights", base + "value"}, base + "heads");
+    attr(op("Transpose", {base + "heads"}, base + "heads_t"), "perm", std::vector<int64_t>{0, 2, 1, 3});
+    op("Reshape", {base + "heads_t", constant(base + "out_shape", at::tensor(std::vector<int64_t>{0, 0, n.heads * n.head_dim}))},
+       name_of(n.output));
   }
 
   void add_act(const std::string& x, supernet::Act act, const std::string& y) {
@@ -210,20 +288,28 @@ class OnnxWriter {
         attr(n, "beta", 0.5f);
         return;
       }
-      case supernet::Act::kGelu:  // opset 17 has no Gelu: Erf's form comes with the vit family's lowering
-        QNAS_THROW("onnx export: node '", y, "': gelu is not exported yet; expected relu, hswish or hsigmoid");
+      case supernet::Act::kGelu: {  // opset 17 has no Gelu: x * (1 + erf(x / sqrt 2)) / 2, the exact form
+        op("Div", {x, scalar("gelu.sqrt2", float(std::sqrt(2.0)))}, y + ".gelu_arg");
+        op("Erf", {y + ".gelu_arg"}, y + ".gelu_erf");
+        op("Add", {y + ".gelu_erf", scalar("gelu.one", 1.0f)}, y + ".gelu_sum");
+        op("Mul", {x, y + ".gelu_sum"}, y + ".gelu_prod");
+        op("Mul", {y + ".gelu_prod", scalar("gelu.half", 0.5f)}, y);
+        return;
+      }
     }
   }
 
   // Weights as stored: fp32, or int8 codes dequantized per output channel;
   // a grouped or offset grid as its dequantized fp32 weight (opset 17 has
   // no block-wise or float-offset DequantizeLinear).
-  std::string weights(const Node& n) {
-    if (n.weight_bits >= 32 || n.general_grid()) return constant(n.name + ".weight", n.weight.to(at::kFloat));
-    const auto codes = constant(n.name + ".weight_int8", n.weight_codes.to(at::kChar));
+  // `transposed`: as (in, out) for MatMul, the scales along axis 1.
+  std::string weights(const Node& n, bool transposed = false) {
+    const auto stored = [&](const at::Tensor& w) { return transposed ? w.t() : w; };
+    if (n.weight_bits >= 32 || n.general_grid()) return constant(n.name + ".weight", stored(n.weight.to(at::kFloat)));
+    const auto codes = constant(n.name + ".weight_int8", stored(n.weight_codes.to(at::kChar)));
     const auto scale = constant(n.name + ".weight_scale", n.weight_scales.to(at::kFloat));
     const auto zp = constant(n.name + ".weight_zero_point", at::zeros({n.weight.size(0)}, at::kChar));
-    attr(op("DequantizeLinear", {codes, scale, zp}, n.name + ".weight"), "axis", int64_t(0));
+    attr(op("DequantizeLinear", {codes, scale, zp}, n.name + ".weight"), "axis", int64_t(transposed ? 1 : 0));
     return n.name + ".weight";
   }
 
@@ -261,10 +347,14 @@ class OnnxWriter {
   void add_layer(const Node& n) {
     if (n.dynamic) return add_dynamic_linear(n);
     const auto x = n.int8 ? float_of(n.inputs[0]) : fp32_layer_input(n.inputs[0]);
-    const auto w = weights(n), b = bias(n);
+    const bool on_tokens = rank_[size_t(n.inputs[0])] == 3;  // Gemm takes matrices only
+    const auto w = weights(n, on_tokens), b = bias(n);
     const auto y = result_name(n.output);
     const auto pre = n.act == supernet::Act::kNone ? y : n.name + ".linear";
-    if (n.kind == OpKind::kConv) {
+    if (on_tokens) {
+      op("MatMul", {x, w}, n.name + ".matmul");
+      op("Add", {n.name + ".matmul", b}, pre);
+    } else if (n.kind == OpKind::kConv) {
       const int64_t k = n.weight.size(-1), pad = n.padding;
       auto* c = op("Conv", {x, w, b}, pre);
       attr(c, "kernel_shape", std::vector<int64_t>{k, k});
@@ -333,6 +423,8 @@ class OnnxWriter {
   }
 
   const Graph& g_;
+  std::vector<int> rank_;
+  std::set<std::string> shared_;
   onnx::ModelProto model_;
   onnx::GraphProto* graph_ = nullptr;
   std::map<int, std::string> dequantized_;

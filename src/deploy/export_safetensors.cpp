@@ -1,7 +1,8 @@
 // safetensors + subnet.json: the deployed graph as data. model.safetensors
 // holds each layer's weights at their stored dtype (F32; I8 codes; U8 packed
 // codes below 8 bits), per-channel F32 scales (per group, with F32 offsets,
-// on a general grid), F32 biases and scale nodes' F32 factors; subnet.json
+// on a general grid), F32 biases, scale nodes' F32 factors and the F32
+// parameters of embed and LayerNorm nodes; subnet.json
 // holds the spec, the graph (values with their activation scales and zero
 // points, nodes in execution order) and the input normalisation.
 #include <ATen/ATen.h>
@@ -25,7 +26,8 @@ namespace {
 
 using nlohmann::json;
 constexpr const char* kFormat = "qnas-deployed-graph";
-constexpr int kVersion = 2;  // 2: conv nodes carry their padding
+constexpr int kVersion = 3;  // 2: conv nodes carry their padding; 3: transformer nodes
+constexpr int kOldestVersion = 2;  // the oldest this build reads
 
 // ---- safetensors container ---------------------------------------------------
 
@@ -131,6 +133,7 @@ json graph_json(const Graph& g) {
                 {"weight_shape", n.weight.sizes().vec()}});
     if (n.has_weight() && n.general_grid())
       j.update({{"weight_group", n.weight_group}, {"code_offset", code_offset(n)}});
+    if (n.kind == OpKind::kAttention) j.update({{"heads", n.heads}, {"head_dim", n.head_dim}});
     nodes.push_back(j);
   }
   const auto& in = g.input_desc;
@@ -158,6 +161,18 @@ const at::Tensor& tensor(const std::map<std::string, at::Tensor>& ts, const std:
   auto it = ts.find(name);
   QNAS_CHECK(it != ts.end(), "model.safetensors: no tensor '", name, "'; expected it for layer weights");
   return it->second;
+}
+
+// An embed or LayerNorm node's fp32 parameters (an embed without a class
+// token has no bias).
+void param_tensors(const Node& n, std::vector<std::pair<std::string, at::Tensor>>& out) {
+  out.emplace_back(n.name + ".weight", n.weight);
+  if (n.bias.defined()) out.emplace_back(n.name + ".bias", n.bias);
+}
+
+void load_params(Node& n, const std::map<std::string, at::Tensor>& ts) {
+  n.weight = tensor(ts, n.name + ".weight");
+  if (n.kind == OpKind::kLayerNorm || ts.count(n.name + ".bias")) n.bias = tensor(ts, n.name + ".bias");
 }
 
 void load_layer(Node& n, const json& j, const std::map<std::string, at::Tensor>& ts) {
@@ -201,6 +216,7 @@ std::vector<std::string> write_safetensors(const Graph& g, const json& spec, con
   for (const auto& n : g.nodes) {
     if (n.has_weight()) layer_tensors(n, tensors);
     if (n.kind == OpKind::kScale) tensors.emplace_back(n.name + ".channel_scale", n.channel_scale);
+    if (n.has_params()) param_tensors(n, tensors);
   }
   write_container(dir + "/model.safetensors", tensors);
   json doc = {{"format", kFormat}, {"version", kVersion}, {"spec", spec}, {"model_bytes", g.model_bytes()},
@@ -219,9 +235,10 @@ DeployedExport load_deployed(const std::string& dir) {
   } catch (const json::exception& e) {
     QNAS_THROW("'", json_path, "' is not JSON: ", e.what());
   }
-  QNAS_CHECK(doc.value("format", "") == kFormat && doc.value("version", 0) == kVersion, "'", json_path,
-             "': format ", doc.value("format", "?"), " v", doc.value("version", 0), "; expected ", kFormat, " v",
-             kVersion);
+  const int version = doc.value("version", 0);
+  QNAS_CHECK(doc.value("format", "") == kFormat && version >= kOldestVersion && version <= kVersion, "'", json_path,
+             "': format ", doc.value("format", "?"), " v", version, "; expected ", kFormat, " v", kOldestVersion,
+             " to v", kVersion);
   const auto tensors = read_container(dir + "/model.safetensors");
   DeployedExport out;
   out.spec = doc.at("spec");
@@ -249,6 +266,11 @@ DeployedExport load_deployed(const std::string& dir) {
       n.act = parse_name(nj.at("act").get<std::string>(), supernet::all_acts(), supernet::act_name, "activation");
       if (n.has_weight()) load_layer(n, nj, tensors);
       if (n.kind == OpKind::kScale) n.channel_scale = tensor(tensors, n.name + ".channel_scale");
+      if (n.has_params()) load_params(n, tensors);
+      if (n.kind == OpKind::kAttention) {
+        n.heads = nj.at("heads").get<int64_t>();
+        n.head_dim = nj.at("head_dim").get<int64_t>();
+      }
       g.nodes.push_back(std::move(n));
     }
   } catch (const json::exception& e) {

@@ -1,14 +1,17 @@
 // TorchScript export: a torch::jit::Module assembled here, with the ONEDNN
 // packed params of the int8 layers and the fp32 tensors of the others as
 // attributes, and `forward` written as TorchScript source, one line per node.
-// Linears run as 1x1 convolutions (as in the int8 runtime); h-swish uses
-// quantized::hardswish (the runtime's byte table is not a TorchScript op).
+// Linears run as 1x1 convolutions, or quantized::linear on tokens (as in
+// the int8 runtime); h-swish uses quantized::hardswish and GELU aten::gelu
+// on its quantized input's grid (the runtime's byte table is not a
+// TorchScript op).
 #include <ATen/ATen.h>
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/frontend/resolver.h>
 #include <torch/csrc/jit/frontend/sugared_value.h>
 #include <torch/custom_class.h>
 
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -54,7 +57,7 @@ std::string ident(const std::string& name) {
 
 class ScriptWriter {
  public:
-  ScriptWriter(const Graph& g, torch::jit::Module& m) : g_(g), m_(m) {}
+  ScriptWriter(const Graph& g, torch::jit::Module& m) : g_(g), m_(m), rank_(g.ranks()) {}
 
   std::string source() {
     const auto& in = g_.input_desc;
@@ -110,16 +113,55 @@ class ScriptWriter {
       case OpKind::kQuantize:
         return line(n.output, "aten.quantize_per_tensor(" + in(0) + ", " + qargs(n.output) + ", " + kQUInt8 + ")");
       case OpKind::kDequantize: return line(n.output, in(0) + ".dequantize()");
-      case OpKind::kScale: {
-        const std::string attr = ident(n.name) + "_channel_scale";
-        m_.register_buffer(attr, n.channel_scale.contiguous());
-        return line(n.output, in(0) + " * self." + attr);
-      }
+      case OpKind::kScale: return line(n.output, in(0) + " * " + buffer(n.name + ".channel_scale", n.channel_scale));
+      case OpKind::kTokens:
+        return line(n.output, in(0) + ".permute([0, 2, 3, 1]).reshape([" + in(0) + ".size(0), -1, " + in(0) + ".size(1)])");
+      case OpKind::kEmbed: return embed(n);
+      case OpKind::kLayerNorm:
+        return line(n.output, "aten.layer_norm(" + in(0) + ", [" + std::to_string(n.weight.size(0)) + "], " +
+                                  buffer(n.name + ".weight", n.weight) + ", " + buffer(n.name + ".bias", n.bias) + ", " +
+                                  num(supernet::kLnEps) + ", False)");
+      case OpKind::kAttention: return attention(n);
+      case OpKind::kTokenMean: return line(n.output, in(0) + ".mean([1])");
+      case OpKind::kClassToken: return line(n.output, in(0) + ".select(1, 0)");
     }
+  }
+
+  // A tensor attribute of the module; returns its name in the source.
+  std::string buffer(const std::string& name, const at::Tensor& t) {
+    const std::string attr = ident(name);
+    m_.register_buffer(attr, t.contiguous());
+    return "self." + attr;
+  }
+
+  void embed(const Node& n) {
+    const auto x = var(n.inputs[0]);
+    std::string tokens = x;
+    if (n.bias.defined())
+      tokens = "aten.cat([" + buffer(n.name + ".class_token", n.bias.reshape({1, 1, -1})) + ".expand([" + x +
+               ".size(0), 1, " + std::to_string(n.bias.size(0)) + "]), " + x + "], 1)";
+    line(n.output, tokens + " + " + buffer(n.name + ".positions", n.weight.unsqueeze(0)));
+  }
+
+  // supernet::attention's arithmetic, op for op.
+  void attention(const Node& n) {
+    const auto x = var(n.inputs[0]), y = var(n.output);
+    const auto h = std::to_string(n.heads), d = std::to_string(n.head_dim);
+    src_ << "    " << y << "_qkv = " << x << ".reshape([" << x << ".size(0), " << x << ".size(1), 3, " << h << ", " << d
+         << "]).permute([2, 0, 3, 1, 4])\n";
+    src_ << "    " << y << "_w = aten.softmax(aten.matmul(" << y << "_qkv[0] * " << num(1.0 / std::sqrt(double(n.head_dim)))
+         << ", " << y << "_qkv[1].transpose(-2, -1)), -1)\n";
+    line(n.output, "aten.matmul(" + y + "_w, " + y + "_qkv[2]).transpose(1, 2).reshape([" + x + ".size(0), " + x +
+                       ".size(1), " + std::to_string(n.heads * n.head_dim) + "])");
   }
 
   void int8_layer(const Node& n) {
     const std::string attr = ident(n.name) + "_packed";
+    if (rank_[size_t(n.inputs[0])] == 3) {  // tokens: quantized::linear, as the int8 runtime
+      m_.register_attribute(attr, c10::getCustomClassType<LinearPacked>(), c10::IValue(prepack_linear(n)));
+      const std::string fn = n.act == supernet::Act::kRelu ? "linear_relu" : "linear";
+      return line(n.output, "quantized." + fn + "(" + var(n.inputs[0]) + ", self." + attr + ", " + qargs(n.output) + ")");
+    }
     const Node conv = n.kind == OpKind::kLinear ? as_conv1x1(n) : n;
     const auto packed = prepack_conv(conv);
     m_.register_attribute(attr, c10::getCustomClassType<ConvPacked>(), c10::IValue(packed));
@@ -157,6 +199,7 @@ class ScriptWriter {
 
   const Graph& g_;
   torch::jit::Module& m_;
+  std::vector<int> rank_;
   std::ostringstream src_;
 };
 

@@ -147,8 +147,7 @@ class GraphBuilder {
     n.act = fuse ? d.act : Act::kNone;
     const int out = add_node(std::move(n), d.name, /*quantized=*/int8);
     if (fuse) return out;
-    return add_op(OpKind::kAct, {out}, d.name + ".act", true,
-                  d.act == Act::kHsigmoid ? QSource::kFixed : QSource::kObserved, d.act);
+    return add_op(OpKind::kAct, {out}, d.name + ".act", true, quantized_act_source(d.act), d.act);
   }
 
   /// Quantized when every input is, fp32 otherwise.
@@ -162,8 +161,24 @@ class GraphBuilder {
   /// input's grid exactly, h-sigmoid has fixed parameters).
   int act(int x, Act act, const std::string& name) {
     if (!g_.values[size_t(x)].quantized) return add_op(OpKind::kAct, {x}, name, false, QSource::kObserved, act);
-    const QSource src = act == Act::kRelu ? QSource::kInput : act == Act::kHsigmoid ? QSource::kFixed : QSource::kObserved;
-    return add_op(OpKind::kAct, {x}, name, true, src, act);
+    return add_op(OpKind::kAct, {x}, name, true, quantized_act_source(act), act);
+  }
+
+  /// A transformer op in fp32 on x's fp32 view, with its own parameters
+  /// (embed, LayerNorm) when given.
+  int fp32_op(OpKind kind, int x, const std::string& name, const at::Tensor& weight = {}, const at::Tensor& bias = {}) {
+    const int out = add_op(kind, {as_float(x)}, name, false, QSource::kObserved);
+    auto& n = g_.nodes.back();
+    if (weight.defined()) n.weight = weight.to(at::kFloat).contiguous();
+    if (bias.defined()) n.bias = bias.to(at::kFloat).contiguous();
+    return out;
+  }
+
+  int attention(int qkv, int64_t heads, int64_t head_dim, const std::string& name) {
+    const int out = fp32_op(OpKind::kAttention, qkv, name);
+    g_.nodes.back().heads = heads;
+    g_.nodes.back().head_dim = head_dim;
+    return out;
   }
 
   int mean(int x, const std::string& name) {
@@ -174,6 +189,15 @@ class GraphBuilder {
   int input() const { return g_.input; }
 
  private:
+  // A quantized activation's grid: ReLU and GELU keep their input's (GELU's
+  // outputs lie within its inputs' range but for its minimum, -0.17, which
+  // the grid of a range including 0 nearly always covers), h-sigmoid has a
+  // fixed one, h-swish is calibrated.
+  static QSource quantized_act_source(Act act) {
+    if (act == Act::kRelu || act == Act::kGelu) return QSource::kInput;
+    return act == Act::kHsigmoid ? QSource::kFixed : QSource::kObserved;
+  }
+
   int add_value(const std::string& name, bool quantized, QSource src = QSource::kObserved) {
     Value v;
     v.name = name;
@@ -233,14 +257,12 @@ int lower(GraphBuilder& b, const supernet::SubnetImpl& subnet, const supernet::S
     case SubnetOpKind::kMean: return b.mean(x, op.name);
     case SubnetOpKind::kAct: return b.act(x, op.act, op.name);
     case SubnetOpKind::kDropout: return x;  // the identity when deployed
-    case SubnetOpKind::kTokens:
-    case SubnetOpKind::kEmbed:
-    case SubnetOpKind::kLayerNorm:
-    case SubnetOpKind::kAttention:
-    case SubnetOpKind::kTokenMean:
-    case SubnetOpKind::kClassToken:
-      QNAS_THROW("deploy: subnet op '", op.name, "' is a transformer op, which the deployed graph does not hold yet; "
-                 "expected a convolutional subnet");
+    case SubnetOpKind::kTokens: return b.fp32_op(OpKind::kTokens, x, op.name);
+    case SubnetOpKind::kEmbed: return b.fp32_op(OpKind::kEmbed, x, op.name, op.weight, op.bias);
+    case SubnetOpKind::kLayerNorm: return b.fp32_op(OpKind::kLayerNorm, x, op.name, op.weight, op.bias);
+    case SubnetOpKind::kAttention: return b.attention(x, op.heads, op.head_dim, op.name);
+    case SubnetOpKind::kTokenMean: return b.fp32_op(OpKind::kTokenMean, x, op.name);
+    case SubnetOpKind::kClassToken: return b.fp32_op(OpKind::kClassToken, x, op.name);
   }
   QNAS_THROW("deploy: subnet op '", op.name, "' of unknown kind");
 }
@@ -257,10 +279,27 @@ std::vector<std::vector<int>> Graph::dead_after() const {
   return dead;
 }
 
+std::vector<int> Graph::ranks() const {
+  std::vector<int> rank(values.size(), 0);
+  rank[size_t(input)] = 4;
+  for (const auto& n : nodes) {
+    const int in = rank[size_t(n.inputs[0])];
+    switch (n.kind) {
+      case OpKind::kMean:
+      case OpKind::kTokenMean:
+      case OpKind::kClassToken: rank[size_t(n.output)] = 2; break;
+      case OpKind::kTokens: rank[size_t(n.output)] = 3; break;
+      default: rank[size_t(n.output)] = in;  // shape-preserving, or a layer keeping its input's rank
+    }
+  }
+  return rank;
+}
+
 int64_t Graph::model_bytes() const {
   int64_t bytes = 0;
   for (const auto& n : nodes) {
     if (n.kind == OpKind::kScale) bytes += quant::kFloatBytes * n.channel_scale.numel();
+    if (n.has_params()) bytes += quant::kFloatBytes * (n.weight.numel() + (n.bias.defined() ? n.bias.numel() : 0));
     if (n.has_weight())
       bytes += quant::stored_layer_bytes(n.weight.numel(), n.general_grid() ? n.weight_scales.numel() : n.weight.size(0),
                                          n.weight_bits, n.general_grid(), n.bias.numel());

@@ -19,7 +19,13 @@
 //   dynamic         (policy param, linear only) int8 weights, the fp32 input
 //                   quantized per call from its min/max; fp32 output.
 // Residual adds, SE gating and global pooling run quantized when all their
-// inputs are quantized, in fp32 otherwise. Quantize / Dequantize nodes sit
+// inputs are quantized, in fp32 otherwise. A linear on tokens (N,T,C) runs
+// per token, on quantized::linear when int8 (faster there than the 1x1
+// convolution the 2-D linears use). GELU after an int8 linear runs on its
+// quantized output and keeps that grid (a 256-entry table). The other
+// transformer ops (tokens, embed, LayerNorm, attention, token mean, class
+// token) run in fp32 on fp32 inputs: their inputs are the fp32 residual
+// stream or attention's fp32 softmax arithmetic. Quantize / Dequantize nodes sit
 // only where precision changes between neighbours. SmoothQuant layers divide
 // their input channels by their smoothing factors: folded into the producing
 // layer where that is exact, else by an fp32 scale node before the Quantize.
@@ -73,9 +79,17 @@ struct Value {
 //   quantize    fp32 -> quint8
 //   dequantize  quint8 -> fp32
 //   scale       fp32 per-channel multiply (SmoothQuant's division where it cannot be folded)
-#define QNAS_OP_KINDS(X)                                                                              \
-  X(kConv, "conv") X(kLinear, "linear") X(kAct, "act") X(kAdd, "add") X(kMul, "mul") X(kMean, "mean") \
-  X(kQuantize, "quantize") X(kDequantize, "dequantize") X(kScale, "scale")
+//   tokens      (N,C,H,W) -> (N,H*W,C)
+//   embed       [class token, tokens] + positional embedding
+//   layer_norm  LayerNorm over the last axis
+//   attention   multi-head self-attention on (N,T,3*heads*head_dim) projections -> (N,T,heads*head_dim)
+//   token_mean  mean over tokens: (N,T,C) -> (N,C)
+//   class_token the first token: (N,T,C) -> (N,C)
+#define QNAS_OP_KINDS(X)                                                                                  \
+  X(kConv, "conv") X(kLinear, "linear") X(kAct, "act") X(kAdd, "add") X(kMul, "mul") X(kMean, "mean")     \
+  X(kQuantize, "quantize") X(kDequantize, "dequantize") X(kScale, "scale") X(kTokens, "tokens")           \
+  X(kEmbed, "embed") X(kLayerNorm, "layer_norm") X(kAttention, "attention") X(kTokenMean, "token_mean") \
+  X(kClassToken, "class_token")
 
 enum class OpKind { QNAS_OP_KINDS(QNAS_ENUM_VALUE) };
 inline constexpr const char* kOpKindNames[] = {QNAS_OP_KINDS(QNAS_ENUM_NAME)};
@@ -113,7 +127,14 @@ struct Node {
 
   at::Tensor channel_scale;  // kScale only: fp32 [1, C, 1, 1] or [1, C], broadcast over the input
 
+  // kEmbed: weight = positional embedding (T x C), bias = class token (C;
+  // undefined with mean pooling). kLayerNorm: weight = gamma, bias = beta.
+  // kAttention: heads and head_dim.
+  int64_t heads = 0, head_dim = 0;
+
   bool has_weight() const { return kind == OpKind::kConv || kind == OpKind::kLinear; }
+  /// An fp32 op with its own parameters in weight / bias (embed, LayerNorm).
+  bool has_params() const { return kind == OpKind::kEmbed || kind == OpKind::kLayerNorm; }
   /// A Quantize or Dequantize node: a precision change between neighbours.
   bool converts_precision() const { return kind == OpKind::kQuantize || kind == OpKind::kDequantize; }
   bool general_grid() const { return weight_zeros.defined(); }
@@ -138,9 +159,14 @@ struct Graph {
   /// a forward pass holds only live activations).
   std::vector<std::vector<int>> dead_after() const;
 
+  /// The rank of each value (4: images, 3: tokens, 2: vectors), from the
+  /// node kinds.
+  std::vector<int> ranks() const;
+
   /// Bytes an export holds: weights packed at their bit-width, fp32
   /// per-channel scales of quantized weights (an fp32 scale and offset per
-  /// group on a general grid), fp32 biases, fp32 factors of scale nodes, and
+  /// group on a general grid), fp32 biases, fp32 factors of scale nodes and
+  /// parameters of embed and LayerNorm nodes, and
   /// an fp32 scale + uint8 zero point per quantized value with its own
   /// parameters.
   int64_t model_bytes() const;

@@ -11,6 +11,7 @@
 
 #include "src/core/error.hpp"
 #include "src/deploy/byte_table.hpp"
+#include "src/deploy/convert.hpp"
 #include "src/deploy/onednn_packing.hpp"
 #include "src/deploy/simulate.hpp"
 
@@ -31,10 +32,21 @@ Int8Model::Step int8_conv(const Node& n, const QParams& out) {
   };
 }
 
-// A linear runs as a 1x1 convolution on a 1x1 map: the same arithmetic,
-// and LibTorch 1.13's ONEDNN conv path has less per-call overhead than its
-// linear path (at batch 1, 7 vs 12 us per layer here).
-Int8Model::Step int8_linear(const Node& n, const QParams& out) {
+// A linear on tokens (N,T,C): quantized::linear, which runs every token as a
+// row (faster here than a 1x1 convolution over a T x 1 channels-last map).
+Int8Model::Step int8_token_linear(const Node& n, const QParams& out) {
+  using Linear = at::Tensor(at::Tensor, const c10::intrusive_ptr<LinearPackedParamsBase>&, double, int64_t);
+  static const auto linear = op<Linear>("quantized::linear"), linear_relu = op<Linear>("quantized::linear_relu");
+  const auto& f = n.act == supernet::Act::kRelu ? linear_relu : linear;
+  detail::LinearPacked packed = detail::prepack_linear(n);
+  return [packed, f, out](const std::vector<at::Tensor>& in) { return f.call(in[0], packed, out.scale, out.zero_point); };
+}
+
+// A linear on vectors runs as a 1x1 convolution on a 1x1 map: the same
+// arithmetic, and LibTorch 1.13's ONEDNN conv path has less per-call
+// overhead than its linear path (at batch 1, 7 vs 12 us per layer here).
+Int8Model::Step int8_linear(const Node& n, const QParams& out, int input_rank) {
+  if (input_rank == 3) return int8_token_linear(n, out);
   const auto step = int8_conv(detail::as_conv1x1(n), out);
   return [step](const std::vector<at::Tensor>& in) {
     const auto& x = in[0];
@@ -69,11 +81,11 @@ Int8Model::Step int8_binary(const Node& n, const QParams& out, bool relu = false
 }
 
 // A node whose output is quantized: runs on quantized tensors.
-Int8Model::Step quantized_step(const Graph& g, const Node& n) {
+Int8Model::Step quantized_step(const Graph& g, const Node& n, int input_rank) {
   const QParams& out = g.values[size_t(n.output)].q;
   switch (n.kind) {
     case OpKind::kConv: return int8_conv(n, out);
-    case OpKind::kLinear: return int8_linear(n, out);
+    case OpKind::kLinear: return int8_linear(n, out, input_rank);
     case OpKind::kAct: return int8_act(n, g.values[size_t(n.inputs[0])].q, out);
     case OpKind::kAdd:
     case OpKind::kMul: return int8_binary(n, out);
@@ -83,12 +95,15 @@ Int8Model::Step quantized_step(const Graph& g, const Node& n) {
         const auto& x = in[0];
         return at::avg_pool2d(x, {x.size(2), x.size(3)}).reshape({x.size(0), x.size(1)});
       };
-    case OpKind::kQuantize:
-      return [out](const std::vector<at::Tensor>& in) {
-        return at::quantize_per_tensor(in[0], out.scale, out.zero_point, at::kQUInt8);
-      };
+    case OpKind::kQuantize: return [out](const std::vector<at::Tensor>& in) { return quantize_act(in[0], out); };
     case OpKind::kDequantize:
-    case OpKind::kScale: break;
+    case OpKind::kScale:
+    case OpKind::kTokens:
+    case OpKind::kEmbed:
+    case OpKind::kLayerNorm:
+    case OpKind::kAttention:
+    case OpKind::kTokenMean:
+    case OpKind::kClassToken: break;  // fp32 only (graph.hpp's precision rules)
   }
   QNAS_THROW("deploy: node '", n.name, "' (", op_name(n.kind), ") has no quantized kernel");
 }
@@ -107,7 +122,7 @@ Int8Model::Step dynamic_linear(const Node& n) {
 
 Int8Model::Step float_step(const Node& n) {
   if (n.dynamic) return dynamic_linear(n);
-  if (n.kind == OpKind::kDequantize) return [](const std::vector<at::Tensor>& in) { return in[0].dequantize(); };
+  if (n.kind == OpKind::kDequantize) return [](const std::vector<at::Tensor>& in) { return dequantize_act(in[0]); };
   Node copy = n;  // fp32 weights only; drop the codes
   copy.weight_codes = at::Tensor();
   if (copy.kind == OpKind::kConv) copy.weight = copy.weight.contiguous(at::MemoryFormat::ChannelsLast);
@@ -173,6 +188,7 @@ bool relu_fused_into_add(const Graph& g, size_t k, const std::vector<int>& reade
 
 Int8Model::Ops Int8Model::build_ops() const {
   const auto dead = graph_.dead_after();
+  const auto rank = graph_.ranks();
   std::vector<int> readers(graph_.values.size(), 0);
   for (const auto& n : graph_.nodes)
     for (int v : n.inputs) ++readers[size_t(v)];
@@ -181,7 +197,7 @@ Int8Model::Ops Int8Model::build_ops() const {
     const auto& n = graph_.nodes[k];
     const auto& v = graph_.values[size_t(n.output)];
     std::string label = n.name + " (" + op_name(n.kind) + (v.quantized ? ", int8)" : ", fp32)");
-    Step step = v.quantized ? quantized_step(graph_, n) : float_step(n);
+    Step step = v.quantized ? quantized_step(graph_, n, rank[size_t(n.inputs[0])]) : float_step(n);
     if (k + 1 < graph_.nodes.size() && relu_fused_into_add(graph_, k + 1, readers)) {
       step = int8_binary(n, v.q, /*relu=*/true);
       label = n.name + " (add_relu, int8)";
@@ -224,6 +240,7 @@ at::Tensor Int8Model::forward(const at::Tensor& x) const {
 namespace {
 
 std::string layout_of(const at::Tensor& t) {
+  if (t.dim() == 3) return "tokens";
   if (t.dim() != 4) return "2d";
   return t.is_contiguous(at::MemoryFormat::ChannelsLast) ? "nhwc" : "nchw";
 }

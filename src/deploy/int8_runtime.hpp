@@ -47,7 +47,7 @@ class Int8Model {
   struct NodeTime {
     std::string node;    // "<name> (<kind>, int8|fp32)"
     double ms = 0;       // mean over the runs
-    std::string layout;  // of the node's output: nhwc, nchw or 2d
+    std::string layout;  // of the node's output: nhwc, nchw, tokens or 2d
   };
   /// Mean milliseconds per node over `runs` forward passes (after one
   /// untimed pass), in execution order: where the time goes.

@@ -30,6 +30,12 @@ at::Tensor run_fp32_node(const Node& n, const std::vector<at::Tensor>& in) {
     case OpKind::kQuantize:
     case OpKind::kDequantize: return in[0];
     case OpKind::kScale: return in[0] * n.channel_scale;
+    case OpKind::kTokens: return supernet::to_tokens(in[0]);
+    case OpKind::kEmbed: return supernet::embed_tokens(in[0], n.weight, n.bias);
+    case OpKind::kLayerNorm: return supernet::layer_norm(in[0], n.weight, n.bias);
+    case OpKind::kAttention: return supernet::attention(in[0], n.heads, n.head_dim);
+    case OpKind::kTokenMean: return in[0].mean(1);
+    case OpKind::kClassToken: return in[0].select(1, 0);
   }
   QNAS_THROW("deploy: node '", n.name, "' of unknown kind");
 }

@@ -21,8 +21,9 @@ int smoothing_source(const Graph& graph, const std::string& layer);
 
 /// Divides input channel j of layer `layer` by s_j (s: [C], > 0). Returns
 /// true when it folded the division into the producing layer (not one on a
-/// per-tensor grid, which would become per channel), false when it inserted
-/// a scale node. The graph needs calibrating afterwards.
+/// per-tensor grid, which would become per channel) or LayerNorm's affine,
+/// false when it inserted a scale node. The graph needs calibrating
+/// afterwards.
 bool divide_layer_input(Graph& graph, const std::string& layer, const at::Tensor& s);
 
 }  // namespace qnas::deploy

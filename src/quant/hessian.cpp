@@ -22,10 +22,10 @@ void HessianAccumulator::add(const at::Tensor& x_in) {
   // summed across batches in fp64.
   const at::Tensor x = x_in.detach().to(at::kFloat);
   at::Tensor cols;  // [B, cols, samples]
-  if (shape_.linear) {
-    QNAS_CHECK(x.dim() == 2 && x.size(1) == shape_.in_channels, "hessian: linear input ", x.sizes(),
-               "; expected [N, ", shape_.in_channels, "]");
-    cols = x.t().unsqueeze(0);
+  if (shape_.linear) {  // every token of [N, T, C] is a sample, as every image of [N, C]
+    QNAS_CHECK((x.dim() == 2 || x.dim() == 3) && x.size(-1) == shape_.in_channels, "hessian: linear input ",
+               x.sizes(), "; expected [N, ", shape_.in_channels, "] or tokens [N, T, ", shape_.in_channels, "]");
+    cols = x.reshape({-1, shape_.in_channels}).t().unsqueeze(0);
   } else {
     QNAS_CHECK(x.dim() == 4 && x.size(1) == shape_.in_channels, "hessian: conv input ", x.sizes(), "; expected [N, ",
                shape_.in_channels, ", H, W]");

@@ -12,7 +12,10 @@ void check_smoothquant_alpha(double alpha, const std::string& where) {
 
 void ChannelAbsMax::observe(const at::Tensor& x) {
   QNAS_CHECK(x.dim() >= 2, "channel abs-max: input of shape ", x.sizes(), "; expected [N, C, ...]");
-  const at::Tensor per_channel = x.detach().abs().transpose(0, 1).reshape({x.size(1), -1}).amax(1).to(at::kFloat);
+  // Channels are axis 1 of images [N, C, H, W] and vectors [N, C], the last of tokens [N, T, C].
+  const at::Tensor a = x.detach().abs();
+  const at::Tensor by_channel = a.dim() == 3 ? a.reshape({-1, a.size(2)}).t() : a.transpose(0, 1).reshape({a.size(1), -1});
+  const at::Tensor per_channel = by_channel.amax(1).to(at::kFloat);
   if (amax_.defined())
     QNAS_CHECK(amax_.size(0) == per_channel.size(0), "channel abs-max: ", per_channel.size(0), " channels after ",
                amax_.size(0), "; expected the same layer input every batch");

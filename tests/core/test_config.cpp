@@ -174,21 +174,29 @@ TEST(ConfigFamilies, AnotherFamilysKeyIsNamedWithItsFamily) {
 }
 
 TEST(ConfigFamilies, BadKindAndChoicesAreNamed) {
-  expect_contains(error_of("supernet:\n  kind: vgg\n"), "supernet.kind (line 2): expected one of {mbv3, resnet}, got 'vgg'");
+  expect_contains(error_of("supernet:\n  kind: vgg\n"), "supernet.kind (line 2): expected one of {mbv3, resnet, vit}, got 'vgg'");
   expect_contains(error_of("supernet:\n  kind: resnet\n  expand_pct: [25, 0]\n"),
                   "supernet.expand_pct.1 (line 3): expected an integer in [1, 100], got '0'");
   expect_contains(error_of("supernet: {kind: resnet, width_scope: block}\n"),
                   "supernet.width_scope (line 1): expected one of {stage, global}, got 'block'");
   expect_contains(error_of("supernet: {kind: resnet, stem_stride: 3}\n"), "supernet.stem_stride (line 1)");
+  // vit: an MLP ratio outside 1..8, an unknown pooling (heads that do not
+  // divide the embedding and patches that do not tile the image are the
+  // supernet's errors: tests/supernet/test_vit.cpp).
+  expect_contains(error_of("supernet: {kind: vit, mlp_ratio: [2, 9]}\n"),
+                  "supernet.mlp_ratio.1 (line 1): expected an integer in [1, 8], got '9'");
+  expect_contains(error_of("supernet: {kind: vit, pool: max}\n"),
+                  "supernet.pool (line 1): expected one of {cls, mean}, got 'max'");
 }
 
 TEST(ConfigFamilies, ReferenceDocumentsEveryFamilysKeys) {
   const auto md = core::config_reference_markdown();
   for (const char* key : {"`supernet.kernel_transform` (mbv3)", "`supernet.stages.N.se` (mbv3)",
                           "`supernet.expand_pct` (resnet)", "`supernet.stem_stride` (resnet)",
-                          "`supernet.stages.N.width` (resnet)", "`supernet.stages.N.width` (mbv3)"})
+                          "`supernet.stages.N.width` (resnet)", "`supernet.stages.N.width` (mbv3)",
+                          "`supernet.patch` (vit)", "`supernet.mlp_ratio` (vit)", "`supernet.dropout` (vit)"})
     expect_contains(md, key);
-  EXPECT_EQ(core::supernet_kinds(), (std::vector<std::string>{"mbv3", "resnet"}));
+  EXPECT_EQ(core::supernet_kinds(), (std::vector<std::string>{"mbv3", "resnet", "vit"}));
 }
 
 TEST(Config, EditDistance) {

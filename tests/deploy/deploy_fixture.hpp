@@ -3,6 +3,13 @@
 
 #include <ATen/ATen.h>
 #include <torch/utils.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+#include "src/core/fs.hpp"
 
 #include "src/core/dataset.hpp"
 #include "src/deploy/export.hpp"
@@ -30,7 +37,7 @@ inline supernet::Supernet tiny_net(const std::string& kind = "mbv3") {
   return supernet::make_supernet(tiny_config("", kind), {1, 28, 28, 10});
 }
 
-/// The tiny supernet of family `kind` after two epochs on its data subset
+/// The tiny supernet of family `kind` after its tiny_epochs on its data subset
 /// (trained once per test process and family): exports are compared on
 /// argmax, which needs logits that are not near-ties as an untrained net's are.
 inline supernet::Supernet trained_tiny_net(const std::string& kind = "mbv3") {
@@ -39,7 +46,7 @@ inline supernet::Supernet trained_tiny_net(const std::string& kind = "mbv3") {
   if (!net) {
     TempDir dir("trained_" + kind);
     auto cfg = tiny_config(dir.str(), kind);
-    cfg.train.epochs = 2;
+    cfg.train.epochs = supernet::family(kind).tiny_epochs;
     auto session = eval::open_session(cfg);
     supernet::Trainer trainer(cfg, session.net, session.data);
     trainer.run({});
@@ -92,6 +99,30 @@ inline std::string export_to(const deploy::Graph& g, const supernet::SubnetSpec&
   o.spec = supernet::to_json(spec);
   deploy::export_graph(g, o);
   return dir;
+}
+
+/// Logits of the deployed model on raw pixels (what an export is compared with).
+inline at::Tensor deployed_logits(const deploy::Graph& g, const at::Tensor& raw) {
+  c10::InferenceMode guard;
+  return deploy::Int8Model(g).forward(deploy::normalize_input(raw, g.input_desc).contiguous(at::MemoryFormat::ChannelsLast));
+}
+
+inline double argmax_agreement(const at::Tensor& a, const at::Tensor& b) {
+  return a.argmax(1).eq(b.argmax(1)).to(at::kDouble).mean().item<double>();
+}
+
+/// Raw fp32 files: what tests/node/run_onnx.js reads and writes.
+inline void write_floats(const std::string& path, const at::Tensor& t) {
+  const auto c = t.contiguous();
+  std::ofstream(path, std::ios::binary).write(static_cast<const char*>(c.data_ptr()), std::streamsize(c.nbytes()));
+}
+
+inline at::Tensor read_floats(const std::string& path, std::vector<int64_t> shape) {
+  const auto bytes = core::read_text_file(path, "float output");
+  auto t = at::empty(shape, at::kFloat);
+  EXPECT_EQ(bytes.size(), size_t(t.nbytes())) << path;
+  std::memcpy(t.data_ptr(), bytes.data(), std::min(bytes.size(), size_t(t.nbytes())));
+  return t;
 }
 
 }  // namespace qnas::testing

@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 
 #include "src/deploy/byte_table.hpp"
+#include "src/deploy/convert.hpp"
 #include "src/deploy/int8_runtime.hpp"
 #include "src/deploy/simulate.hpp"
 #include "src/quant/fake_quant.hpp"
@@ -167,4 +168,28 @@ TEST(Int8Ops, ByteTableIsTheQuantizedFunctionExactly) {
   const auto* g = got.data_ptr<uint8_t>();
   const auto* w = want.data_ptr<uint8_t>();
   for (int64_t i = 0; i < got.numel(); ++i) ASSERT_EQ(int(g[i]), int(table[w[i]])) << "element " << i;
+}
+
+TEST(Int8Ops, QuantizeAndDequantizeAreLibTorchsExactly) {
+  const deploy::QParams q{0.0371, 117};
+  at::manual_seed(3);
+  // Values far outside the grid, exact ties (k + 0.5 steps) and ordinary
+  // ones; shapes whose sizes are no multiple of the 32-wide steps.
+  auto x = at::randn({5, 13, 7, 3}) * 4;
+  x.view(-1).narrow(0, 0, 40).copy_((at::arange(40, at::kFloat) - 20.f + 0.5f) * float(q.scale));
+  x.view(-1)[41] = 1e9f;
+  x.view(-1)[42] = -1e9f;
+  for (const auto& in : {x, x.contiguous(at::MemoryFormat::ChannelsLast), x.reshape({5, 91, 3}), x.reshape({-1})}) {
+    const auto ours = deploy::quantize_act(in, q);
+    const auto aten = at::quantize_per_tensor(in, q.scale, q.zero_point, at::kQUInt8);
+    EXPECT_EQ(ours.suggest_memory_format(), in.suggest_memory_format());
+    EXPECT_EQ(ours.q_scale(), q.scale);
+    EXPECT_EQ(ours.q_zero_point(), q.zero_point);
+    EXPECT_TRUE(ours.int_repr().equal(aten.int_repr()));
+    // And the simulation's codes: fake quantization is dequantize(quantize(x)).
+    const auto back = deploy::dequantize_act(ours);
+    EXPECT_EQ(back.suggest_memory_format(), in.suggest_memory_format());
+    EXPECT_TRUE(back.equal(quant::fake_quant_act(in, {8, q.scale, q.zero_point})));
+    EXPECT_TRUE(at::allclose(back, aten.dequantize(), 0, 1e-6));
+  }
 }

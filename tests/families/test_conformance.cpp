@@ -136,7 +136,7 @@ TEST_P(Conformance, TrainedSubnetsLearn) {
   auto net = trained_tiny_net(kind());
   const auto x = batch(data().test.images, 500);
   const auto labels = data().test.labels.narrow(0, 0, 500);
-  // Two epochs on 2,500 images: well above chance (10%), not converged.
+  // The family's tiny_epochs on 2,500 images: well above chance (10%), not converged.
   const std::pair<supernet::SubnetSpec, double> cases[] = {{supernet::largest_spec(net->space()), 50.0},
                                                            {supernet::smallest_spec(net->space()), 40.0}};
   for (const auto& [spec, bound] : cases) {

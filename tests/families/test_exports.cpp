@@ -57,14 +57,7 @@ std::vector<std::pair<std::string, supernet::SubnetSpec>> specs(const supernet::
           {"factorized", factorized}, {"dynamic", dynamic}};
 }
 
-at::Tensor deployed_logits(const deploy::Graph& g, const at::Tensor& raw) {
-  c10::InferenceMode guard;
-  return deploy::Int8Model(g).forward(deploy::normalize_input(raw, g.input_desc).contiguous(at::MemoryFormat::ChannelsLast));
-}
 
-double argmax_agreement(const at::Tensor& a, const at::Tensor& b) {
-  return a.argmax(1).eq(b.argmax(1)).to(at::kDouble).mean().item<double>();
-}
 
 // Deploys each of specs() on the family's trained tiny net and exports it in
 // `format` under tmp/<label>; f(label, deployed, export folder).
@@ -83,18 +76,7 @@ void for_each_export(const std::string& kind, const std::string& format, const T
   }
 }
 
-void write_floats(const std::string& path, const at::Tensor& t) {
-  const auto c = t.contiguous();
-  std::ofstream(path, std::ios::binary).write(static_cast<const char*>(c.data_ptr()), std::streamsize(c.nbytes()));
-}
 
-at::Tensor read_floats(const std::string& path, std::vector<int64_t> shape) {
-  const auto bytes = core::read_text_file(path, "float output");
-  auto t = at::empty(shape, at::kFloat);
-  EXPECT_EQ(bytes.size(), size_t(t.nbytes())) << path;
-  std::memcpy(t.data_ptr(), bytes.data(), std::min(bytes.size(), size_t(t.nbytes())));
-  return t;
-}
 
 int shell(const std::string& cmd) { return std::system((cmd + " > /dev/null 2>&1").c_str()); }
 

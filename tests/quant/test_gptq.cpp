@@ -382,3 +382,13 @@ TEST(Hessian, SampledPositionsApproximateTheFullMoment) {
   EXPECT_EQ(some.samples(), 64 * 64);
   EXPECT_LT(((some.mean() - all.mean()).abs().max() / all.mean().abs().max()).item<double>(), 0.1);
 }
+
+TEST(Hessian, TokensAreSamplesOfALinearsInput) {
+  // [N, T, C] tokens: every token a sample, as the rows of [N * T, C].
+  const auto x = correlated_inputs(6 * 5, 4, 9).to(at::kFloat);
+  quant::HessianAccumulator tokens({4, 1, 1, 1, true});
+  tokens.add(x.reshape({6, 5, 4}));
+  EXPECT_TRUE(at::allclose(tokens.mean(), hessian_of(x), 1e-6, 1e-6));
+  quant::HessianAccumulator wrong({4, 1, 1, 1, true});
+  EXPECT_NE(error_of([&] { wrong.add(at::zeros({2, 4, 3})); }).find("tokens [N, T, 4]"), std::string::npos);
+}

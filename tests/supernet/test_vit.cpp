@@ -1,8 +1,8 @@
 // The vit supernet's own rules: elastic heads are the first heads of a
 // standard multi-head attention, the extracted subnet computes the elastic
 // forward, linears run once per token, bad configs are refused by key.
-// (It joins the family list, and the conformance suite, once the deployed
-// graph holds transformer ops.)
+// (It joins the family list, and the conformance suite, with its config
+// keys; its deployment is tests/deploy/test_vit_deploy.cpp.)
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -15,7 +15,7 @@
 #include "tests/test_util.hpp"
 
 using namespace qnas;
-using supernet::ViTConfig;
+using core::ViTConfig;
 
 namespace {
 
@@ -145,7 +145,10 @@ TEST(ViT, LinearsRunOnEveryTokenAndSliceTheirHeads) {
   EXPECT_EQ(shape(smallest, "s0.b0.qkv"), (S{3 * 2 * 16, 32}));
   EXPECT_EQ(shape(smallest, "s0.b0.proj"), (S{32, 2 * 16}));
   EXPECT_EQ(shape(smallest, "s0.b0.fc1"), (S{32, 32}));
-  EXPECT_EQ(smallest->layer_infos().size(), 1u + 4u + 1u);
+  const auto layers = smallest->layer_infos();
+  const auto compressible = std::count_if(layers.begin(), layers.end(), [](const auto& l) { return l.compressible; });
+  EXPECT_EQ(compressible, 1 + 4 + 1);
+  EXPECT_EQ(layers.size(), 1u + 4u + 1u + 5u);  // and embed, the block's two LayerNorms and attention, the head's LayerNorm
   EXPECT_EQ(net->space().layers.size(), 1u + 2u * 4u + 1u);
 }
 
@@ -215,4 +218,29 @@ TEST(ViT, TheExtractedSubnetHoldsTheTransformerOps) {
                     supernet::SubnetOpKind::kLayerNorm, supernet::SubnetOpKind::kAttention,
                     supernet::SubnetOpKind::kClassToken})
     EXPECT_NE(std::find(kinds.begin(), kinds.end(), kind), kinds.end());
+}
+
+TEST(ViT, CostsCountAttentionsMatmulsAndEveryParameter) {
+  auto net = tiny_vit();
+  const auto subnet = net->extract(supernet::largest_spec(net->space()));
+  const auto infos = subnet->layer_infos();
+  // One block by hand: embed 48, 3 heads of 16, MLP ratio 2, 17 tokens.
+  const int64_t t = 17, e = 48, width = 48, hidden = 96;
+  const int64_t qkv = t * e * 3 * width, attention = 2 * t * t * width, proj = t * width * e;
+  const int64_t fc1 = t * e * hidden, fc2 = t * hidden * e;
+  int64_t block = 0;
+  for (const auto& l : infos)
+    if (l.name.rfind("s0.b0.", 0) == 0) block += l.macs();
+  EXPECT_EQ(block, qkv + attention + proj + fc1 + fc2);
+  EXPECT_EQ(info(infos, "s0.b0.attn").macs(), attention);
+  EXPECT_EQ(info(infos, "s0.b0.ln1").macs(), 0);
+  // Every parameter is some layer's: weights, biases, LayerNorms, the
+  // positional embedding and the class token.
+  int64_t counted = 0, params = 0;
+  for (const auto& l : infos) counted += l.weight_numel + l.bias_numel;
+  for (const auto& p : subnet->parameters()) params += p.numel();
+  EXPECT_EQ(counted, params);
+  EXPECT_EQ(info(infos, "embed").weight_numel, t * e);
+  EXPECT_EQ(info(infos, "embed").bias_numel, e);
+  EXPECT_FALSE(info(infos, "head.ln").compressible);
 }
