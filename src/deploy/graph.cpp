@@ -189,10 +189,9 @@ class GraphBuilder {
   int input() const { return g_.input; }
 
  private:
-  // A quantized activation's grid: ReLU and GELU keep their input's (GELU's
-  // outputs lie within its inputs' range but for its minimum, -0.17, which
-  // the grid of a range including 0 nearly always covers), h-sigmoid has a
-  // fixed one, h-swish is calibrated.
+  // A quantized activation's grid: ReLU and GELU keep their input's (GELU(x)
+  // lies between x and 0, so its outputs stay within its inputs' range),
+  // h-sigmoid has a fixed one, h-swish is calibrated.
   static QSource quantized_act_source(Act act) {
     if (act == Act::kRelu || act == Act::kGelu) return QSource::kInput;
     return act == Act::kHsigmoid ? QSource::kFixed : QSource::kObserved;
