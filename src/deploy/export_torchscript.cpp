@@ -113,7 +113,8 @@ class ScriptWriter {
       case OpKind::kQuantize:
         return line(n.output, "aten.quantize_per_tensor(" + in(0) + ", " + qargs(n.output) + ", " + kQUInt8 + ")");
       case OpKind::kDequantize: return line(n.output, in(0) + ".dequantize()");
-      case OpKind::kScale: return line(n.output, in(0) + " * " + buffer(n.name + ".channel_scale", n.channel_scale));
+      case OpKind::kScale:
+        return line(n.output, in(0) + " * " + buffer(n.name + ".channel_scale", n.channel_scale.contiguous()));
       case OpKind::kTokens:
         return line(n.output, in(0) + ".permute([0, 2, 3, 1]).reshape([" + in(0) + ".size(0), -1, " + in(0) + ".size(1)])");
       case OpKind::kEmbed: return embed(n);
@@ -127,10 +128,11 @@ class ScriptWriter {
     }
   }
 
-  // A tensor attribute of the module; returns its name in the source.
+  // A tensor attribute of the module, in the layout given (a conv's weight
+  // channels-last); returns its name in the source.
   std::string buffer(const std::string& name, const at::Tensor& t) {
     const std::string attr = ident(name);
-    m_.register_buffer(attr, t.contiguous());
+    m_.register_buffer(attr, t);
     return "self." + attr;
   }
 
@@ -181,18 +183,16 @@ class ScriptWriter {
   }
 
   void fp32_layer(const Node& n) {
-    const std::string w = ident(n.name) + "_weight", b = ident(n.name) + "_bias";
     auto weight = n.weight.to(at::kFloat).contiguous();
     if (n.kind == OpKind::kConv) weight = weight.contiguous(at::MemoryFormat::ChannelsLast);
-    m_.register_buffer(w, weight);
-    m_.register_buffer(b, n.bias.to(at::kFloat).contiguous());
+    const auto w = buffer(n.name + ".weight", weight), b = buffer(n.name + ".bias", n.bias.to(at::kFloat).contiguous());
     std::string y;
     if (n.kind == OpKind::kConv) {
       const auto s = std::to_string(n.stride), p = std::to_string(n.padding);
-      y = "aten.conv2d(" + var(n.inputs[0]) + ", self." + w + ", self." + b + ", [" + s + ", " + s + "], [" + p +
-          ", " + p + "], [1, 1], " + std::to_string(n.groups) + ")";
+      y = "aten.conv2d(" + var(n.inputs[0]) + ", " + w + ", " + b + ", [" + s + ", " + s + "], [" + p + ", " + p +
+          "], [1, 1], " + std::to_string(n.groups) + ")";
     } else {
-      y = "aten.linear(" + var(n.inputs[0]) + ", self." + w + ", self." + b + ")";
+      y = "aten.linear(" + var(n.inputs[0]) + ", " + w + ", " + b + ")";
     }
     line(n.output, act(y, n.act));
   }

@@ -200,7 +200,8 @@ quant::QuantizedWeight quantized_weight(const Node& n);
 /// Multiplies output channel i of a weight node by r_i > 0 (r: [out]): the
 /// codes stay, the scales and offsets (rounded to fp32), the weight and the
 /// bias scale with it. Exact on the integers, which is what lets SmoothQuant
-/// fold its division into a producing layer.
+/// fold its division into a producing layer. On a LayerNorm node it scales
+/// the affine (gamma and beta).
 void scale_output_channels(Node& n, const at::Tensor& r);
 
 /// Stores codes and grid on a weight node (`shape`: the weight's) and the

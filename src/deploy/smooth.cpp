@@ -123,19 +123,18 @@ bool divide_layer_input(Graph& g, const std::string& layer, const at::Tensor& s)
   std::vector<size_t> readers;
   collect_readers(g, u, readers);
   g.calibrated = false;
-  // A per-tensor producer would leave its grid per channel: it keeps its grid and gets a scale node.
-  const bool sole_reader = readers == std::vector<size_t>{k};
-  if (p >= 0 && g.nodes[size_t(p)].has_weight() && positively_homogeneous(g.nodes[size_t(p)].act) &&
-      g.nodes[size_t(p)].policy.param("per_tensor", 0) != 1 && sole_reader) {
-    scale_output_channels(g.nodes[size_t(p)], inverse);
-    return true;
-  }
-  // LayerNorm's affine: (norm(x) * gamma + beta) / s = norm(x) * (gamma / s) + beta / s, SmoothQuant's canonical placement.
-  if (p >= 0 && g.nodes[size_t(p)].kind == OpKind::kLayerNorm && sole_reader) {
-    auto& ln = g.nodes[size_t(p)];
-    ln.weight = (ln.weight.to(at::kDouble) * inverse).to(at::kFloat).contiguous();
-    ln.bias = (ln.bias.to(at::kDouble) * inverse).to(at::kFloat).contiguous();
-    return true;
+  // The division folds into a sole producer whose output channels scale
+  // exactly: a layer with a positively homogeneous activation (a per-tensor
+  // one would leave its grid per channel: it keeps its grid and gets a scale
+  // node), or LayerNorm's affine, SmoothQuant's canonical placement.
+  if (p >= 0 && readers == std::vector<size_t>{k}) {
+    auto& producer = g.nodes[size_t(p)];
+    const bool foldable_layer = producer.has_weight() && positively_homogeneous(producer.act) &&
+                                producer.policy.param("per_tensor", 0) != 1;
+    if (foldable_layer || producer.kind == OpKind::kLayerNorm) {
+      scale_output_channels(producer, inverse);
+      return true;
+    }
   }
   insert_scale_node(g, k, u, inverse);
   return false;

@@ -2,16 +2,15 @@
 // A tiny supernet's subnets deployed as graphs, shared by the deploy suites.
 
 #include <ATen/ATen.h>
-#include <torch/utils.h>
 #include <gtest/gtest.h>
+#include <torch/utils.h>
 
 #include <algorithm>
 #include <cstring>
 #include <fstream>
 
-#include "src/core/fs.hpp"
-
 #include "src/core/dataset.hpp"
+#include "src/core/fs.hpp"
 #include "src/deploy/export.hpp"
 #include "src/deploy/graph.hpp"
 #include "src/deploy/int8_runtime.hpp"

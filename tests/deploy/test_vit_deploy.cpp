@@ -33,13 +33,6 @@ supernet::Supernet randomised_vit(const std::string& pool) {
   return net;
 }
 
-Deployed deploy_vit(const supernet::Supernet& net, const supernet::SubnetSpec& spec) {
-  Deployed d{net->extract(spec), {}};
-  d.subnet->fold_bn();  // no BN: a no-op the graph requires
-  d.graph = deploy::build_graph(*d.subnet, {1, 28, 28, data().mean, data().std});
-  deploy::calibrate(d.graph, batch(data().train.images, 256), 128);
-  return d;
-}
 
 quant::LayerPolicy smoothquant() {
   auto p = policy(8, 8);
@@ -66,7 +59,7 @@ TEST(ViTDeploy, Fp32GraphComputesTheSubnetAndStoresEveryParameter) {
     core::Rng rng(3);
     for (int t = 0; t < 3; ++t) {
       const auto spec = t == 0 ? supernet::largest_spec(net->space()) : supernet::random_spec(net->space(), rng, false);
-      auto d = deploy_vit(net, spec);
+      auto d = deploy_spec(net, spec);
       EXPECT_EQ(count(d.graph, deploy::OpKind::kAttention), spec.arch.at("s0.depth")) << pool;
       EXPECT_EQ(count(d.graph, deploy::OpKind::kQuantize), 0) << pool;
       const auto x = batch(data().test.images, 32);
@@ -92,7 +85,7 @@ TEST(ViTDeploy, Fp32GraphComputesTheSubnetAndStoresEveryParameter) {
 
 TEST(ViTDeploy, GeluRunsOnItsLinearsQuantizedGrid) {
   auto net = trained_tiny_net("vit");
-  const auto d = deploy_vit(net, supernet::largest_spec(net->space(), policy(8, 8)));
+  const auto d = deploy_spec(net, supernet::largest_spec(net->space(), policy(8, 8)));
   int gelus = 0;
   for (const auto& n : d.graph.nodes)
     if (n.kind == deploy::OpKind::kAct && n.act == supernet::Act::kGelu) {
@@ -108,7 +101,7 @@ TEST(ViTDeploy, GeluRunsOnItsLinearsQuantizedGrid) {
 
 TEST(ViTDeploy, SmoothQuantFoldsIntoLayerNormAndLeavesTheFunctionUnchanged) {
   auto net = randomised_vit("cls");
-  auto d = deploy_vit(net, supernet::largest_spec(net->space()));
+  auto d = deploy_spec(net, supernet::largest_spec(net->space()));
   const auto x = batch(data().test.images, 32);
   const auto before = deploy::simulate(d.graph, x);
   at::manual_seed(5);
@@ -131,7 +124,7 @@ TEST(ViTDeploy, SmoothQuantFoldsIntoLayerNormAndLeavesTheFunctionUnchanged) {
 TEST(ViTDeploy, SmoothQuantFoldsIntoEveryLayerNormAndScalesTheRest) {
   auto net = trained_tiny_net("vit");
   const auto spec = supernet::largest_spec(net->space(), smoothquant());
-  auto d = deploy_vit(net, spec);
+  auto d = deploy_spec(net, spec);
   deploy::CompressSettings settings;
   settings.hessian_images = 128;
   settings.batch_size = 128;
