@@ -57,18 +57,19 @@ std::string status_of(const eval::RecipeSearch& s, size_t i) {
 std::string alpha_text(double alpha) { return alpha < 0 ? "none" : core::significant(alpha, 3); }
 
 std::string recipe_table(const eval::RecipeSearch& s, const std::string& format) {
-  core::Table t({"acts", "weights", "observer", "alpha", "top1", "drop", "latency_ms", "speedup", "model_bytes",
-                 "memory_reduction", "status"});
-  t.add({"fp32", "-", "-", "-", core::fixed(s.fp32.top1, 2), "0", core::fixed(s.fp32.latency_ms, 3), "1",
+  core::Table t({"acts", "weights", "observer", "alpha", "smoothed", "top1", "drop", "latency_ms", "speedup",
+                 "model_bytes", "memory_reduction", "status"});
+  t.add({"fp32", "-", "-", "-", "-", core::fixed(s.fp32.top1, 2), "0", core::fixed(s.fp32.latency_ms, 3), "1",
          std::to_string(int64_t(s.fp32.model_bytes)), "0", "reference"});
   for (size_t i = 0; i < s.rows.size(); ++i) {
     const auto& r = s.rows[i];
     const auto& c = r.recipe;
+    const std::string smoothed = c.alpha < 0 || !r.ok ? "-" : std::to_string(r.smoothed.size()) + " layers";
     if (!r.ok) {
-      t.add({c.acts, c.weights, c.observer, alpha_text(c.alpha), "", "", "", "", "", "", status_of(s, i)});
+      t.add({c.acts, c.weights, c.observer, alpha_text(c.alpha), smoothed, "", "", "", "", "", "", status_of(s, i)});
       continue;
     }
-    t.add({c.acts, c.weights, c.observer, alpha_text(c.alpha), core::fixed(r.top1, 2),
+    t.add({c.acts, c.weights, c.observer, alpha_text(c.alpha), smoothed, core::fixed(r.top1, 2),
            core::fixed(s.fp32.top1 - r.top1, 2), core::fixed(r.latency_ms, 3), core::fixed(r.speedup, 2) + "x",
            std::to_string(int64_t(r.model_bytes)), core::fixed(100 * r.memory_reduction, 1) + "%", status_of(s, i)});
   }
@@ -78,7 +79,7 @@ std::string recipe_table(const eval::RecipeSearch& s, const std::string& format)
 nlohmann::json row_json(const eval::RecipeRow& r) {
   return {{"acts", r.recipe.acts}, {"weights", r.recipe.weights}, {"observer", r.recipe.observer},
           {"alpha", r.recipe.alpha < 0 ? nlohmann::json(nullptr) : nlohmann::json(r.recipe.alpha)},
-          {"ok", r.ok}, {"reason", r.reason}, {"top1", r.top1}, {"latency_ms", r.latency_ms},
+          {"smoothed", r.smoothed}, {"ok", r.ok}, {"reason", r.reason}, {"top1", r.top1}, {"latency_ms", r.latency_ms},
           {"model_bytes", r.model_bytes}, {"speedup", r.speedup}, {"memory_reduction", r.memory_reduction},
           {"within_bound", r.within_bound}};
 }

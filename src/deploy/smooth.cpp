@@ -11,7 +11,6 @@ namespace qnas::deploy {
 
 namespace {
 
-
 // The index of the node that produces value v; -1 for the graph input.
 int producer(const Graph& g, int v) {
   for (size_t k = 0; k < g.nodes.size(); ++k)
@@ -40,6 +39,50 @@ void collect_readers(const Graph& g, int v, std::vector<size_t>& out) {
 
 // f(x / s) = f(x) / s for s > 0.
 bool positively_homogeneous(supernet::Act act) { return act == supernet::Act::kNone || act == supernet::Act::kRelu; }
+
+// A layer whose output channels scale exactly (a per-tensor grid would
+// become per channel: such a layer keeps its grid).
+bool foldable_layer(const Node& n) {
+  return n.has_weight() && positively_homogeneous(n.act) && n.policy.param("per_tensor", 0) != 1;
+}
+
+bool sole_reader(const Graph& g, int v, size_t k) {
+  std::vector<size_t> readers;
+  collect_readers(g, v, readers);
+  return readers == std::vector<size_t>{k};
+}
+
+// The fp32 value v is quantized from (through Quantize / Dequantize nodes).
+int unconverted(const Graph& g, int v) {
+  for (int p = producer(g, v); p >= 0 && g.nodes[size_t(p)].converts_precision(); p = producer(g, v))
+    v = g.nodes[size_t(p)].inputs[0];
+  return v;
+}
+
+// Where layer k's input division folds: the node whose output channels
+// [offset, offset + C) take it, -1 when none does. Walks back through sole
+// readers: a foldable layer or a LayerNorm ends the walk; the class token's
+// selection and the mean over tokens keep channels; attention's output is
+// linear in each channel of V (softmax(QK^T) V), the qkv output's last third.
+struct FoldTarget {
+  int node = -1;
+  int64_t offset = 0;
+};
+
+FoldTarget fold_target(const Graph& g, size_t k) {
+  size_t reader = k;
+  int64_t offset = 0;
+  for (int u = unconverted(g, g.nodes[k].inputs[0]);;) {
+    const int p = producer(g, u);
+    if (p < 0 || !sole_reader(g, u, reader)) return {};
+    const Node& n = g.nodes[size_t(p)];
+    if (foldable_layer(n) || n.kind == OpKind::kLayerNorm) return {p, offset};
+    if (n.kind == OpKind::kAttention && offset == 0) offset = 2 * n.heads * n.head_dim;
+    else if (n.kind != OpKind::kClassToken && n.kind != OpKind::kTokenMean) return {};
+    reader = size_t(p);
+    u = unconverted(g, n.inputs[0]);
+  }
+}
 
 int add_value(Graph& g, const std::string& name, bool quantized) {
   Value v;
@@ -107,36 +150,28 @@ void insert_scale_node(Graph& g, size_t k, int u, const at::Tensor& inverse) {
 }  // namespace
 
 int smoothing_source(const Graph& g, const std::string& layer) {
-  int v = g.nodes[layer_index(g, layer)].inputs[0];
-  for (int p = producer(g, v); p >= 0 && g.nodes[size_t(p)].converts_precision(); p = producer(g, v))
-    v = g.nodes[size_t(p)].inputs[0];
-  return v;
+  return unconverted(g, g.nodes[layer_index(g, layer)].inputs[0]);
+}
+
+bool input_division_folds(const Graph& g, const std::string& layer) {
+  return fold_target(g, layer_index(g, layer)).node >= 0;
 }
 
 bool divide_layer_input(Graph& g, const std::string& layer, const at::Tensor& s) {
   const size_t k = layer_index(g, layer);
   QNAS_CHECK(s.dim() == 1 && (s > 0).all().item<bool>(), "smoothquant: layer '", layer,
              "': smoothing factors must be a positive vector");
-  const int u = smoothing_source(g, layer);
   const at::Tensor inverse = 1.0 / s.to(at::kDouble);
-  const int p = producer(g, u);
-  std::vector<size_t> readers;
-  collect_readers(g, u, readers);
   g.calibrated = false;
-  // The division folds into a sole producer whose output channels scale
-  // exactly: a layer with a positively homogeneous activation (a per-tensor
-  // one would leave its grid per channel: it keeps its grid and gets a scale
-  // node), or LayerNorm's affine, SmoothQuant's canonical placement.
-  if (p >= 0 && readers == std::vector<size_t>{k}) {
-    auto& producer = g.nodes[size_t(p)];
-    const bool foldable_layer = producer.has_weight() && positively_homogeneous(producer.act) &&
-                                producer.policy.param("per_tensor", 0) != 1;
-    if (foldable_layer || producer.kind == OpKind::kLayerNorm) {
-      scale_output_channels(producer, inverse);
-      return true;
-    }
+  const auto target = fold_target(g, k);
+  if (target.node >= 0) {
+    auto& n = g.nodes[size_t(target.node)];
+    at::Tensor r = at::ones({n.weight.size(0)}, at::kDouble);
+    r.narrow(0, target.offset, inverse.numel()).copy_(inverse);
+    scale_output_channels(n, r);
+    return true;
   }
-  insert_scale_node(g, k, u, inverse);
+  insert_scale_node(g, k, smoothing_source(g, layer), inverse);
   return false;
 }
 

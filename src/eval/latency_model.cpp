@@ -22,7 +22,10 @@ namespace qnas::eval {
 namespace {
 
 // Bumped when what an entry means changes: older tables are then rebuilt.
-constexpr int kTableVersion = 2;  // 2: segments are shares of the probe's latency as latency_ms measures it
+// 2: segments are shares of the probe's latency as latency_ms measures it;
+// 3: a transformer's weightless parts (attention, LayerNorm, embedding) are
+// segments of their own.
+constexpr int kTableVersion = 3;
 
 std::string shape_key(const supernet::LayerInfo& l) {
   return l.kind + ":" + std::to_string(l.in_channels) + ">" + std::to_string(l.out_channels) + ":k" +
@@ -108,11 +111,12 @@ supernet::SubnetSpec with_pattern(supernet::SubnetSpec spec, const supernet::Spa
   return spec;
 }
 
-// The layer a graph node computes (its own name, or a factor's
-// "<layer>.<part>"); empty for nodes that are not a layer's.
+// The layer a graph node computes (its own name, also for a transformer's
+// weightless parts, or a factor's "<layer>.<part>"); empty for nodes that
+// are not a layer's.
 std::string layer_of(const deploy::Node& n, const std::set<std::string>& layers) {
-  if (!n.has_weight()) return "";
   if (layers.count(n.name)) return n.name;
+  if (!n.has_weight()) return "";
   for (auto pos = n.name.rfind('.'); pos != std::string::npos; pos = n.name.rfind('.', pos - 1)) {
     const auto prefix = n.name.substr(0, pos);
     if (layers.count(prefix)) return prefix;

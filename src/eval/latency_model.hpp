@@ -1,8 +1,9 @@
 #pragma once
 // A latency model of the deployed graph, measured on this host: a table of
-// per-layer "segments" (a compressible layer's node and the nodes between it
-// and the previous layer: its input's Quantize / Dequantize, the residual
-// add and SE gating before it), keyed by the layer's shape, its precision
+// per-layer "segments" (a layer's node, compressible or a transformer's
+// attention, LayerNorm or embedding, and the nodes between it and the
+// previous layer: its input's Quantize / Dequantize, the residual add and SE
+// gating before it), keyed by the layer's shape, its precision
 // class and its predecessor's, timed on the int8 runtime inside probe
 // subnets that cover every shape and every pair of neighbouring precisions
 // the space can produce. A candidate's estimate is the sum of its layers'

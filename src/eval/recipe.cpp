@@ -8,6 +8,7 @@
 
 #include "src/core/error.hpp"
 #include "src/core/progress.hpp"
+#include "src/deploy/smooth.hpp"
 
 namespace qnas::eval {
 
@@ -55,12 +56,13 @@ std::vector<Recipe> expand(const RecipeGrid& g) {
 }
 
 supernet::SubnetSpec recipe_spec(const supernet::SubnetSpec& arch, const Recipe& r,
-                                 const std::vector<supernet::LayerInfo>& layers) {
+                                 const std::vector<supernet::LayerInfo>& layers, const std::set<std::string>* smoothed) {
   auto spec = arch;
   for (const auto& l : layers) {
     if (!l.compressible) continue;
-    quant::LayerPolicy p{8, 8, r.alpha < 0 ? "rtn" : "smoothquant", {}};
-    if (r.alpha >= 0) p.params["alpha"] = r.alpha;
+    const bool smooth = r.alpha >= 0 && (!smoothed || smoothed->count(l.name));
+    quant::LayerPolicy p{8, 8, smooth ? "smoothquant" : "rtn", {}};
+    if (smooth) p.params["alpha"] = r.alpha;
     if (r.weights == "tensor") p.params["per_tensor"] = 1;
     if (r.acts == "dynamic") {
       if (l.kind == "linear") p.params["dynamic"] = 1;
@@ -70,6 +72,16 @@ supernet::SubnetSpec recipe_spec(const supernet::SubnetSpec& arch, const Recipe&
     spec.policy.at(l.name) = p;
   }
   return spec;
+}
+
+std::set<std::string> foldable_smoothing_layers(const supernet::Subnet& folded,
+                                                const std::map<std::string, quant::LayerPolicy>& policy) {
+  folded->set_policies(policy);
+  const auto graph = deploy::build_graph(*folded);
+  std::set<std::string> out;
+  for (const auto& n : graph.nodes)
+    if (n.has_weight() && policy.count(n.name) && deploy::input_division_folds(graph, n.name)) out.insert(n.name);
+  return out;
 }
 
 namespace {
@@ -98,7 +110,14 @@ RecipeRow measure_recipe(const Evaluator& evaluator, const supernet::Subnet& fol
   try {
     if (recipe.acts == "dynamic" && recipe.alpha >= 0)
       QNAS_THROW("SmoothQuant folds its division into static activation ranges; expected alpha none with dynamic");
-    row = measure(evaluator, folded, recipe_spec(arch, recipe, layers), o);
+    std::set<std::string> smoothed;
+    if (recipe.alpha >= 0) {
+      auto plain = recipe;
+      plain.alpha = -1;
+      smoothed = foldable_smoothing_layers(folded, recipe_spec(arch, plain, layers).policy);
+    }
+    row = measure(evaluator, folded, recipe_spec(arch, recipe, layers, &smoothed), o);
+    row.smoothed.assign(smoothed.begin(), smoothed.end());
   } catch (const std::exception& e) {
     row.ok = false;
     row.reason = e.what();

@@ -9,9 +9,13 @@
 //             conv layers stay fp32)
 //   weights   channel | tensor (one symmetric scale per output channel or per layer)
 //   observer  minmax | percentile | mse (static activation ranges)
-//   alpha     SmoothQuant's migration strength, or none (plain RTN W8A8)
+//   alpha     SmoothQuant's migration strength, or none (plain RTN W8A8);
+//             smoothed are the layers whose input division folds (the
+//             paper's placement: no fp32 scale node), the rest plain
 // A recipe that cannot be built or run gives a row with the reason.
 
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,14 +44,26 @@ std::vector<Recipe> expand(const RecipeGrid& grid);
 void check_grid(const RecipeGrid& grid);
 
 /// The architecture `arch` under a recipe: W8A8 on every compressible layer
-/// (dynamic: the linear layers only, the others fp32).
+/// (dynamic: the linear layers only, the others fp32). SmoothQuant goes to
+/// the layers in `smoothed` (all compressible layers when null), plain RTN
+/// to the rest.
 supernet::SubnetSpec recipe_spec(const supernet::SubnetSpec& arch, const Recipe& recipe,
-                                 const std::vector<supernet::LayerInfo>& layers);
+                                 const std::vector<supernet::LayerInfo>& layers,
+                                 const std::set<std::string>* smoothed = nullptr);
+
+/// SmoothQuant's placement on `folded` (a BN-folded subnet) under `policy`:
+/// the layers whose input division folds into a preceding LayerNorm or
+/// layer, through attention, the class token or the mean over tokens
+/// (deploy/smooth.hpp), so smoothing adds no scale node. `folded` holds
+/// `policy` afterwards.
+std::set<std::string> foldable_smoothing_layers(const supernet::Subnet& folded,
+                                                const std::map<std::string, quant::LayerPolicy>& policy);
 
 struct RecipeRow {
   Recipe recipe;
   bool ok = false;
   std::string reason;  // why the recipe failed, or why it was not chosen
+  std::vector<std::string> smoothed;  // the layers SmoothQuant smoothed
   double top1 = 0, latency_ms = 0, model_bytes = 0;
   double speedup = 0, memory_reduction = 0;  // vs fp32: latency ratio, 1 - bytes ratio
   bool within_bound = false;

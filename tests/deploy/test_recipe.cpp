@@ -6,6 +6,8 @@
 
 #include <ATen/ATen.h>
 
+#include <set>
+
 #include "src/deploy/export.hpp"
 #include "src/deploy/int8_runtime.hpp"
 #include "src/eval/recipe.hpp"
@@ -92,4 +94,39 @@ TEST(Recipe, ASharedFoldedSubnetEvaluatesLikeAFreshOne) {
   const auto other = supernet::smallest_spec(net->space());
   ASSERT_NE(other.arch, arch.arch);
   expect_error([&] { evaluator.evaluate(folded, other, "val", o); }, {"another architecture"});
+}
+
+// SmoothQuant's recipes smooth where the division folds (qkv and fc1 into
+// their LayerNorm, proj into V's rows of qkv, the classifier into the final
+// LayerNorm), so a smoothed ViT has no fp32 scale node; per-tensor weights
+// keep qkv's grid, so proj stays plain there.
+TEST(Recipe, SmoothQuantGoesWhereItsDivisionFolds) {
+  auto net = trained_tiny_net("vit");
+  const auto arch = supernet::largest_spec(net->space());
+  const eval::Evaluator evaluator(tiny_config("", "vit"), net, data());
+  const auto folded = evaluator.prepare(supernet::with_uniform_policy(arch, {})).subnet;
+  const auto layers = net->layer_infos(arch);
+  // The compressible layers named `suffixes` ("classifier" or "<block>.qkv"...).
+  const auto placement = [&](const std::vector<std::string>& suffixes) {
+    std::set<std::string> out;
+    for (const auto& l : layers)
+      for (const auto& suffix : suffixes) {
+        const auto dot = l.name.rfind('.');
+        if (l.compressible && l.name.substr(dot == std::string::npos ? 0 : dot + 1) == suffix) out.insert(l.name);
+      }
+    return out;
+  };
+  for (const std::string weights : {"channel", "tensor"}) {
+    const eval::Recipe plain{"static", weights, "minmax", -1}, smooth{"static", weights, "minmax", 0.5};
+    const auto smoothed = eval::foldable_smoothing_layers(folded, eval::recipe_spec(arch, plain, layers).policy);
+    const auto expected = weights == "channel" ? placement({"qkv", "proj", "fc1", "classifier"})
+                                               : placement({"qkv", "fc1", "classifier"});
+    EXPECT_EQ(smoothed, expected) << weights;
+    const auto spec = eval::recipe_spec(arch, smooth, layers, &smoothed);
+    int smoothquant = 0;
+    for (const auto& [layer, p] : spec.policy) smoothquant += p.method == "smoothquant";
+    EXPECT_EQ(smoothquant, int(expected.size()));
+    const auto p = evaluator.prepare(folded, spec);
+    for (const auto& n : p.graph.nodes) EXPECT_NE(n.kind, deploy::OpKind::kScale) << n.name;
+  }
 }

@@ -83,15 +83,21 @@ TEST(Sensitivity, ALayerWithAnOutlierColumnRanksFirst) {
   }
 }
 
-TEST(Sensitivity, MixedAllocationKeepsTheDeployedModelBytesWithinEveryBudget) {
-  const auto net = trained_tiny_net();
-  auto cfg = tiny_config();
+namespace {
+
+void expect_mixed_allocation_within_every_budget(const std::string& kind) {
+  const auto net = trained_tiny_net(kind);
+  auto cfg = tiny_config("", kind);
   cfg.quant.calib_images = 128;
   eval::Evaluator evaluator(cfg, net, data());
   const auto arch = supernet::largest_spec(net->space(), policy(32, 32));
   const auto report = eval::measure_sensitivity(evaluator, arch, {2, 4, 8}, 8);
   ASSERT_EQ(report.passes.size(), 3u);
   EXPECT_EQ(report.passes.front().weight_bits, 2);
+  for (const auto& pass : report.passes) {
+    EXPECT_EQ(pass.layers.size(), arch.policy.size());  // every compressible layer, scored
+    for (const auto& l : pass.layers) EXPECT_GE(l.score, 0) << l.layer;
+  }
   const auto uniform = [&](int bits) {
     return double(evaluator.prepare(supernet::with_uniform_policy(arch, policy(bits, 8))).graph.model_bytes());
   };
@@ -115,3 +121,12 @@ TEST(Sensitivity, MixedAllocationKeepsTheDeployedModelBytesWithinEveryBudget) {
                {"below the smallest reachable", "w2"});
   expect_error([&] { eval::allocate_mixed(report, {"latency_ms", 1}); }, {"'latency_ms'", "model_bytes or bops"});
 }
+
+}  // namespace
+
+TEST(Sensitivity, MixedAllocationKeepsTheDeployedModelBytesWithinEveryBudget) {
+  expect_mixed_allocation_within_every_budget("mbv3");
+}
+
+// The same on a ViT: its linears on tokens are scored and allocated alike.
+TEST(Sensitivity, MixedAllocationOnAViT) { expect_mixed_allocation_within_every_budget("vit"); }

@@ -3,6 +3,8 @@
 // supernet changes; an estimate is the sum of the entries it lists.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <torch/utils.h>
 
 #include "src/core/dataset.hpp"
@@ -16,9 +18,11 @@ using namespace qnas;
 
 namespace {
 
-core::Config small_config() {
-  auto cfg = qnas::testing::tiny_config();
+core::Config small_config(const std::string& kind = "mbv3") {
+  auto cfg = qnas::testing::tiny_config("", kind);
   cfg.supernet.mbv3.kernel = {3};
+  cfg.supernet.vit.embed_dim = {32};
+  cfg.supernet.vit.heads = {2};
   cfg.data.train_subset = 300;
   cfg.data.val_size = 50;
   cfg.quant.calib_images = 16;
@@ -29,13 +33,38 @@ core::Config small_config() {
 }
 
 struct Fixture {
-  core::Config cfg = small_config();
+  explicit Fixture(const std::string& kind = "mbv3") : cfg(small_config(kind)) {}
+  core::Config cfg;
   core::Dataset data = core::load_dataset(cfg.data, 1);
-  supernet::Supernet net = [] {
+  supernet::Supernet net = [this] {
     torch::manual_seed(0);
-    return supernet::make_supernet(small_config(), {1, 28, 28, 10});
+    return supernet::make_supernet(cfg, {1, 28, 28, 10});
   }();
 };
+
+// Every layer of random subnets finds an entry, and the estimate is the sum
+// of the entries it lists; the largest subnet's layers find the most
+// specific one (probed shapes and neighbours).
+void expect_estimates_cover_the_space(const Fixture& f, const eval::LatencyModel& model) {
+  core::Rng rng(3);
+  for (int i = 0; i < 20; ++i) {
+    const auto spec = supernet::random_spec(f.net->space(), rng);
+    const auto e = model.estimate(f.net->layer_infos(spec));
+    double sum = 0;
+    for (const auto& item : e.items) {
+      EXPECT_EQ(item.ms, model.table().at(item.key)) << item.layer;
+      sum += item.ms;
+    }
+    EXPECT_DOUBLE_EQ(e.ms, sum);
+    EXPECT_EQ(e.unmodelled, 0);
+    EXPECT_EQ(e.items.size(), f.net->layer_infos(spec).size());
+  }
+  const auto largest = supernet::largest_spec(f.net->space(), {8, 8, "rtn", {}});
+  const auto layers = f.net->layer_infos(largest);
+  const auto e = model.estimate(layers);
+  for (size_t k = 0; k < layers.size(); ++k)
+    EXPECT_EQ(e.items[k].key, eval::segment_keys(layers[k], k ? &layers[k - 1] : nullptr).front());
+}
 
 }  // namespace
 
@@ -81,27 +110,31 @@ TEST(LatencyModel, MeasuredOnTheHostCachedAndRemeasuredWhenItsIdentityChanges) {
   eval::LatencyModel::load_or_build(other_latency, f.net->space(), path, &measured, other_host);
   EXPECT_FALSE(measured);
 
-  // An estimate is the sum of the entries it lists; every layer of every
-  // subnet of the space finds one, probed shapes and neighbours the most
-  // specific one.
-  core::Rng rng(3);
-  for (int i = 0; i < 20; ++i) {
-    const auto spec = supernet::random_spec(f.net->space(), rng);
-    const auto e = model.estimate(f.net->layer_infos(spec));
-    double sum = 0;
-    for (const auto& item : e.items) {
-      EXPECT_EQ(item.ms, model.table().at(item.key)) << item.layer;
-      sum += item.ms;
-    }
-    EXPECT_DOUBLE_EQ(e.ms, sum);
-    EXPECT_EQ(e.unmodelled, 0);
-    EXPECT_EQ(e.items.size(), f.net->layer_infos(spec).size());
-  }
+  expect_estimates_cover_the_space(f, model);
+}
+
+// A transformer's attention (QK^T, softmax, AV), LayerNorms and embedding
+// are layers without a policy: each is a segment of its own, timed, so an
+// estimate counts them where they run rather than in the next linear's.
+TEST(LatencyModel, ATransformersWeightlessPartsAreSegmentsOfTheirOwn) {
+  Fixture f("vit");
+  qnas::testing::TempDir dir("latency_model_vit");
+  eval::Evaluator evaluator(f.cfg, f.net, f.data);
+  const auto model = eval::LatencyModel::load_or_build(evaluator, f.net->space(), eval::LatencyModel::path_in(dir.str()));
+  // 2 MLP ratios x 2 depths, 3 uniform classes + 6 alternating pairs.
+  EXPECT_EQ(model.probes(), 36);
+  expect_estimates_cover_the_space(f, model);
   const auto largest = supernet::largest_spec(f.net->space(), {8, 8, "rtn", {}});
+  std::set<std::string> kinds;
   const auto layers = f.net->layer_infos(largest);
   const auto e = model.estimate(layers);
-  for (size_t k = 0; k < layers.size(); ++k)
-    EXPECT_EQ(e.items[k].key, eval::segment_keys(layers[k], k ? &layers[k - 1] : nullptr).front());
+  for (size_t k = 0; k < layers.size(); ++k) {
+    EXPECT_GT(e.items[k].ms, 0) << layers[k].name;
+    kinds.insert(layers[k].kind);
+  }
+  EXPECT_EQ(kinds, (std::set<std::string>{"attention", "conv", "embed", "layer_norm", "linear"}));
+  const auto smallest = supernet::smallest_spec(f.net->space(), {8, 8, "rtn", {}});
+  EXPECT_LT(model.estimate(f.net->layer_infos(smallest)).ms, e.ms);
 }
 
 TEST(LatencyModel, LatencyMsIsTheRatioToTheAllInt8LargestTimesTheRunsAnchor) {
