@@ -45,9 +45,16 @@ std::vector<std::pair<std::string, supernet::SubnetSpec>> specs(const supernet::
     return spec;
   };
   const auto mixed = cycle({policy(8, 8), policy(4, 8), policy(32, 32), policy(32, 8), policy(4, 32)});
-  const auto methods = cycle({method_policy("smoothquant", 8, 8, {{"alpha", 0.5}}), method_policy("gptq", 4, 8, {}),
+  auto methods = cycle({method_policy("smoothquant", 8, 8, {{"alpha", 0.5}}), method_policy("gptq", 4, 8, {}),
                               method_policy("decoupleq", 2, 32, {{"iterations", 2}, {"tune_steps", 10}}),
                               method_policy("rtn", 3, 8, {{"sym", 0}}), method_policy("gptq", 4, 32, {{"sym", 0}})});
+  // The first layer reads the image: SmoothQuant's division has no producer
+  // to fold into there, so every family's export holds a scale node.
+  for (const auto& l : net->layer_infos(methods))
+    if (l.compressible) {
+      methods.policy.at(l.name) = method_policy("smoothquant", 8, 8, {{"alpha", 0.5}});
+      break;
+    }
   const auto factorized = cycle({method_policy("admm_cp", 4, 8, {{"rank_rate", 1.5}}),
                                  method_policy("cp_rtn", 8, 8, {}), method_policy("admm_cp", 3, 32, {})});
   auto dynamic = supernet::largest_spec(net->space(), policy(8, 8));  // static int8 convs, dynamic linears
