@@ -19,9 +19,14 @@ if [[ $# -gt 0 && "$1" != --* ]]; then kill_at="$1"; shift; fi
 sets=(--set "search.objectives={top1: max, latency_est_ms: min, model_bytes: min}" "$@")
 [[ -f "$ckpt" ]] || { echo "$0: no checkpoint $ckpt" >&2; exit 2; }
 
-search() {  # search DIR [--resume]: stdout to DIR/front.txt, progress appended to DIR/search.log
+search_args() {  # search_args DIR [--resume]: sets args, qnas's arguments for a search into DIR
   local dir="$1"; shift
-  "$qnas" search "$config" "$@" --set "output.dir=$dir" "${sets[@]}" >> "$dir/front.txt" 2>> "$dir/search.log"
+  args=(search "$config" "$@" --set "output.dir=$dir" "${sets[@]}")
+}
+
+search() {  # search DIR [--resume]: stdout to DIR/front.txt, progress appended to DIR/search.log
+  search_args "$@"
+  "$qnas" "${args[@]}" >> "$1/front.txt" 2>> "$1/search.log"
 }
 
 rows() { [[ -f "$1/evaluations.csv" ]] && echo $(($(wc -l < "$1/evaluations.csv") - 1)) || echo 0; }
@@ -41,7 +46,10 @@ done
 
 if [[ ! -f "$out/killed/search.done" ]]; then
   echo "== search killed with SIGKILL after $kill_at candidates -> $out/killed" >&2
-  search "$out/killed" &
+  search_args "$out/killed"
+  # A simple command sent to the background: $! is qnas itself, not a
+  # subshell around it (killing a subshell would leave qnas running).
+  "$qnas" "${args[@]}" >> "$out/killed/front.txt" 2>> "$out/killed/search.log" &
   pid=$!
   while kill -0 "$pid" 2> /dev/null && (( $(rows "$out/killed") < kill_at )); do sleep 0.2; done
   kill -9 "$pid" 2> /dev/null || true
