@@ -115,6 +115,9 @@ RecipeRow measure_recipe(const Evaluator& evaluator, const supernet::Subnet& fol
       auto plain = recipe;
       plain.alpha = -1;
       smoothed = foldable_smoothing_layers(folded, recipe_spec(arch, plain, layers).policy);
+      // Smoothing nothing would measure the plain recipe again under another name.
+      QNAS_CHECK(!smoothed.empty(), "no layer's SmoothQuant division folds into its producer with ", recipe.weights,
+                 " weights: the same model as alpha none");
     }
     row = measure(evaluator, folded, recipe_spec(arch, recipe, layers, &smoothed), o);
     row.smoothed.assign(smoothed.begin(), smoothed.end());

@@ -50,13 +50,17 @@ TEST(Recipe, TheChosenRecipeIsTheFastestWithinTheBoundAndFailuresAreRows) {
   o.max_images = 256;
   const auto s = eval::search_recipes(tiny_config(), net, data(), arch, grid, o);
   ASSERT_EQ(s.rows.size(), 8u);  // static: 2 weights x 2 alphas; dynamic the same (observer "-")
-  int failed = 0;
+  int failed = 0;  // dynamic + SmoothQuant; a static SmoothQuant recipe fails only when no division folds
   for (size_t i = 0; i < s.rows.size(); ++i) {
     const auto& r = s.rows[i];
     if (!r.ok) {
-      ++failed;
-      EXPECT_EQ(r.recipe.acts, "dynamic");
-      EXPECT_NE(r.reason.find("SmoothQuant"), std::string::npos) << r.reason;
+      EXPECT_GE(r.recipe.alpha, 0);
+      if (r.recipe.acts == "dynamic") {
+        ++failed;
+        EXPECT_NE(r.reason.find("SmoothQuant"), std::string::npos) << r.reason;
+      } else {
+        EXPECT_NE(r.reason.find("no layer's SmoothQuant division folds"), std::string::npos) << r.reason;
+      }
       continue;
     }
     EXPECT_GT(r.latency_ms, 0);
