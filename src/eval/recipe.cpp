@@ -102,19 +102,27 @@ RecipeRow measure(const Evaluator& evaluator, const supernet::Subnet& folded, co
   return row;
 }
 
+// SmoothQuant's placement depends on the weight scales alone (not on the
+// observer or alpha): one graph per `weights` value, kept by it.
+using Placements = std::map<std::string, std::set<std::string>>;
+
 // The row of one recipe; a failure (a recipe the graph or runtime refuses) is
 // a row with its reason.
 RecipeRow measure_recipe(const Evaluator& evaluator, const supernet::Subnet& folded, const supernet::SubnetSpec& arch,
-                         const Recipe& recipe, const std::vector<supernet::LayerInfo>& layers, const RecipeOptions& o) {
+                         const Recipe& recipe, const std::vector<supernet::LayerInfo>& layers, const RecipeOptions& o,
+                         Placements& placements) {
   RecipeRow row;
   try {
     if (recipe.acts == "dynamic" && recipe.alpha >= 0)
       QNAS_THROW("SmoothQuant folds its division into static activation ranges; expected alpha none with dynamic");
     std::set<std::string> smoothed;
     if (recipe.alpha >= 0) {
-      auto plain = recipe;
-      plain.alpha = -1;
-      smoothed = foldable_smoothing_layers(folded, recipe_spec(arch, plain, layers).policy);
+      if (!placements.count(recipe.weights)) {
+        auto plain = recipe;
+        plain.alpha = -1;
+        placements[recipe.weights] = foldable_smoothing_layers(folded, recipe_spec(arch, plain, layers).policy);
+      }
+      smoothed = placements.at(recipe.weights);
       // Smoothing nothing would measure the plain recipe again under another name.
       QNAS_CHECK(!smoothed.empty(), "no layer's SmoothQuant division folds into its producer with ", recipe.weights,
                  " weights: the same model as alpha none");
@@ -155,9 +163,10 @@ RecipeSearch search_recipes(const core::Config& config, supernet::Supernet net, 
   const auto folded = evaluator("minmax").prepare(fp32).subnet;
   s.fp32 = measure(evaluator("minmax"), folded, fp32, o);
   s.fp32.recipe = {"fp32", "-", "-", -1};
+  Placements placements;
   for (size_t i = 0; i < recipes.size(); ++i) {
     progress.update(int64_t(i) + 1, int64_t(i) + 1, recipes[i].label());
-    auto row = measure_recipe(evaluator(recipes[i].observer), folded, arch, recipes[i], layers, o);
+    auto row = measure_recipe(evaluator(recipes[i].observer), folded, arch, recipes[i], layers, o, placements);
     if (row.ok) {
       row.speedup = s.fp32.latency_ms / row.latency_ms;
       row.memory_reduction = 1 - row.model_bytes / s.fp32.model_bytes;
