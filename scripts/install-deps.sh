@@ -14,6 +14,7 @@ packages=(
   libopenblas0-openmp     # a real BLAS under LibTorch's fp32 matmuls (reference BLAS is ~30x slower)
   libeigen3-dev           # predictors, factorisations
   libtbb-dev              # CPU parallelism outside LibTorch
+  libpng-dev libjpeg-dev  # image-folder datasets (PNG, JPEG through libjpeg-turbo)
   nlohmann-json3-dev      # specs, state, results
   libyaml-cpp-dev         # configs
   libcli11-dev            # the qnas command line

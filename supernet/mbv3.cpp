@@ -217,6 +217,8 @@ void MBV3SupernetImpl::build_space(const core::QuantConfig& quant) {
                       {"head_width", cfg_.head_width},
                       {"feature_width", cfg_.feature_width},
                       {"kernel_transform", cfg_.kernel_transform}};
+  // Absent means 1, so checkpoints from before the key still load.
+  if (cfg_.stem_stride != 1) space_.structure["stem_stride"] = cfg_.stem_stride;
 }
 
 MBV3Arch MBV3SupernetImpl::arch_of(const SubnetSpec& spec) const {
@@ -232,7 +234,7 @@ MBV3Arch MBV3SupernetImpl::arch_of(const SubnetSpec& spec) const {
 
 at::Tensor MBV3SupernetImpl::stem(const at::Tensor& x, const SubnetSpec& spec) {
   const auto fq = fake_quant(spec);
-  const auto y = elastic_bn_act(conv_same(fq.input("stem", x), fq.weight("stem", stem_w_), {}, 1, 1), stem_bn_,
+  const auto y = elastic_bn_act(conv_same(fq.input("stem", x), fq.weight("stem", stem_w_), {}, cfg_.stem_stride, 1), stem_bn_,
                                 cfg_.stem_width, Act::kHswish, is_training());
   // Channels-last from here on: with one input channel the input's layout is
   // ambiguous and LibTorch would keep NCHW (2x slower for these convs).
@@ -254,7 +256,8 @@ at::Tensor MBV3SupernetImpl::forward_from_stem(const at::Tensor& stem, const Sub
 }
 
 UnitDesc MBV3SupernetImpl::stem_desc() const {
-  return {"stem", "conv", input_.channels, cfg_.stem_width, 3, 1, true, Act::kHswish, input_.height, input_.width};
+  return {"stem", "conv", input_.channels, cfg_.stem_width, 3, cfg_.stem_stride, true, Act::kHswish, input_.height,
+          input_.width};
 }
 
 std::vector<UnitDesc> MBV3SupernetImpl::head_descs(int64_t h, int64_t w) const {
@@ -266,8 +269,9 @@ std::vector<UnitDesc> MBV3SupernetImpl::head_descs(int64_t h, int64_t w) const {
 
 void MBV3SupernetImpl::build(SubnetBuilder& b) const {
   const MBV3Arch a = arch_of(b.spec());
-  int y = b.unit(stem_desc(), [&] { return bn_unit_weights(stem_w_, stem_bn_, cfg_.stem_width); }, b.input());
-  int64_t h = input_.height, w = input_.width;
+  const auto stem = stem_desc();
+  int y = b.unit(stem, [&] { return bn_unit_weights(stem_w_, stem_bn_, cfg_.stem_width); }, b.input());
+  int64_t h = stem.out_h(), w = stem.out_w();
   for (size_t s = 0; s < stages_.size(); ++s) {
     for (int i = 0; i < a.depth[s]; ++i) {
       y = stages_[s][size_t(i)]->extract(b, y, block_name(s, size_t(i)), a.kernel[s][size_t(i)],

@@ -7,6 +7,7 @@
 #include <torch/optim/sgd.h>
 #include <torch/utils.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -14,6 +15,7 @@
 
 #include "src/core/error.hpp"
 #include "src/core/fs.hpp"
+#include "src/core/loader.hpp"
 #include "src/core/progress.hpp"
 #include "src/core/rng.hpp"
 
@@ -22,6 +24,16 @@ namespace qnas::supernet {
 namespace {
 
 namespace F = torch::nn::functional;
+
+// " data wait 12%" when the step waited on its batches for over 5 % of the
+// epoch so far (the data pipeline is the bottleneck), else "".
+std::string data_wait(double wait_s, std::chrono::steady_clock::time_point epoch_start) {
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+  if (elapsed <= 0 || wait_s < 0.05 * elapsed) return "";
+  char buf[48];
+  std::snprintf(buf, sizeof buf, " data wait %.0f%%", 100.0 * wait_s / elapsed);
+  return buf;
+}
 
 // Two parameter groups, with and without weight decay (the family decides
 // which parameters decay), under train.optimizer.
@@ -184,7 +196,7 @@ TrainSummary Trainer::run(const TrainOptions& options) {
              " training images; expected at most ", n);
   const int last_epoch = options.stop_after_epochs < 0 ? t.epochs
                                                        : std::min(t.epochs, progress.epochs_done + options.stop_after_epochs);
-  const core::Augment augment{t.augment.crop_padding, t.augment.hflip};
+  const core::Augment augment{t.augment.crop_padding, t.augment.hflip, t.augment.random_resized};
   core::Progress bar("train step", int64_t(last_epoch - progress.epochs_done) * steps_per_epoch, "img");
   int64_t images_seen = 0;
   net_->train();
@@ -192,7 +204,6 @@ TrainSummary Trainer::run(const TrainOptions& options) {
   for (int epoch = progress.epochs_done + 1; epoch <= last_epoch; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
     core::Rng shuffle(core::derive_seed(cfg_.seed, "shuffle", uint64_t(epoch)));
-    core::Rng augment_rng(core::derive_seed(cfg_.seed, "augment", uint64_t(epoch)));
     core::Rng sampler(core::derive_seed(cfg_.seed, "sample", uint64_t(epoch)));
     torch::manual_seed(core::derive_seed(cfg_.seed, "torch", uint64_t(epoch)));
     std::vector<int64_t> order(static_cast<size_t>(n));
@@ -200,9 +211,10 @@ TrainSummary Trainer::run(const TrainOptions& options) {
     for (int64_t i = n - 1; i > 0; --i) std::swap(order[size_t(i)], order[size_t(core::uniform_index(shuffle, i + 1))]);
 
     double loss_sum = 0, lr = 0;
+    core::BatchLoader loader(data_.train, order, batch, augment, core::derive_seed(cfg_.seed, "augment", uint64_t(epoch)),
+                             cfg_.data.workers);
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
-      const std::vector<int64_t> index(order.begin() + s * batch, order.begin() + (s + 1) * batch);
-      auto [images, labels] = core::make_batch(data_.train, index, augment, data_.pad_value(), augment_rng);
+      auto [images, labels] = loader.next();
       images = images.contiguous(at::MemoryFormat::ChannelsLast);
       lr = lr_at(progress.steps_done, steps_per_epoch);
       const double loss = step(images, labels, sampler, lr);
@@ -212,7 +224,8 @@ TrainSummary Trainer::run(const TrainOptions& options) {
       ++progress.steps_done;
       images_seen += batch;
       bar.update(images_seen / batch, images_seen, "epoch " + std::to_string(epoch) + "/" + std::to_string(t.epochs) +
-                                  " loss " + fmt(loss_sum / double(s + 1), "%.3f") + " lr " + fmt(lr));
+                                  " loss " + fmt(loss_sum / double(s + 1), "%.3f") + " lr " + fmt(lr) +
+                                  data_wait(loader.wait_s(), epoch_start));
     }
     const double epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
     std::vector<std::string> row{std::to_string(epoch), std::to_string(progress.steps_done), fmt(lr, "%.6f"),

@@ -57,9 +57,10 @@ inline core::Config tiny_config(const std::string& output_dir = "", const std::s
 /// The tiny supernet of family `kind` (seeded) with non-trivial BN
 /// parameters and statistics and kernel transforms everywhere (a
 /// zero-initialised last BN would hide a block's residual branch), in eval mode.
-inline supernet::Supernet randomised_net(const core::Config& cfg) {
+inline supernet::Supernet randomised_net(const core::Config& cfg,
+                                         const supernet::InputShape& input = {1, 28, 28, 10}) {
   torch::manual_seed(0);
-  auto net = supernet::make_supernet(cfg, {1, 28, 28, 10});
+  auto net = supernet::make_supernet(cfg, input);
   at::NoGradGuard no_grad;
   for (auto& p : net->named_parameters()) {
     if (p.key().find("gamma") != std::string::npos) p.value().uniform_(0.5, 1.5);

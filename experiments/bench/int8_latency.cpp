@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     if (warmup >= 0) lc.warmup = warmup;
     if (runs >= 0) lc.runs = runs;
     if (rounds >= 1) lc.rounds = rounds;
-    const auto image = session.data.test.images.narrow(0, 0, 1);
+    const auto image = session.data.test.images(0, 1);
     const std::string family = cfg.supernet.kind;
     core::Table t({"family", "model", "runtime", "threads", "batch", "latency_ms", "p10_ms", "p90_ms", "img_s", "speedup",
                    "model_bytes", "size_ratio", "weight_bytes", "int8_layers", "fp32_layers", "qdq_nodes"});

@@ -39,7 +39,7 @@ deploy::Graph graph_of(supernet::ViTSupernetImpl& net, int bits) {
   p.act_bits = bits;
   auto subnet = net.extract(supernet::largest_spec(net.space(), p));
   subnet->fold_bn();
-  auto g = deploy::build_graph(*subnet, {1, 28, 28, 0, 1});
+  auto g = deploy::build_graph(*subnet, {1, 28, 28, {0.0}, {1.0}});
   deploy::calibrate(g, at::randn({256, 1, 28, 28}), 128);
   return g;
 }

@@ -35,6 +35,7 @@ void register_export(CLI::App& app) {
     opts.overwrite = a->force;
     auto [session, spec] = open_subnet(a->target);
     opts.spec = supernet::to_json(spec);
+    opts.class_names = session.data.class_names;
     eval::Evaluator evaluator(session.config, session.net, session.data);
     const auto prepared = evaluator.prepare(spec);
     const auto r = deploy::export_graph(prepared.graph, opts);

@@ -29,14 +29,18 @@ bool needs_latency(const search::Goals& goals) {
 }
 
 // The checkpoint, training it first when the config asks for that.
+// Opens the session (writing its resolved config), training the supernet first when its checkpoint is missing.
 eval::Session open_trained(const core::Config& config) {
   const std::string ckpt = supernet::checkpoint_path(config.output.dir);
-  if (core::file_exists(ckpt)) return eval::open_session(config, ckpt);
-  QNAS_CHECK(config.search.train_if_missing, "search: no supernet checkpoint at ", ckpt,
+  const bool trained = core::file_exists(ckpt);
+  QNAS_CHECK(trained || config.search.train_if_missing, "search: no supernet checkpoint at ", ckpt,
              "; expected `qnas train CONFIG` first, or search.train_if_missing: true");
+  auto session = eval::open_session(config, trained ? ckpt : "");
+  core::write_resolved_config(session.config, config.output.dir);
+  core::write_class_names(session.data.class_names, config.output.dir);
+  if (trained) return session;
   std::fprintf(stderr, "search: no checkpoint at %s; training the supernet first (search.train_if_missing)\n",
                ckpt.c_str());
-  auto session = eval::open_session(config);
   eval::train_supernet(session, /*resume=*/false);
   return session;
 }
@@ -159,7 +163,6 @@ void print_latency_model_agreement(const std::vector<search::Row>& rows) {
 void run_search_command(const SearchArgs& a) {
   const auto config = core::load_config(a.config.path, a.config.sets);
   core::ensure_dir(config.output.dir);
-  core::write_resolved_config(config, config.output.dir);
   auto session = open_trained(config);
   const search::Space space(session.net->space());
   const auto goals = search::Goals::from_config(config.search);

@@ -17,8 +17,9 @@ void register_train(CLI::App& app) {
   cmd->callback([args, resume] {
     const auto config = core::load_config(args->path, args->sets);
     core::ensure_dir(config.output.dir);
-    core::write_resolved_config(config, config.output.dir);
     auto session = eval::open_session(config);
+    core::write_resolved_config(session.config, config.output.dir);
+    core::write_class_names(session.data.class_names, config.output.dir);
     std::fprintf(stderr, "train: %lld training, %lld validation images; %d threads; space 10^%.1f subnets\n",
                  (long long)session.data.train.size(), (long long)session.data.val.size(), session.threads,
                  session.net->space().log10_size());

@@ -88,6 +88,11 @@ template <> std::string type_name<uint64_t>() { return "a non-negative integer";
 template <> std::string type_name<double>() { return "a number"; }
 template <> std::string type_name<std::string>() { return "a string"; }
 
+std::string channel_values_text(const Rule& r) {
+  const std::string rule = describe_rule(r);
+  return "a number, a list of numbers (one per image channel)" + (rule.empty() ? "" : ", each " + rule) + ", or auto";
+}
+
 
 template <class T> struct is_vector : std::false_type {};
 template <class T> struct is_vector<std::vector<T>> : std::true_type {
@@ -133,12 +138,16 @@ std::string generic_path(const std::string& path) {
 // Schema: one function per section, generic over the visitor.
 
 template <class V> void visit(V& v, DataConfig& c) {
-  v.field("dir", c.dir, "directory holding the four IDX files (gzip or plain); MNIST's layout works too", any());
+  v.field("format", c.format, "idx: the four (gzip or plain) IDX files of MNIST/Fashion-MNIST; cifar: CIFAR-10 (data_batch_N.bin, test_batch.bin) or CIFAR-100 (train.bin, test.bin) binary batches; folder: train/<class>/*.png|jpg and test/<class>/ (or val/)", one_of({"idx", "cifar", "folder"}));
+  v.field("dir", c.dir, "directory holding the data in data.format's layout", any());
+  v.field("cifar_labels", c.cifar_labels, "CIFAR-100's label: fine (100 classes) or coarse (20 superclasses)", one_of({"fine", "coarse"}));
+  v.field("image_size", c.image_size, "folder: scale each image's shorter side to this and keep the centred square (0 = every image must already share one size)", range(0, 4096));
   v.field("train_subset", c.train_subset, "use only the first N training images before the validation split is carved (0 = all)", at_least(0));
   v.field("val_size", c.val_size, "validation images carved from the training split", at_least(0));
   v.field("val_from", c.val_from, "which training images form the validation split: the last val_size, or a seeded random choice", one_of({"last", "random"}));
-  v.field("mean", c.mean, "input normalisation: x = (pixel/255 - mean) / std", any());
-  v.field("std", c.std, "input normalisation divisor", at_least(1e-6));
+  v.field("mean", c.mean, "input normalisation x = (pixel/255 - mean[c]) / std[c], inside every export too; auto = per channel over the training images, recorded in config.resolved.yaml", any());
+  v.field("std", c.std, "input normalisation divisor per channel (auto as for mean)", at_least(1e-6));
+  v.field("workers", c.workers, "threads that gather, augment and normalise training batches ahead of the step (0 = on the training thread); batches do not depend on it", range(0, 64));
 }
 
 template <class V> void visit(V& v, MBV3StageConfig& c) {
@@ -150,6 +159,7 @@ template <class V> void visit(V& v, MBV3StageConfig& c) {
 
 template <class V> void visit(V& v, MBV3Config& c) {
   v.field("stem_width", c.stem_width, "channels of the 3x3 stem convolution", range(1, 4096));
+  v.field("stem_stride", c.stem_stride, "stride of the stem (1 for 28x28 or 32x32 inputs; 2 halves the resolution every later layer runs at, for larger images)", range(1, 2));
   v.section_list("stages", c.stages, "inverted-residual stages, in order");
   v.field("kernel", c.kernel, "elastic depthwise kernel sizes (searched per block)", one_of_ints({3, 5, 7}));
   v.field("expand", c.expand, "elastic expand ratios (searched per block)", nonempty(range(1, 8)));
@@ -215,6 +225,7 @@ template <class V> void visit(V& v, QuantConfig& c) {
 template <class V> void visit(V& v, AugmentConfig& c) {
   v.field("crop_padding", c.crop_padding, "random crop after zero padding by this many pixels (0 = off)", range(0, 8));
   v.field("hflip", c.hflip, "random horizontal flip", any());
+  v.field("random_resized", c.random_resized, "random-resized crop: a window of 8-100 % of the area, aspect 3/4-4/3, resampled to the image size (for photographs; applied before the padded crop)", any());
 }
 
 template <class V> void visit(V& v, TrainConfig& c) {
@@ -410,6 +421,8 @@ class Reader {
     const std::string path = join_path(prefix_, key);
     if constexpr (std::is_same_v<T, NamedValues>) {
       read_named(n, path, value, rule);
+    } else if constexpr (std::is_same_v<T, ChannelValues>) {
+      read_channel_values(n, path, value, rule);
     } else if constexpr (is_vector<T>::value) {
       read_list(n, path, value, rule);
     } else {
@@ -589,6 +602,33 @@ class Reader {
     value = std::move(out);
   }
 
+  void read_channel_values(const YAML::Node& n, const std::string& path, ChannelValues& value, const Rule& rule) {
+    const std::string expected = channel_values_text(rule);
+    if (n.IsScalar() && n.Scalar() == "auto") {
+      value = {true, {}};
+      return;
+    }
+    std::vector<YAML::Node> items;
+    if (n.IsScalar()) items.push_back(n);
+    if (n.IsSequence())
+      for (size_t i = 0; i < n.size(); ++i) items.push_back(n[i]);
+    ChannelValues out;
+    for (const auto& item : items) {
+      double v = 0;
+      if (!convert(item, v)) {
+        problem(path, n, "expected " + expected + ", got '" + text(n) + "'");
+        return;
+      }
+      if (!check_rule(item, path, v, rule, expected)) return;
+      out.values.push_back(v);
+    }
+    if (out.values.empty()) {
+      problem(path, n, "expected " + expected + ", got '" + text(n) + "'");
+      return;
+    }
+    value = std::move(out);
+  }
+
   // A map replaces the default whole (see overlay()); keys and values are
   // checked one by one so each problem names its key.
   void read_named(const YAML::Node& n, const std::string& path, NamedValues& value, const Rule& rule) {
@@ -661,6 +701,17 @@ class Writer {
       map.SetStyle(YAML::EmitterStyle::Flow);
       for (const auto& [k, v] : value) map[k] = v;
       node_[key] = map;
+    } else if constexpr (std::is_same_v<T, ChannelValues>) {
+      if (value.automatic) {
+        node_[key] = "auto";
+      } else if (value.values.size() == 1) {
+        node_[key] = scalar(value.values[0]);
+      } else {
+        YAML::Node seq(YAML::NodeType::Sequence);
+        seq.SetStyle(YAML::EmitterStyle::Flow);
+        for (double v : value.values) seq.push_back(scalar(v));
+        node_[key] = seq;
+      }
     } else if constexpr (is_vector<T>::value) {
       YAML::Node seq(YAML::NodeType::Sequence);
       seq.SetStyle(YAML::EmitterStyle::Flow);
@@ -721,6 +772,8 @@ class Documenter {
       expected = "a map {name: value}, name one of {" + join(rule.keys, ", ") + "}" +
                  (rule.choices.empty() ? "" : ", value one of {" + join(rule.choices, ", ") + "}") +
                  (rule.value_check ? ", value \"<= number\" or \">= number\"" : "");
+    else if constexpr (std::is_same_v<T, ChannelValues>)
+      expected = channel_values_text(rule);
     else if constexpr (is_vector<T>::value)
       expected = expected_list_text(type_name<typename T::value_type>(), rule);
     else

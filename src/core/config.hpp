@@ -10,13 +10,26 @@
 
 namespace qnas::core {
 
+/// A value per image channel: one number for every channel, one number per
+/// channel, or `auto` (computed from the training images).
+struct ChannelValues {
+  bool automatic = false;
+  std::vector<double> values;
+
+  bool operator==(const ChannelValues& o) const { return automatic == o.automatic && values == o.values; }
+};
+
 struct DataConfig {
+  std::string format = "idx";    // idx | cifar | folder (core/readers.hpp)
   std::string dir = "/usr/share/datasets/fashion-mnist";
+  std::string cifar_labels = "fine";  // CIFAR-100: fine | coarse
+  int64_t image_size = 0;        // folder: shorter side scaled to it, centre square kept (0 = as stored)
   int64_t train_subset = 0;      // 0 = all training images
   int64_t val_size = 10000;      // carved from the training split
   std::string val_from = "last"; // last | random (seeded)
-  double mean = 0.2860;          // input normalisation: (x/255 - mean) / std
-  double std = 0.3530;
+  ChannelValues mean{false, {0.2860}};  // input normalisation: (x/255 - mean[c]) / std[c]
+  ChannelValues std{false, {0.3530}};
+  int workers = 1;               // threads building training batches ahead of the step
 };
 
 // Each supernet family's keys: a section of SupernetConfig, read when
@@ -31,6 +44,7 @@ struct MBV3StageConfig {
 
 struct MBV3Config {
   int stem_width = 16;
+  int stem_stride = 1;
   std::vector<MBV3StageConfig> stages = {{24, 2, false, "relu"},
                                          {40, 2, true, "relu"},
                                          {64, 2, true, "hswish"}};
@@ -100,6 +114,7 @@ struct QuantConfig {
 struct AugmentConfig {
   int crop_padding = 2;
   bool hflip = true;
+  bool random_resized = false;
 };
 
 struct TrainConfig {

@@ -3,115 +3,216 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 
+#include <nlohmann/json.hpp>
+
 #include "src/core/error.hpp"
 #include "src/core/fs.hpp"
-#include "src/core/idx.hpp"
+#include "src/core/image_codec.hpp"
+#include "src/core/readers.hpp"
 #include "src/core/rng.hpp"
 
 namespace qnas::core {
 
-std::string find_idx_file(const std::string& dir, const std::string& stem) {
-  const std::string plain = dir + "/" + stem;
-  if (file_exists(plain + ".gz")) return plain + ".gz";
-  if (file_exists(plain)) return plain;
-  QNAS_THROW("data.dir '", dir, "': missing '", stem, ".gz' (or '", stem,
-             "'); expected the IDX files of MNIST or Fashion-MNIST there"
-             " (Debian: apt install dataset-fashion-mnist)");
+// ---------------------------------------------------------------------------
+// Normalisation
+
+namespace {
+at::Tensor channel_tensor(const std::vector<double>& v) {
+  return at::tensor(std::vector<float>(v.begin(), v.end()), at::kFloat).view({1, int64_t(v.size()), 1, 1});
 }
+}  // namespace
+
+at::Tensor PixelNorm::mean_tensor() const { return channel_tensor(mean); }
+at::Tensor PixelNorm::std_tensor() const { return channel_tensor(std); }
+
+// A plain loop, not ATen ops: loader threads call it, and ATen's intra-op
+// parallelism there would start a thread team per loader thread.
+at::Tensor PixelNorm::operator()(const at::Tensor& pixels) const {
+  QNAS_CHECK(pixels.scalar_type() == at::kByte && pixels.dim() == 4 && pixels.size(1) == int64_t(mean.size()),
+             "normalise: pixels ", pixels.sizes(), " of ", pixels.scalar_type(), "; expected uint8 N x ", mean.size(),
+             " x H x W");
+  const auto in = pixels.contiguous();
+  auto out = at::empty(in.sizes(), at::kFloat);
+  const int64_t n = in.size(0), c = in.size(1), plane = in.size(2) * in.size(3);
+  const uint8_t* p = in.data_ptr<uint8_t>();
+  float* q = out.data_ptr<float>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t ch = 0; ch < c; ++ch) {
+      const float m = float(mean[size_t(ch)]), s = float(std[size_t(ch)]);
+      const int64_t base = (i * c + ch) * plane;
+      for (int64_t k = 0; k < plane; ++k) q[base + k] = (float(p[base + k]) / 255.0f - m) / s;
+    }
+  return out;
+}
+
+at::Tensor Split::images(int64_t start, int64_t n) const { return norm(pixels.narrow(0, start, n)); }
+
+at::Tensor Split::images_at(const at::Tensor& index) const { return norm(pixels.index_select(0, index)); }
+
+Split Split::first(int64_t n) const {
+  if (n <= 0 || n >= size()) return *this;
+  return {pixels.narrow(0, 0, n), labels.narrow(0, 0, n), norm};
+}
+
+// ---------------------------------------------------------------------------
+// Augmentation
 
 namespace {
 
-struct RawSplit {
-  IdxArray images, labels;
-  std::string images_path, labels_path;
+// A counter-based stream per image: its draws depend on (stream, image) only.
+class ImageRng {
+ public:
+  ImageRng(uint64_t stream, int64_t image) : state_(mix64(stream ^ mix64(uint64_t(image)))) {}
+  uint64_t next() { return mix64(state_++); }
+  double uniform() { return double(next() >> 11) * 0x1.0p-53; }
+  int64_t index(int64_t n) { return int64_t(next() % uint64_t(n)); }
+
+ private:
+  uint64_t state_;
 };
 
-RawSplit read_pair(const std::string& dir, const std::string& prefix) {
-  RawSplit r;
-  r.images_path = find_idx_file(dir, prefix + "-images-idx3-ubyte");
-  r.labels_path = find_idx_file(dir, prefix + "-labels-idx1-ubyte");
-  r.images = read_idx(r.images_path, 3);
-  r.labels = read_idx(r.labels_path, 1);
-  QNAS_CHECK(r.images.count() == r.labels.count(), "IDX files '", r.images_path, "' and '",
-             r.labels_path, "': ", r.images.count(), " images but ", r.labels.count(),
-             " labels; expected equal counts");
-  return r;
-}
-
-Split to_split(const RawSplit& r, int64_t n, double mean, double std) {
-  const int64_t h = r.images.dims[1], w = r.images.dims[2];
-  auto u8 = at::from_blob(const_cast<uint8_t*>(r.images.data.data()), {n, 1, h, w}, at::kByte);
-  Split s;
-  s.images = ((u8.to(at::kFloat) / 255.0 - mean) / std).contiguous();
-  s.labels = at::from_blob(const_cast<uint8_t*>(r.labels.data.data()), {n}, at::kByte).to(at::kLong);
-  return s;
-}
-
-Split take(const Split& s, const at::Tensor& index) {
-  return {s.images.index_select(0, index).contiguous(), s.labels.index_select(0, index).contiguous()};
+// Random-resized crop (Szegedy et al.; torchvision's defaults): a window of
+// 8-100 % of the area with aspect ratio in [3/4, 4/3], resampled to h x w.
+void random_resized_crop(const uint8_t* in, int64_t c, int64_t h, int64_t w, ImageRng& rng, uint8_t* out) {
+  const double area = double(h * w);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * (0.08 + 0.92 * rng.uniform());
+    const double ratio = std::exp(std::log(3.0 / 4) + (std::log(4.0 / 3) - std::log(3.0 / 4)) * rng.uniform());
+    const double cw = std::sqrt(target * ratio), ch = std::sqrt(target / ratio);
+    if (cw > double(w) || ch > double(h)) continue;
+    const double y0 = (double(h) - ch) * rng.uniform(), x0 = (double(w) - cw) * rng.uniform();
+    resample(in, c, h, w, y0, x0, ch, cw, out, h, w);
+    return;
+  }
+  std::copy(in, in + c * h * w, out);  // no window fitted: the whole image
 }
 
 }  // namespace
 
 std::pair<at::Tensor, at::Tensor> make_batch(const Split& split, const std::vector<int64_t>& index,
-                                             const Augment& augment, float pad_value, std::mt19937_64& rng) {
-  const int64_t n = int64_t(index.size()), c = split.images.size(1), h = split.images.size(2),
-                w = split.images.size(3);
-  auto images = at::empty({n, c, h, w}, at::kFloat);
+                                             const Augment& augment, uint64_t stream) {
+  const int64_t n = int64_t(index.size()), c = split.pixels.size(1), h = split.pixels.size(2),
+                w = split.pixels.size(3), plane = h * w;
+  auto pixels = at::empty({n, c, h, w}, at::kByte);
   auto labels = at::empty({n}, at::kLong);
-  const float* src = split.images.data_ptr<float>();
+  const uint8_t* src = split.pixels.data_ptr<uint8_t>();
   const int64_t* src_labels = split.labels.data_ptr<int64_t>();
-  float* dst = images.data_ptr<float>();
+  uint8_t* dst = pixels.data_ptr<uint8_t>();
   int64_t* dst_labels = labels.data_ptr<int64_t>();
-  const int64_t pad = augment.crop_padding, plane = h * w;
+  const int64_t pad = augment.crop_padding;
+  std::vector<uint8_t> resized(augment.random_resized ? size_t(c * plane) : 0);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t k = index[size_t(i)];
+    ImageRng rng(stream, k);
+    const uint8_t* image = src + k * c * plane;
+    if (augment.random_resized) {
+      random_resized_crop(image, c, h, w, rng, resized.data());
+      image = resized.data();
+    }
     // Offsets of the crop inside the padded image, relative to the original.
-    const int64_t dy = pad ? uniform_index(rng, 2 * pad + 1) - pad : 0;
-    const int64_t dx = pad ? uniform_index(rng, 2 * pad + 1) - pad : 0;
-    const bool flip = augment.hflip && (rng() & 1u);
+    const int64_t dy = pad ? rng.index(2 * pad + 1) - pad : 0;
+    const int64_t dx = pad ? rng.index(2 * pad + 1) - pad : 0;
+    const bool flip = augment.hflip && (rng.next() & 1u);
     dst_labels[i] = src_labels[k];
     for (int64_t ch = 0; ch < c; ++ch) {
-      const float* in = src + (k * c + ch) * plane;
-      float* out = dst + (i * c + ch) * plane;
+      const uint8_t* in = image + ch * plane;
+      uint8_t* out = dst + (i * c + ch) * plane;
       for (int64_t y = 0; y < h; ++y) {
         const int64_t sy = y + dy;
         for (int64_t x = 0; x < w; ++x) {
           const int64_t sx = (flip ? w - 1 - x : x) + dx;
-          out[y * w + x] = (sy >= 0 && sy < h && sx >= 0 && sx < w) ? in[sy * w + sx] : pad_value;
+          out[y * w + x] = (sy >= 0 && sy < h && sx >= 0 && sx < w) ? in[sy * w + sx] : 0;
         }
       }
     }
   }
-  return {images, labels};
+  return {split.norm(pixels), labels};
 }
 
-Dataset load_dataset(const DataConfig& cfg, uint64_t seed) {
-  const RawSplit train = read_pair(cfg.dir, "train");
-  const RawSplit test = read_pair(cfg.dir, "t10k");
-  QNAS_CHECK(train.images.dims[1] == test.images.dims[1] && train.images.dims[2] == test.images.dims[2],
-             "IDX files '", train.images_path, "' and '", test.images_path,
-             "': image sizes differ; expected the same height and width");
+// ---------------------------------------------------------------------------
+// Loading
 
+namespace {
+
+RawDataset read_raw(const DataConfig& cfg, int threads) {
+  QNAS_CHECK(cfg.image_size == 0 || cfg.format == "folder", "data.image_size: ", cfg.image_size,
+             " resizes images of data.format folder; expected 0 for data.format ", cfg.format);
+  if (cfg.format == "cifar") return read_cifar(cfg.dir, cfg.cifar_labels);
+  if (cfg.format == "folder") return read_image_folder(cfg.dir, cfg.image_size, threads);
+  QNAS_CHECK(cfg.format == "idx", "data.format: '", cfg.format, "'; expected idx, cifar or folder");
+  return read_idx_dataset(cfg.dir);
+}
+
+// The set's pixels as a uint8 tensor that owns them (no copy).
+Split to_split(ImageSet& set) {
+  auto* owner = new std::vector<uint8_t>(std::move(set.pixels));
+  Split s;
+  s.pixels = at::from_blob(owner->data(), {set.size(), set.channels, set.height, set.width},
+                           [owner](void*) { delete owner; }, at::TensorOptions(at::kByte));
+  s.labels = at::tensor(set.labels, at::kLong);
+  return s;
+}
+
+Split take(const Split& s, const std::vector<int64_t>& order, int64_t from, int64_t to) {
+  const bool contiguous_run = std::is_sorted(order.begin() + from, order.begin() + to) &&
+                              (to == from || order[size_t(to - 1)] - order[size_t(from)] == to - from - 1);
+  if (contiguous_run) {  // a view: no copy of the pixels
+    const int64_t start = to > from ? order[size_t(from)] : 0;
+    return {s.pixels.narrow(0, start, to - from), s.labels.narrow(0, start, to - from), s.norm};
+  }
+  const auto index = at::tensor(std::vector<int64_t>(order.begin() + from, order.begin() + to), at::kLong);
+  return {s.pixels.index_select(0, index), s.labels.index_select(0, index), s.norm};
+}
+
+// Per-channel mean and standard deviation of pixel / 255 over a split.
+std::pair<std::vector<double>, std::vector<double>> channel_stats(const at::Tensor& pixels) {
+  const int64_t n = pixels.size(0), c = pixels.size(1), plane = pixels.size(2) * pixels.size(3);
+  const auto contiguous = pixels.contiguous();
+  const uint8_t* p = contiguous.data_ptr<uint8_t>();
+  std::vector<double> mean(static_cast<size_t>(c)), deviation(static_cast<size_t>(c));
+  for (int64_t ch = 0; ch < c; ++ch) {
+    uint64_t sum = 0, sum_sq = 0;
+    for (int64_t i = 0; i < n; ++i)
+      for (const uint8_t* q = p + (i * c + ch) * plane, *end = q + plane; q < end; ++q) sum += *q, sum_sq += uint64_t(*q) * *q;
+    const double count = double(n * plane), m = double(sum) / count;
+    mean[size_t(ch)] = m / 255.0;
+    deviation[size_t(ch)] = std::sqrt(std::max(0.0, double(sum_sq) / count - m * m)) / 255.0;
+  }
+  return {mean, deviation};
+}
+
+std::vector<double> per_channel(const ChannelValues& v, const std::vector<double>& computed, int64_t channels,
+                                const char* key) {
+  if (v.automatic) return computed;
+  QNAS_CHECK(v.values.size() == 1 || int64_t(v.values.size()) == channels, "data.", key, ": ", v.values.size(),
+             " values for images of ", channels, " channels; expected 1 or ", channels, " (or auto)");
+  return v.values.size() == 1 ? std::vector<double>(size_t(channels), v.values[0]) : v.values;
+}
+
+}  // namespace
+
+Dataset load_dataset(const DataConfig& cfg, uint64_t seed, int threads) {
+  RawDataset raw = read_raw(cfg, threads);
   Dataset d;
-  d.height = train.images.dims[1];
-  d.width = train.images.dims[2];
-  d.mean = cfg.mean;
-  d.std = cfg.std;
-  const uint8_t max_label = std::max(*std::max_element(train.labels.data.begin(), train.labels.data.end()),
-                                     *std::max_element(test.labels.data.begin(), test.labels.data.end()));
-  d.classes = int64_t(max_label) + 1;
+  d.channels = raw.train.channels;
+  d.height = raw.train.height;
+  d.width = raw.train.width;
+  d.class_names = raw.class_names;
+  d.classes = int64_t(raw.class_names.size());
 
-  int64_t n_train = train.labels.count();
+  int64_t n_train = raw.train.size();
   if (cfg.train_subset > 0) n_train = std::min(n_train, cfg.train_subset);
   QNAS_CHECK(cfg.val_size < n_train, "data.val_size: ", cfg.val_size, " validation images leave no "
              "training images out of ", n_train, "; expected fewer than ", n_train);
-
-  const Split all = to_split(train, n_train, cfg.mean, cfg.std);
-  d.test = to_split(test, test.labels.count(), cfg.mean, cfg.std);
+  QNAS_CHECK(cfg.format != "folder" || cfg.val_from == "random" || cfg.val_size == 0, "data.val_from: last would "
+             "take the last ", cfg.val_size, " images in folder order, which is class by class (the last classes "
+             "only); expected random for data.format folder (or data.val_size 0)");
+  const Split all = to_split(raw.train);
+  d.test = to_split(raw.test);
 
   std::vector<int64_t> order(static_cast<size_t>(n_train));
   std::iota(order.begin(), order.end(), 0);
@@ -122,12 +223,29 @@ Dataset load_dataset(const DataConfig& cfg, uint64_t seed) {
     std::sort(order.end() - cfg.val_size, order.end());
   }
   const int64_t n_fit = n_train - cfg.val_size;
-  auto index = [&](int64_t from, int64_t to) {
-    return at::tensor(std::vector<int64_t>(order.begin() + from, order.begin() + to), at::kLong);
-  };
-  d.train = take(all, index(0, n_fit));
-  if (cfg.val_size > 0) d.val = take(all, index(n_fit, n_train));
+  d.train = take(all, order, 0, n_fit);
+  if (cfg.val_size > 0) d.val = take(all, order, n_fit, n_train);
+
+  const bool any_auto = cfg.mean.automatic || cfg.std.automatic;
+  const auto computed = any_auto ? channel_stats(d.train.pixels) : std::pair<std::vector<double>, std::vector<double>>{};
+  d.norm = {per_channel(cfg.mean, computed.first, d.channels, "mean"),
+            per_channel(cfg.std, computed.second, d.channels, "std")};
+  for (double s : d.norm.std)
+    QNAS_CHECK(s > 1e-6, "data.std: ", s, " for a channel of the training images; expected > 1e-6 (is every pixel "
+               "the same?)");
+  for (Split* s : {&d.train, &d.val, &d.test}) s->norm = d.norm;
   return d;
+}
+
+DataConfig resolved_data_config(const DataConfig& cfg, const Dataset& d) {
+  DataConfig out = cfg;
+  out.mean = {false, d.norm.mean};
+  out.std = {false, d.norm.std};
+  return out;
+}
+
+void write_class_names(const std::vector<std::string>& names, const std::string& dir) {
+  write_file_atomic(dir + "/classes.json", nlohmann::json{{"classes", names}}.dump(1) + "\n");
 }
 
 }  // namespace qnas::core

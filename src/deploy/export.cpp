@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "src/core/dataset.hpp"
 #include "src/core/error.hpp"
 #include "src/core/fs.hpp"
 #include "src/deploy/export_formats.hpp"
@@ -64,6 +65,10 @@ ExportResult export_graph(const Graph& graph, const ExportOptions& options) {
   if (options.format != ExportFormat::kSafetensors) {
     core::write_file_atomic(staging.path("spec.json"), options.spec.dump(2) + "\n");
     r.files.push_back("spec.json");
+  }
+  if (!options.class_names.empty()) {
+    core::write_class_names(options.class_names, tmp);
+    r.files.push_back("classes.json");
   }
   staging.commit();
   return r;

@@ -42,6 +42,7 @@ struct ExportOptions {
   std::string out_dir;
   bool overwrite = false;  // replace an existing, non-empty out_dir
   nlohmann::json spec;     // the subnet's spec, recorded beside the model
+  std::vector<std::string> class_names;  // written as classes.json when given
 };
 
 struct ExportResult {

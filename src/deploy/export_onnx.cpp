@@ -163,8 +163,8 @@ class OnnxWriter {
     xt->mutable_shape()->add_dim()->set_dim_param("batch");
     for (int64_t d : {in.channels, in.height, in.width}) xt->mutable_shape()->add_dim()->set_dim_value(d);
     // The dataset's normalisation, in fp32 as it computes it.
-    const auto mean = constant("input.mean", at::scalar_tensor(float(in.mean), at::kFloat));
-    const auto stdv = constant("input.std", at::scalar_tensor(float(in.std), at::kFloat));
+    const auto mean = constant("input.mean", in.mean_tensor());
+    const auto stdv = constant("input.std", in.std_tensor());
     op("Sub", {"pixels", mean}, "pixels.centred");
     op("Div", {"pixels.centred", stdv}, name_of(g_.input));
 

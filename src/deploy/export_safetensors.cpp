@@ -26,7 +26,7 @@ namespace {
 
 using nlohmann::json;
 constexpr const char* kFormat = "qnas-deployed-graph";
-constexpr int kVersion = 3;  // 2: conv nodes carry their padding; 3: transformer nodes
+constexpr int kVersion = 4;  // 2: conv nodes carry their padding; 3: transformer nodes; 4: mean/std per channel
 constexpr int kOldestVersion = 2;  // the oldest this build reads
 
 // ---- safetensors container ---------------------------------------------------
@@ -246,7 +246,13 @@ DeployedExport load_deployed(const std::string& dir) {
   try {
     const auto& gj = doc.at("graph");
     const auto& in = gj.at("input");
-    g.input_desc = {in.at("channels"), in.at("height"), in.at("width"), in.at("mean"), in.at("std")};
+    // Before v4 mean and std were one number for every channel.
+    const auto per_channel = [&](const json& v) {
+      return v.is_array() ? v.get<std::vector<double>>()
+                          : std::vector<double>(size_t(in.at("channels").get<int64_t>()), v.get<double>());
+    };
+    g.input_desc = {in.at("channels"), in.at("height"), in.at("width"), per_channel(in.at("mean")),
+                    per_channel(in.at("std"))};
     g.input = in.at("value");
     g.output = gj.at("output");
     for (const auto& vj : gj.at("values")) {

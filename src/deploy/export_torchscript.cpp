@@ -62,7 +62,8 @@ class ScriptWriter {
   std::string source() {
     const auto& in = g_.input_desc;
     src_ << "def forward(self, pixels: Tensor) -> Tensor:\n";
-    line(g_.input, "((pixels - " + num(in.mean) + ") / " + num(in.std) + ").contiguous(memory_format=" + kChannelsLast + ")");
+    line(g_.input, "((pixels - " + buffer("input.mean", in.mean_tensor()) + ") / " + buffer("input.std", in.std_tensor()) +
+                       ").contiguous(memory_format=" + kChannelsLast + ")");
     for (const auto& n : g_.nodes) add(n);
     src_ << "    return " << var(g_.output) << "\n";
     return src_.str();

@@ -323,8 +323,17 @@ at::Tensor bias_codes(const at::Tensor& bias, const at::Tensor& acc_scale) {
   return codes.to(at::kInt);
 }
 
+namespace {
+at::Tensor per_channel(const std::vector<double>& v) {
+  return at::tensor(std::vector<float>(v.begin(), v.end()), at::kFloat).view({1, int64_t(v.size()), 1, 1});
+}
+}  // namespace
+
+at::Tensor InputDesc::mean_tensor() const { return per_channel(mean); }
+at::Tensor InputDesc::std_tensor() const { return per_channel(std); }
+
 at::Tensor normalize_input(const at::Tensor& raw, const InputDesc& input) {
-  return (raw - input.mean) / input.std;
+  return (raw - input.mean_tensor()) / input.std_tensor();
 }
 
 Graph build_graph(const supernet::SubnetImpl& subnet, const InputDesc& input) {
@@ -333,6 +342,9 @@ Graph build_graph(const supernet::SubnetImpl& subnet, const InputDesc& input) {
   std::vector<int> v{b.input()};
   for (const auto& op : subnet.ops()) v.push_back(lower(b, subnet, op, v));
   Graph g = b.finish(v.back());
+  QNAS_CHECK(int64_t(input.mean.size()) == input.channels && int64_t(input.std.size()) == input.channels,
+             "deploy: input normalisation of ", input.mean.size(), " means and ", input.std.size(), " stds for ",
+             input.channels, " channels; expected one of each per channel");
   g.input_desc = input;
   return g;
 }

@@ -141,10 +141,15 @@ struct Node {
 };
 
 /// What the graph's input is: images of this shape, normalised from raw
-/// pixels in [0,1] as (x - mean) / std. Exports fold the normalisation in.
+/// pixels in [0,1] as (x - mean[c]) / std[c], one value per channel. Exports
+/// fold the normalisation in.
 struct InputDesc {
   int64_t channels = 1, height = 28, width = 28;
-  double mean = 0, std = 1;
+  std::vector<double> mean{0.0}, std{1.0};
+
+  /// [1, C, 1, 1] float32: how the normalisation is applied everywhere.
+  at::Tensor mean_tensor() const;
+  at::Tensor std_tensor() const;
 };
 
 struct Graph {
@@ -215,7 +220,7 @@ at::Tensor accumulator_scales(const Node& n, const QParams& input);
 /// round(bias / acc_scale) as int32 (the stored codes of an int8 layer's bias).
 at::Tensor bias_codes(const at::Tensor& bias, const at::Tensor& acc_scale);
 
-/// (raw - mean) / std in fp32, as the dataset normalises.
+/// (raw - mean[c]) / std[c] in fp32, as the dataset normalises.
 at::Tensor normalize_input(const at::Tensor& raw, const InputDesc& input);
 
 }  // namespace qnas::deploy

@@ -26,6 +26,13 @@ void for_batches(const at::Tensor& images, int64_t batch_size, F f) {
     f(start, images.narrow(0, start, std::min(batch_size, images.size(0) - start)));
 }
 
+// A split's images, normalised one batch at a time.
+template <class F>
+void for_batches(const core::Split& split, int64_t batch_size, F f) {
+  for (int64_t start = 0; start < split.size(); start += batch_size)
+    f(start, split.images(start, std::min(batch_size, split.size() - start)));
+}
+
 // Wall time of consecutive phases.
 class Stopwatch {
  public:
@@ -91,16 +98,15 @@ void check_not_empty(const core::Split& split) {
 
 }  // namespace
 
-core::Split first_images(const core::Split& split, int64_t max_images) {
-  if (max_images <= 0 || max_images >= split.size()) return split;
-  return {split.images.narrow(0, 0, max_images), split.labels.narrow(0, 0, max_images)};
+deploy::InputDesc input_desc(const core::Dataset& d) {
+  return {d.channels, d.height, d.width, d.norm.mean, d.norm.std};
 }
 
 double top1(const Forward& forward, const core::Split& split, int64_t batch_size) {
   check_not_empty(split);
   c10::InferenceMode guard;
   int64_t correct = 0;
-  for_batches(split.images, batch_size, [&](int64_t start, const at::Tensor& x) {
+  for_batches(split, batch_size, [&](int64_t start, const at::Tensor& x) {
     correct += count_correct(forward(as_input(x)), split, start);
   });
   return percent(correct, split);
@@ -115,7 +121,7 @@ Evaluator::Evaluator(const core::Config& config, supernet::Supernet net, const c
   core::Rng rng(core::derive_seed(config.seed, "bn_calib"));
   for (int64_t i = 0; i < k; ++i) std::swap(order[size_t(i)], order[size_t(i + core::uniform_index(rng, n - i))]);
   const auto index = at::tensor(std::vector<int64_t>(order.begin(), order.begin() + k), at::kLong);
-  bn_images_ = data.train.images.index_select(0, index);
+  bn_images_ = data.train.images_at(index);
   act_images_ = bn_images_.narrow(0, 0, std::min<int64_t>(k, config.quant.calib_images));
 }
 
@@ -169,8 +175,7 @@ Prepared Evaluator::prepare(const supernet::Subnet& folded, const supernet::Subn
 }
 
 deploy::Graph Evaluator::calibrated_graph(const supernet::SubnetImpl& subnet) const {
-  const auto& images = data_.train.images;
-  auto graph = deploy::build_graph(subnet, {images.size(1), images.size(2), images.size(3), data_.mean, data_.std});
+  auto graph = deploy::build_graph(subnet, input_desc(data_));
   deploy::calibrate(graph, act_images_, cfg_.eval.batch_size, act_observer_spec(cfg_.quant));
   return graph;
 }
@@ -185,7 +190,7 @@ void measure_agreement(const deploy::Graph& graph, const deploy::Int8Model& mode
   c10::InferenceMode guard;
   int64_t sim_correct = 0, int8_correct = 0;
   double max_diff = 0;
-  for_batches(split.images, batch_size, [&](int64_t start, const at::Tensor& batch) {
+  for_batches(split, batch_size, [&](int64_t start, const at::Tensor& batch) {
     const auto x = as_input(batch);
     const auto sim = deploy::simulate(graph, x), int8 = model.forward(x);
     sim_correct += count_correct(sim, split, start);
@@ -302,7 +307,7 @@ EvalResult Evaluator::evaluate(const supernet::Subnet& folded, const supernet::S
 // preparation's phases; `start` is when the preparation began.
 EvalResult Evaluator::measure(Prepared p, EvalResult r, const EvalOptions& opts, Clock::time_point start) const {
   Stopwatch watch;
-  const auto s = first_images(split(r.split), opts.max_images);
+  const auto s = split(r.split).first(opts.max_images);
   r.images = s.size();
   r.layers = p.subnet->layer_infos();
   r.compression = p.compression;

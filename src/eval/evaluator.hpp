@@ -59,8 +59,8 @@ quant::ActObserverSpec act_observer_spec(const core::QuantConfig& quant);
 
 using Forward = std::function<at::Tensor(const at::Tensor&)>;
 
-/// The first `max_images` of a split (all of it when 0 or more than it has).
-core::Split first_images(const core::Split& split, int64_t max_images);
+/// The deployed graph's input: the data's image shape and normalisation.
+deploy::InputDesc input_desc(const core::Dataset& d);
 
 /// Top-1 accuracy in percent of `forward` (logits of a batch).
 double top1(const Forward& forward, const core::Split& split, int64_t batch_size);

@@ -120,7 +120,7 @@ LayerDrops single_layer_drops(const Evaluator& evaluator, const supernet::Subnet
                               const quant::LayerPolicy& policy, const std::string& split, int64_t max_images) {
   const auto fp32 = supernet::with_uniform_policy(spec, {});
   auto p = evaluator.prepare(fp32);
-  const auto s = first_images(evaluator.split(split), max_images);
+  const auto s = evaluator.split(split).first(max_images);
   const auto batch = evaluator.config().eval.batch_size;
   const auto top1_of = [&](const deploy::Graph& g) {
     return top1([&](const at::Tensor& x) { return deploy::simulate(g, x); }, s, batch);

@@ -11,7 +11,7 @@ namespace qnas::eval {
 
 namespace {
 supernet::InputShape input_shape(const core::Dataset& d) {
-  return {d.train.images.size(1), d.height, d.width, d.classes};
+  return {d.channels, d.height, d.width, d.classes};
 }
 }  // namespace
 
@@ -19,7 +19,8 @@ Session open_session(const core::Config& config, const std::string& checkpoint) 
   Session s;
   s.config = config;
   s.threads = core::init_runtime(config);
-  s.data = core::load_dataset(config.data, config.seed);
+  s.data = core::load_dataset(config.data, config.seed, s.threads);
+  s.config.data = core::resolved_data_config(config.data, s.data);
   torch::manual_seed(core::derive_seed(config.seed, "init"));
   s.net = supernet::make_supernet(config, input_shape(s.data));
   if (!checkpoint.empty()) supernet::load_checkpoint(checkpoint, *s.net);

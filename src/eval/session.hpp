@@ -22,6 +22,8 @@ struct Session {
 
 /// Sets threads, loads the data and builds the supernet (seeded init). With
 /// `checkpoint` non-empty, loads those weights (refusing a different space).
+/// session.config is `config` with data.mean/std resolved (`auto` computed):
+/// the config a run folder records.
 Session open_session(const core::Config& config, const std::string& checkpoint = "");
 
 /// Trains session.net into config.output.dir, validating the largest and

@@ -65,7 +65,7 @@ TEST(Config, KeyInWrongSectionSuggestsItsHome) {
 }
 
 TEST(Config, HopelessKeyListsValidKeys) {
-  expect_contains(error_of("data: {zzzzzzzz: 1}\n"), "valid keys here: dir, train_subset");
+  expect_contains(error_of("data: {zzzzzzzz: 1}\n"), "valid keys here: format, dir, cifar_labels");
 }
 
 TEST(Config, WrongTypeNamesKeyAndExpectedForm) {

@@ -131,9 +131,12 @@ TEST(Dataset, SplitsSubsetAndNormalisation) {
   EXPECT_EQ(d.val.size(), 500);
   EXPECT_EQ(d.test.size(), 10000);
   EXPECT_EQ(d.classes, 10);
-  EXPECT_EQ(d.train.images.sizes(), (at::IntArrayRef{2500, 1, 28, 28}));
+  EXPECT_EQ(d.train.pixels.sizes(), (at::IntArrayRef{2500, 1, 28, 28}));
+  EXPECT_EQ(d.train.pixels.scalar_type(), at::kByte);  // normalised per batch, not stored as floats
+  EXPECT_EQ(d.train.pixels[0][0][14][14].item<int64_t>(), 217);
   // Pixel 217 of image 0 normalised with the configured mean and std.
-  EXPECT_NEAR(d.train.images[0][0][14][14].item<double>(), (217 / 255.0 - cfg.mean) / cfg.std, 1e-5);
+  EXPECT_NEAR(d.train.images(0, 1)[0][0][14][14].item<double>(), (217 / 255.0 - cfg.mean.values[0]) / cfg.std.values[0],
+              1e-5);
   EXPECT_EQ(d.train.labels[0].item<int64_t>(), 9);
 }
 
@@ -144,17 +147,17 @@ TEST(Dataset, RandomValidationSplitIsSeededAndDisjoint) {
   cfg.val_size = 400;
   cfg.val_from = "random";
   const auto a = core::load_dataset(cfg, 7), b = core::load_dataset(cfg, 7), c = core::load_dataset(cfg, 8);
-  EXPECT_TRUE(a.val.images.equal(b.val.images));
-  EXPECT_FALSE(a.val.images.equal(c.val.images));
+  EXPECT_TRUE(a.val.pixels.equal(b.val.pixels));
+  EXPECT_FALSE(a.val.pixels.equal(c.val.pixels));
   // Disjoint and complete: train + val hold exactly the first 2000 images.
   core::DataConfig whole = cfg;
   whole.val_size = 0;
-  const auto all = core::load_dataset(whole, 7).train.images.reshape({2000, -1});
+  const auto all = core::load_dataset(whole, 7).train.images().reshape({2000, -1});
   const auto projection = at::arange(784, at::kFloat).sin();  // one number per image
   const auto signature = [&](const at::Tensor& images) {
     return std::get<0>(images.reshape({images.size(0), -1}).matmul(projection).sort());
   };
-  EXPECT_TRUE(at::allclose(signature(at::cat({a.train.images, a.val.images})), signature(all)));
+  EXPECT_TRUE(at::allclose(signature(at::cat({a.train.images(), a.val.images()})), signature(all)));
 }
 
 TEST(Dataset, ValidationLargerThanTrainingIsRefused) {
@@ -172,13 +175,18 @@ TEST(Dataset, AugmentedBatchIsDeterministicAndShiftsContent) {
   cfg.val_size = 0;
   const auto d = core::load_dataset(cfg, 0);
   std::vector<int64_t> idx{0, 1, 2, 3};
-  std::mt19937_64 r1(5), r2(5);
-  const auto [a, la] = core::make_batch(d.train, idx, {2, true}, d.pad_value(), r1);
-  const auto [b, lb] = core::make_batch(d.train, idx, {2, true}, d.pad_value(), r2);
+  const auto [a, la] = core::make_batch(d.train, idx, {2, true}, 5);
+  const auto [b, lb] = core::make_batch(d.train, idx, {2, true}, 5);
   EXPECT_TRUE(a.equal(b));
   EXPECT_TRUE(la.equal(d.train.labels.narrow(0, 0, 4)));
-  std::mt19937_64 r3(5);
-  const auto [plain, lp] = core::make_batch(d.train, idx, {0, false}, d.pad_value(), r3);
-  EXPECT_TRUE(plain.equal(d.train.images.narrow(0, 0, 4)));
+  const auto [plain, lp] = core::make_batch(d.train, idx, {0, false}, 5);
+  EXPECT_TRUE(plain.equal(d.train.images(0, 4)));
   EXPECT_FALSE(a.equal(plain));
+  // An image's augmentation depends on (stream, its index) alone: not on the
+  // batch it is in, so worker threads and resumes reproduce it.
+  const std::vector<int64_t> reordered{3, 1, 0, 2};
+  const auto [r, lr] = core::make_batch(d.train, reordered, {2, true}, 5);
+  for (int64_t i = 0; i < 4; ++i) EXPECT_TRUE(r[i].equal(a[reordered[size_t(i)]])) << i;
+  const auto [other, lo] = core::make_batch(d.train, idx, {2, true}, 6);
+  EXPECT_FALSE(other.equal(a));
 }

@@ -27,8 +27,9 @@ inline const core::Dataset& data() {
   return d;
 }
 
-inline at::Tensor batch(const at::Tensor& images, int64_t n) {
-  return images.narrow(0, 0, n).contiguous(at::MemoryFormat::ChannelsLast);
+/// The first n images of a split, normalised, channels-last.
+inline at::Tensor batch(const core::Split& split, int64_t n) {
+  return split.images(0, n).contiguous(at::MemoryFormat::ChannelsLast);
 }
 
 inline supernet::Supernet tiny_net(const std::string& kind = "mbv3") {
@@ -68,10 +69,10 @@ struct Deployed {
 
 inline Deployed deploy_spec(const supernet::Supernet& net, const supernet::SubnetSpec& spec) {
   Deployed d{net->extract(spec), {}};
-  eval::recalibrate_bn(*d.subnet, batch(data().train.images, 256), 128);
+  eval::recalibrate_bn(*d.subnet, batch(data().train, 256), 128);
   d.subnet->fold_bn();
-  d.graph = deploy::build_graph(*d.subnet, {1, 28, 28, data().mean, data().std});
-  deploy::calibrate(d.graph, batch(data().train.images, 256), 128);
+  d.graph = deploy::build_graph(*d.subnet, eval::input_desc(data()));
+  deploy::calibrate(d.graph, batch(data().train, 256), 128);
   return d;
 }
 
@@ -86,7 +87,7 @@ inline bool int8_checkable(const deploy::Graph& g, const std::string& what) {
 
 /// Raw pixels in [0,1] of the first n test images (what exports take).
 inline at::Tensor raw_pixels(int64_t n) {
-  return (data().test.images.narrow(0, 0, n) * data().std + data().mean).contiguous();
+  return (data().test.pixels.narrow(0, 0, n).to(at::kFloat) / 255.0f).contiguous();
 }
 
 /// Exports g (deployed from `spec`) in `format` into dir; returns dir.
@@ -108,6 +109,16 @@ inline at::Tensor deployed_logits(const deploy::Graph& g, const at::Tensor& raw)
 
 inline double argmax_agreement(const at::Tensor& a, const at::Tensor& b) {
   return a.argmax(1).eq(b.argmax(1)).to(at::kDouble).mean().item<double>();
+}
+
+/// Argmax agreement over the images whose top-2 margin in b exceeds `margin`
+/// (1 when there are none): two int8 runtimes that round differently may
+/// flip near-ties, and only near-ties.
+inline double decided_agreement(const at::Tensor& a, const at::Tensor& b, double margin) {
+  const auto top2 = std::get<0>(b.topk(2, 1));
+  const auto decided = (top2.select(1, 0) - top2.select(1, 1)).gt(margin);
+  if (decided.sum().item<int64_t>() == 0) return 1.0;
+  return a.argmax(1).eq(b.argmax(1)).masked_select(decided).to(at::kDouble).mean().item<double>();
 }
 
 /// Raw fp32 files: what tests/node/run_onnx.js reads and writes.

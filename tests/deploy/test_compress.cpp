@@ -38,7 +38,7 @@ Compressed compress(const supernet::Supernet& net, const quant::LayerPolicy& p) 
   deploy::CompressSettings settings;
   settings.hessian_images = 128;
   settings.batch_size = 128;
-  c.layers = deploy::compress_weights(c.d.graph, *c.d.subnet, batch(data().train.images, 256), settings);
+  c.layers = deploy::compress_weights(c.d.graph, *c.d.subnet, batch(data().train, 256), settings);
   return c;
 }
 
@@ -65,7 +65,7 @@ TEST(Compress, GptqLowersEveryLayersErrorAndRunsOnInt8Kernels) {
       EXPECT_LE(n.weight_codes.abs().max().item<int>(), 7) << n.name;
     }
   c10::InferenceMode guard;
-  const auto x = batch(data().test.images, 128);
+  const auto x = batch(data().test, 128);
   deploy::Int8Model model(c.d.graph);
   EXPECT_LT(max_relative_diff(deploy::simulate(c.d.graph, x), model.forward(x)), 0.05);
 }
@@ -85,7 +85,7 @@ TEST(Compress, DecoupleqRunsOnFp32KernelsAndCountsItsScalesAndOffsets) {
   EXPECT_EQ(c.d.graph.model_bytes(), expected);
   for (const auto& l : c.layers) EXPECT_LE(l.error, l.rtn_error) << l.layer;
   c10::InferenceMode guard;
-  const auto x = batch(data().test.images, 128);
+  const auto x = batch(data().test, 128);
   deploy::Int8Model model(c.d.graph);
   EXPECT_LT(max_relative_diff(deploy::simulate(c.d.graph, x), model.forward(x)), 1e-4);
   TempDir dir("export");
@@ -112,7 +112,7 @@ TEST(Compress, DecoupleqSecondStageKeepsCodesAndMovesTowardsFp32) {
   }
   EXPECT_GT(moved, 0);
   c10::InferenceMode guard;
-  const auto x = batch(data().test.images, 256);
+  const auto x = batch(data().test, 256);
   const auto fp32 = deploy::simulate(deploy_spec(net, supernet::largest_spec(net->space(), policy(32, 32))).graph, x);
   const auto err = [&](const deploy::Graph& g) { return (deploy::simulate(g, x) - fp32).pow(2).mean().item<double>(); };
   std::fprintf(stderr, "[ decoupleq ] logit mse vs fp32: stage one %.4g, with stage two %.4g\n", err(one.d.graph),
@@ -140,7 +140,7 @@ TEST(Compress, PercentileAndMseObserversCalibrateNarrowerRangesThatStillDeploy) 
     quant::ActObserverSpec spec;
     spec.clip = clip;
     spec.percentile = 99.9;
-    deploy::calibrate(g, batch(data().train.images, 256), 128, spec);
+    deploy::calibrate(g, batch(data().train, 256), 128, spec);
     int narrower = 0;
     for (size_t v = 0; v < g.values.size(); ++v) {
       if (!g.values[v].quantized || g.values[v].qsource != deploy::QSource::kObserved) continue;
@@ -149,7 +149,7 @@ TEST(Compress, PercentileAndMseObserversCalibrateNarrowerRangesThatStillDeploy) 
     }
     EXPECT_GT(narrower, 0);
     c10::InferenceMode guard;
-    const auto x = batch(data().test.images, 128);
+    const auto x = batch(data().test, 128);
     if (!int8_checkable(g, "int8 vs simulation")) continue;
     deploy::Int8Model model(g);
     EXPECT_LT(max_relative_diff(deploy::simulate(g, x), model.forward(x)), 0.05);
@@ -162,7 +162,7 @@ TEST(Compress, SmoothingDivisionKeepsTheFp32Function) {
   auto net = tiny_net();
   auto d = deploy_spec(net, supernet::largest_spec(net->space(), policy(32, 32)));
   c10::InferenceMode guard;
-  const auto x = batch(data().test.images, 64);
+  const auto x = batch(data().test, 64);
   const auto before = deploy::simulate(d.graph, x);
   std::vector<std::string> layers;
   for (const auto& n : d.graph.nodes)
@@ -182,7 +182,7 @@ TEST(Compress, SmoothingDivisionKeepsTheFp32Function) {
   EXPECT_GT(folded, 0);
   EXPECT_GT(scale_nodes, 0);
   EXPECT_EQ(folded + scale_nodes, int(layers.size()));
-  deploy::calibrate(d.graph, batch(data().train.images, 64), 64);
+  deploy::calibrate(d.graph, batch(data().train, 64), 64);
   EXPECT_LT(max_relative_diff(before, deploy::simulate(d.graph, x)), 1e-4);
 }
 
@@ -204,7 +204,7 @@ TEST(Compress, SmoothquantRunsW8A8OnInt8KernelsWithItsScalesCounted) {
   EXPECT_EQ(c.d.graph.model_bytes(),
             plain.graph.model_bytes() + 4 * scale_floats + 5 * (c.d.graph.own_act_params() - plain.graph.own_act_params()));
   c10::InferenceMode guard;
-  const auto x = batch(data().test.images, 128);
+  const auto x = batch(data().test, 128);
   const auto fp32 = deploy::simulate(deploy_spec(net, supernet::largest_spec(net->space(), policy(32, 32))).graph, x);
   const auto smooth = deploy::simulate(c.d.graph, x);
   std::fprintf(stderr, "[ smoothquant ] logit error vs fp32: plain W8A8 %.4g, smoothquant %.4g\n",
@@ -223,7 +223,7 @@ TEST(Compress, PerTensorGridsShareOneScalePerLayerAndRunOnInt8Kernels) {
     if (deploy::needs_compression(d.graph)) {
       deploy::CompressSettings settings;
       settings.hessian_images = 128;
-      deploy::compress_weights(d.graph, *d.subnet, batch(data().train.images, 256), settings);
+      deploy::compress_weights(d.graph, *d.subnet, batch(data().train, 256), settings);
     }
     for (const auto& n : d.graph.nodes) {
       if (!n.has_weight() || n.weight_bits >= 32) continue;
@@ -231,7 +231,7 @@ TEST(Compress, PerTensorGridsShareOneScalePerLayerAndRunOnInt8Kernels) {
       EXPECT_TRUE(at::equal(n.weight_scales, n.weight_scales[0].expand_as(n.weight_scales))) << method << " " << n.name;
     }
     c10::InferenceMode guard;
-    const auto x = batch(data().test.images, 128);
+    const auto x = batch(data().test, 128);
     if (!int8_checkable(d.graph, std::string(method) + " int8 vs simulation")) continue;
     deploy::Int8Model model(d.graph);
     EXPECT_LT(max_relative_diff(deploy::simulate(d.graph, x), model.forward(x)), 0.05) << method;

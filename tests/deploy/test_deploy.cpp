@@ -32,7 +32,7 @@ TEST(Deploy, Fp32GraphComputesWhatTheSubnetComputes) {
   auto d = deploy_spec(net, supernet::largest_spec(net->space()));
   EXPECT_EQ(count(d.graph, deploy::OpKind::kQuantize), 0);
   c10::InferenceMode guard;
-  const auto x = batch(data().test.images, 64);
+  const auto x = batch(data().test, 64);
   const auto y = deploy::simulate(d.graph, x);
   EXPECT_TRUE(at::allclose(y, d.subnet->forward(x), 1e-4, 1e-4)) << (y - d.subnet->forward(x)).abs().max().item<double>();
 }
@@ -126,7 +126,7 @@ TEST(Deploy, RefusesUnfoldedOrUncalibrated) {
   subnet->fold_bn();
   auto g = deploy::build_graph(*subnet);
   qnas::testing::expect_error([&] { deploy::Int8Model m(g); }, {"uncalibrated"});
-  qnas::testing::expect_error([&] { deploy::simulate(g, batch(data().test.images, 2)); }, {"uncalibrated"});
+  qnas::testing::expect_error([&] { deploy::simulate(g, batch(data().test, 2)); }, {"uncalibrated"});
 }
 
 // eval.bn_recal_quantized: BN statistics are those of the network with its
@@ -134,7 +134,7 @@ TEST(Deploy, RefusesUnfoldedOrUncalibrated) {
 // come back afterwards (folding and the graph quantize them as always).
 TEST(Deploy, BnRecalibrationOnQuantizedWeights) {
   const auto net = tiny_net();
-  const auto images = batch(data().train.images, 256);
+  const auto images = batch(data().train, 256);
   const auto running_means = [](const supernet::Subnet& s) {
     std::vector<at::Tensor> out;
     for (const auto& u : s->units())

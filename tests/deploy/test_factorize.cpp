@@ -112,7 +112,7 @@ TEST(Factorize, FactorizedSubnetRunsOnInt8AndItsCostsCountTheParts) {
   deploy::CompressSettings settings;
   settings.hessian_images = 128;
   settings.batch_size = 128;
-  const auto report = deploy::compress_weights(d.graph, *d.subnet, batch(data().train.images, 256), settings);
+  const auto report = deploy::compress_weights(d.graph, *d.subnet, batch(data().train, 256), settings);
   ASSERT_FALSE(report.empty());
   size_t parts = 0, expected_parts = weight_nodes;
   for (const auto& r : report) expected_parts += r.rank > 0 ? 1 : 0;  // every layer here is 1x1 or linear but the stem
@@ -132,7 +132,7 @@ TEST(Factorize, FactorizedSubnetRunsOnInt8AndItsCostsCountTheParts) {
   EXPECT_EQ(d.graph.model_bytes() - deploy_spec(net, rtn_spec).graph.model_bytes(),
             eval::model_bytes(layers) - eval::model_bytes(net->layer_infos(rtn_spec)));
   c10::InferenceMode guard;
-  const auto x = batch(data().test.images, 128);
+  const auto x = batch(data().test, 128);
   const auto sim = deploy::simulate(d.graph, x);
   const auto int8 = deploy::Int8Model(d.graph).forward(x);
   EXPECT_LT(((sim - int8).abs().max() / sim.abs().max()).item<double>(), 0.05);
@@ -149,7 +149,7 @@ TEST(Factorize, BnRecalibrationRestoresTheBnStatisticsOfFactorizedLayers) {
   deploy::CompressSettings settings;
   settings.hessian_images = 128;
   settings.batch_size = 64;
-  const auto images = batch(data().train.images, 256);
+  const auto images = batch(data().train, 256);
   std::set<std::string> factorized;
   for (const auto& r : deploy::compress_weights(d.graph, *d.subnet, images, settings))
     if (r.rank > 0) factorized.insert(r.layer);

@@ -30,7 +30,7 @@ TEST(Recipe, DynamicLinearLayersRunOnInt8KernelsLikeTheSimulation) {
   }
   EXPECT_GT(dynamic, 0);
   c10::InferenceMode guard;
-  const auto x = batch(data().test.images, 128);
+  const auto x = batch(data().test, 128);
   const auto sim = deploy::simulate(d.graph, x);
   const auto int8 = deploy::Int8Model(d.graph).forward(x);
   EXPECT_LT(((sim - int8).abs().max() / sim.abs().max()).item<double>(), 0.02);

@@ -43,16 +43,16 @@ struct Passes {
 Passes passes(supernet::SubnetImpl& s, const quant::LayerPolicy& p) {
   Passes out;
   s.set_policies(supernet::with_uniform_policy(s.spec(), policy(32, 32)).policy);
-  out.reference = deploy::build_graph(s, {1, 28, 28, data().mean, data().std});
-  deploy::calibrate(out.reference, batch(data().train.images, 256), 128);
+  out.reference = deploy::build_graph(s, eval::input_desc(data()));
+  deploy::calibrate(out.reference, batch(data().train, 256), 128);
   s.set_policies(supernet::with_uniform_policy(s.spec(), p).policy);
-  out.quantized = deploy::build_graph(s, {1, 28, 28, data().mean, data().std});
-  deploy::calibrate(out.quantized, batch(data().train.images, 256), 128);
+  out.quantized = deploy::build_graph(s, eval::input_desc(data()));
+  deploy::calibrate(out.quantized, batch(data().train, 256), 128);
   return out;
 }
 
 std::vector<quant::LayerSensitivity> scored(const Passes& p) {
-  return deploy::measure_sensitivity(p.reference, p.quantized, batch(data().train.images, 256), 128);
+  return deploy::measure_sensitivity(p.reference, p.quantized, batch(data().train, 256), 128);
 }
 
 }  // namespace
@@ -64,7 +64,7 @@ TEST(Sensitivity, ALayerWithAnOutlierColumnRanksFirst) {
   ASSERT_EQ(before.size(), d.subnet->spec().policy.size());  // every compressible layer is measured
   EXPECT_NE(before[quant::ranking(before)[0]].layer, "s0.b0.pw2");  // not fragile by itself
 
-  const auto x = batch(data().test.images, 128);
+  const auto x = batch(data().test, 128);
   const auto logits_of = [&](const deploy::Graph& g) {
     c10::InferenceMode guard;
     return deploy::simulate(g, x);

@@ -62,7 +62,7 @@ TEST(ViTDeploy, Fp32GraphComputesTheSubnetAndStoresEveryParameter) {
       auto d = deploy_spec(net, spec);
       EXPECT_EQ(count(d.graph, deploy::OpKind::kAttention), spec.arch.at("s0.depth")) << pool;
       EXPECT_EQ(count(d.graph, deploy::OpKind::kQuantize), 0) << pool;
-      const auto x = batch(data().test.images, 32);
+      const auto x = batch(data().test, 32);
       at::Tensor expected;
       {
         at::NoGradGuard no_grad;
@@ -102,7 +102,7 @@ TEST(ViTDeploy, GeluRunsOnItsLinearsQuantizedGrid) {
 TEST(ViTDeploy, SmoothQuantFoldsIntoLayerNormAndLeavesTheFunctionUnchanged) {
   auto net = randomised_vit("cls");
   auto d = deploy_spec(net, supernet::largest_spec(net->space()));
-  const auto x = batch(data().test.images, 32);
+  const auto x = batch(data().test, 32);
   const auto before = deploy::simulate(d.graph, x);
   at::manual_seed(5);
   // qkv and fc1 read a LayerNorm: folded into its affine; proj reads
@@ -119,7 +119,7 @@ TEST(ViTDeploy, SmoothQuantFoldsIntoLayerNormAndLeavesTheFunctionUnchanged) {
     m.weight = (m.weight.to(at::kDouble) * s.unsqueeze(0)).to(at::kFloat);  // the weights' side of the migration
   }
   EXPECT_EQ(count(d.graph, deploy::OpKind::kScale), 1);
-  deploy::calibrate(d.graph, batch(data().train.images, 64), 64);
+  deploy::calibrate(d.graph, batch(data().train, 64), 64);
   const auto after = deploy::simulate(d.graph, x);
   EXPECT_TRUE(at::allclose(after, before, 1e-4, 1e-4)) << "max diff " << (after - before).abs().max().item<float>();
 }
@@ -131,7 +131,7 @@ TEST(ViTDeploy, SmoothQuantFoldsIntoEveryLayerNormAndScalesTheRest) {
   deploy::CompressSettings settings;
   settings.hessian_images = 128;
   settings.batch_size = 128;
-  deploy::compress_weights(d.graph, *d.subnet, batch(data().train.images, 256), settings);
+  deploy::compress_weights(d.graph, *d.subnet, batch(data().train, 256), settings);
   // qkv, fc1 and the classifier read a LayerNorm, proj attention's V: folded,
   // so they stay int8 end to end. fc2 (after GELU) and the stem (the image)
   // have no foldable producer: scale nodes.

@@ -125,7 +125,7 @@ TEST(Cli, EvalAndCompressPrintMetricsAndWriteJson) {
   const auto j = nlohmann::json::parse(core::read_text_file(dir.file("e.json"), "json"));
   EXPECT_EQ(j["split"], "val");
   EXPECT_EQ(j["images"], 300);
-  EXPECT_GT(j["metrics"]["top1"].get<double>(), 25.0);  // chance: 10%
+  EXPECT_GT(j["metrics"]["top1"].get<double>(), 20.0);  // chance: 10% (+-1.7 points on 300 images)
   EXPECT_EQ(j["spec"]["policy"]["stem"]["weight_bits"], 8);
   // The spec it wrote is accepted back as --subnet.
   core::write_file_atomic(dir.file("spec.json"), j["spec"].dump());

@@ -134,7 +134,7 @@ TEST_P(Conformance, ShapeProxiesAreTheExtractedSubnetsCosts) {
 
 TEST_P(Conformance, TrainedSubnetsLearn) {
   auto net = trained_tiny_net(kind());
-  const auto x = batch(data().test.images, 500);
+  const auto x = batch(data().test, 500);
   const auto labels = data().test.labels.narrow(0, 0, 500);
   // The family's tiny_epochs on 2,500 images: well above chance (10%), not converged.
   const std::pair<supernet::SubnetSpec, double> cases[] = {{supernet::largest_spec(net->space()), 50.0},
@@ -162,7 +162,7 @@ TEST_P(Conformance, Int8RuntimeAgreesWithTheSimulation) {
   specs.push_back(specs[0]);
   for (const auto& l : net->layer_infos(specs.back()))
     if (l.kind == "linear") specs.back().policy[l.name].params["dynamic"] = 1;
-  const auto x = batch(data().test.images, 256);
+  const auto x = batch(data().test, 256);
   for (const auto& spec : specs) {
     auto d = deploy_spec(net, spec);
     expect_model_bytes_agree(net, spec, d.graph, supernet::to_json(spec).dump());
@@ -180,8 +180,8 @@ TEST_P(Conformance, Int8RuntimeAgreesWithTheSimulation) {
 // simulation does; the 8- and 4-bit methods keep most of the fp32 top-1.
 TEST_P(Conformance, EveryCompressionMethodDeploys) {
   auto net = trained_tiny_net(kind());
-  const auto images = batch(data().train.images, 256);
-  const auto x = batch(data().test.images, 256);
+  const auto images = batch(data().train, 256);
+  const auto x = batch(data().test, 256);
   const auto labels = data().test.labels.narrow(0, 0, 256);
   double fp32_top1 = 0;
   {

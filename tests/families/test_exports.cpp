@@ -77,7 +77,7 @@ void for_each_export(const std::string& kind, const std::string& format, const T
       deploy::CompressSettings settings;
       settings.hessian_images = 128;
       settings.batch_size = 128;
-      deploy::compress_weights(d.graph, *d.subnet, batch(data().train.images, 256), settings);
+      deploy::compress_weights(d.graph, *d.subnet, batch(data().train, 256), settings);
     }
     f(label, spec, d, export_to(d.graph, spec, format, tmp.file(label)));
   }
@@ -107,10 +107,15 @@ TEST_P(Exports, OnnxRunsInOnnxRuntimeLikeTheDeployedModel) {
     const auto ort = read_floats(tmp.file(label + ".f32"), {kImages, 10});
     const auto ours = deployed_logits(d.graph, raw);
     const double same = argmax_agreement(ort, ours), diff = (ort - ours).abs().max().item<double>();
+    const double range = ours.abs().max().item<double>();
     std::fprintf(stderr, "[ %s onnx %s ] argmax agreement %.4f, max |logit diff| %.4g (logit range %.3g)\n",
-                 kind().c_str(), label.c_str(), same, diff, ours.abs().max().item<double>());
+                 kind().c_str(), label.c_str(), same, diff, range);
     RecordProperty(label + "_max_abs_logit_diff", std::to_string(diff));
-    EXPECT_GE(same, 0.99) << label;
+    // ONNX Runtime and oneDNN round their requantizations differently
+    // (factorized layers requantize twice): the logits stay within a few
+    // percent of their range, and only images that are near-ties may flip.
+    EXPECT_LE(diff, 0.05 * range) << label;
+    EXPECT_GE(decided_agreement(ort, ours, 0.05 * range), 0.99) << label;
   });
 }
 

@@ -95,6 +95,29 @@ TEST(Supernet, EveryChoiceOfEveryVariableRuns) {
   }
 }
 
+// Colour 32x32 images with a stride-2 stem: the stem halves the resolution
+// every later layer runs at, and extraction still computes the supernet.
+TEST(Supernet, StemStrideAndColourInputs) {
+  auto cfg = qnas::testing::tiny_config();
+  cfg.supernet.mbv3.stem_stride = 2;
+  auto net = qnas::testing::randomised_net(cfg, {3, 32, 32, 7});
+  at::manual_seed(1);
+  const auto x = at::randn({2, 3, 32, 32});
+  const auto spec = supernet::largest_spec(net->space());
+  at::NoGradGuard no_grad;
+  const auto subnet = net->extract(spec);
+  EXPECT_EQ(subnet->unit("stem")->weight.sizes(), (at::IntArrayRef{8, 3, 3, 3}));
+  const auto y = subnet->forward(x);
+  EXPECT_EQ(y.sizes(), (at::IntArrayRef{2, 7}));
+  EXPECT_TRUE(at::allclose(y, net->forward(x, spec), 1e-5, 1e-5));
+  const auto layers = subnet->layer_infos();
+  EXPECT_EQ(layers[0].out_h, 16);                                   // the stem: 32 / 2
+  EXPECT_EQ(net->layer_infos(spec)[1].out_h, layers[1].out_h);      // shapes alone agree
+  auto stride1 = qnas::testing::tiny_config();
+  EXPECT_EQ(qnas::testing::randomised_net(stride1, {3, 32, 32, 7})->extract(spec)->layer_infos()[0].out_h, 32);
+  EXPECT_NE(net->space().structure_hash(), qnas::testing::randomised_net(stride1, {3, 32, 32, 7})->space().structure_hash());
+}
+
 TEST(Supernet, BnFoldingIsExactInFp32) {
   auto net = tiny_net();
   core::Rng rng(9);
