@@ -35,7 +35,8 @@ eval::Session open_trained(const core::Config& config) {
   const bool trained = core::file_exists(ckpt);
   QNAS_CHECK(trained || config.search.train_if_missing, "search: no supernet checkpoint at ", ckpt,
              "; expected `qnas train CONFIG` first, or search.train_if_missing: true");
-  auto session = eval::open_session(config, trained ? ckpt : "");
+  auto session = eval::open_session(config, trained ? ckpt : "");  // bad data fails before anything is written
+  core::ensure_dir(config.output.dir);
   core::write_resolved_config(session.config, config.output.dir);
   core::write_class_names(session.data.class_names, config.output.dir);
   if (trained) return session;
@@ -162,7 +163,6 @@ void print_latency_model_agreement(const std::vector<search::Row>& rows) {
 
 void run_search_command(const SearchArgs& a) {
   const auto config = core::load_config(a.config.path, a.config.sets);
-  core::ensure_dir(config.output.dir);
   auto session = open_trained(config);
   const search::Space space(session.net->space());
   const auto goals = search::Goals::from_config(config.search);

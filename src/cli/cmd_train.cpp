@@ -16,8 +16,8 @@ void register_train(CLI::App& app) {
   cmd->add_flag("--resume", *resume, "continue from <output.dir>/supernet.pt");
   cmd->callback([args, resume] {
     const auto config = core::load_config(args->path, args->sets);
+    auto session = eval::open_session(config);  // bad data fails here, before the run folder exists
     core::ensure_dir(config.output.dir);
-    auto session = eval::open_session(config);
     core::write_resolved_config(session.config, config.output.dir);
     core::write_class_names(session.data.class_names, config.output.dir);
     std::fprintf(stderr, "train: %lld training, %lld validation images; %d threads; space 10^%.1f subnets\n",

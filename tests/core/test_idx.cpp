@@ -4,11 +4,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <numeric>
 #include <zlib.h>
 
 #include "src/core/dataset.hpp"
 #include "src/core/error.hpp"
 #include "src/core/idx.hpp"
+#include "src/core/loader.hpp"
 #include "tests/test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -28,6 +30,15 @@ std::vector<uint8_t> gunzip(const std::string& path) {
   while ((n = gzread(f, buf, sizeof buf)) > 0) out.insert(out.end(), buf, buf + n);
   gzclose(f);
   return out;
+}
+
+// The first `train_subset` Fashion-MNIST training images, `val_size` of them carved for validation.
+core::DataConfig fmnist_config(int64_t train_subset, int64_t val_size) {
+  core::DataConfig cfg;
+  cfg.dir = QNAS_FMNIST_DIR;
+  cfg.train_subset = train_subset;
+  cfg.val_size = val_size;
+  return cfg;
 }
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
@@ -122,10 +133,7 @@ TEST(Dataset, MissingFileSaysWhatIsExpected) {
 }
 
 TEST(Dataset, SplitsSubsetAndNormalisation) {
-  core::DataConfig cfg;
-  cfg.dir = QNAS_FMNIST_DIR;
-  cfg.train_subset = 3000;
-  cfg.val_size = 500;
+  const auto cfg = fmnist_config(3000, 500);
   const auto d = core::load_dataset(cfg, 0);
   EXPECT_EQ(d.train.size(), 2500);
   EXPECT_EQ(d.val.size(), 500);
@@ -141,10 +149,7 @@ TEST(Dataset, SplitsSubsetAndNormalisation) {
 }
 
 TEST(Dataset, RandomValidationSplitIsSeededAndDisjoint) {
-  core::DataConfig cfg;
-  cfg.dir = QNAS_FMNIST_DIR;
-  cfg.train_subset = 2000;
-  cfg.val_size = 400;
+  auto cfg = fmnist_config(2000, 400);
   cfg.val_from = "random";
   const auto a = core::load_dataset(cfg, 7), b = core::load_dataset(cfg, 7), c = core::load_dataset(cfg, 8);
   EXPECT_TRUE(a.val.pixels.equal(b.val.pixels));
@@ -161,19 +166,12 @@ TEST(Dataset, RandomValidationSplitIsSeededAndDisjoint) {
 }
 
 TEST(Dataset, ValidationLargerThanTrainingIsRefused) {
-  core::DataConfig cfg;
-  cfg.dir = QNAS_FMNIST_DIR;
-  cfg.train_subset = 100;
-  cfg.val_size = 100;
+  const auto cfg = fmnist_config(100, 100);
   expect_error([&] { core::load_dataset(cfg, 0); }, {"data.val_size", "expected fewer than 100"});
 }
 
 TEST(Dataset, AugmentedBatchIsDeterministicAndShiftsContent) {
-  core::DataConfig cfg;
-  cfg.dir = QNAS_FMNIST_DIR;
-  cfg.train_subset = 200;
-  cfg.val_size = 0;
-  const auto d = core::load_dataset(cfg, 0);
+  const auto d = core::load_dataset(fmnist_config(200, 0), 0);
   std::vector<int64_t> idx{0, 1, 2, 3};
   const auto [a, la] = core::make_batch(d.train, idx, {2, true}, 5);
   const auto [b, lb] = core::make_batch(d.train, idx, {2, true}, 5);
@@ -189,4 +187,30 @@ TEST(Dataset, AugmentedBatchIsDeterministicAndShiftsContent) {
   for (int64_t i = 0; i < 4; ++i) EXPECT_TRUE(r[i].equal(a[reordered[size_t(i)]])) << i;
   const auto [other, lo] = core::make_batch(d.train, idx, {2, true}, 6);
   EXPECT_FALSE(other.equal(a));
+}
+
+// The loader's worker threads change when a batch is built, never what it
+// holds: the same (stream, order) gives the same batches with 0, 1 or 3
+// workers, in step order, and an epoch resumed at a later step continues
+// with exactly the batches of the uninterrupted one.
+TEST(Dataset, BatchLoaderBatchesDoNotDependOnWorkers) {
+  const auto d = core::load_dataset(fmnist_config(640, 0), 0);
+  std::vector<int64_t> order(640);
+  std::iota(order.begin(), order.end(), 0);
+  std::reverse(order.begin(), order.end());
+  const core::Augment augment{2, true, true};
+  std::vector<at::Tensor> reference;
+  core::BatchLoader serial(d.train, order, 64, augment, 11, 0);
+  for (int s = 0; s < 10; ++s) reference.push_back(serial.next().first);
+  for (int workers : {1, 3}) {
+    core::BatchLoader loader(d.train, order, 64, augment, 11, workers, 2);
+    for (int s = 0; s < 10; ++s) {
+      const auto [x, y] = loader.next();
+      EXPECT_TRUE(x.equal(reference[size_t(s)])) << workers << " workers, step " << s;
+      EXPECT_EQ(y[0].item<int64_t>(), d.train.labels[order[size_t(s * 64)]].item<int64_t>());
+    }
+  }
+  core::BatchLoader resumed(d.train, order, 64, augment, 11, 2, 4, /*first_step=*/6);
+  for (int s = 6; s < 10; ++s) EXPECT_TRUE(resumed.next().first.equal(reference[size_t(s)])) << s;
+  expect_error([&] { resumed.next(); }, {"step 10", "10 steps"});
 }

@@ -67,6 +67,36 @@ TEST(Cli, BadConfigKeyIsAClearError) {
   expect_contains(run("train /no/such.yaml").output, "config file '/no/such.yaml': cannot open");
 }
 
+// Bad data is refused before the run folder is made: a truncated CIFAR
+// file, an image folder with a corrupt image, a mean list of the wrong
+// length. Each message names the file or key.
+TEST(Cli, BadDataIsRefusedAndNothingIsWritten) {
+  qnas::testing::TempDir dir("cli_data");
+  std::filesystem::create_directories(dir.file("cifar"));
+  std::ofstream(dir.file("cifar/data_batch_1.bin"), std::ios::binary) << std::string(3073 + 10, '\1');
+  std::ofstream(dir.file("cifar/test_batch.bin"), std::ios::binary) << std::string(3073, '\1');
+  std::filesystem::create_directories(dir.file("cifar_ok"));
+  for (const char* f : {"cifar_ok/data_batch_1.bin", "cifar_ok/test_batch.bin"})
+    std::ofstream(dir.file(f), std::ios::binary) << std::string(2 * 3073, '\1');
+  std::filesystem::create_directories(dir.file("img/train/a"));
+  std::filesystem::create_directories(dir.file("img/test/a"));
+  std::ofstream(dir.file("img/train/a/x.png"), std::ios::binary) << "not a png";
+  std::ofstream(dir.file("img/test/a/y.png"), std::ios::binary) << "not a png";
+  const std::string run_dir = dir.file("run");
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases{
+      {"{format: cifar, dir: " + dir.file("cifar") + ", val_size: 0}", {dir.file("cifar/data_batch_1.bin"), "3083 bytes"}},
+      {"{format: folder, dir: " + dir.file("img") + ", val_size: 0}", {dir.file("img/train/a/x.png"), "PNG"}},
+      {"{format: cifar, dir: " + dir.file("cifar_ok") + ", val_size: 0, mean: [0.5, 0.5]}",
+       {"data.mean", "2 values", "3 channels"}}};
+  for (const auto& [data, fragments] : cases) {
+    core::write_file_atomic(dir.file("c.yaml"), "data: " + data + "\noutput: {dir: " + run_dir + "}\n");
+    const auto r = run("train " + dir.file("c.yaml"));
+    EXPECT_EQ(r.code, 1) << r.output;
+    for (const auto& f : fragments) expect_contains(r.output, f);
+    EXPECT_FALSE(std::filesystem::exists(run_dir)) << data;
+  }
+}
+
 TEST(Cli, EvalRejectsBadSubnetAndBits) {
   qnas::testing::TempDir dir("cli");
   core::write_file_atomic(dir.file("c.yaml"), tiny_yaml(dir.str(), 1));
