@@ -12,11 +12,16 @@ target_compile_options(qnas_torch_pch PRIVATE ${QNAS_WARNINGS})
 target_precompile_headers(qnas_torch_pch PRIVATE
   <torch/torch.h> <nlohmann/json.hpp> <string> <vector> <map>)
 
-# qnas_library(NAME SOURCES... [TORCH]) — one library target per folder,
-# includes written from the repo root.
+# qnas_library(NAME SOURCES... [TORCH] [PLAIN_SOURCES...]) — one library
+# target per folder, includes written from the repo root. PLAIN_SOURCES are
+# sources of a TORCH library that include no LibTorch header: they compile
+# without the torch PCH (loading it costs a TU more than compiling one of them).
 function(qnas_library name)
-  cmake_parse_arguments(ARG "TORCH" "" "SOURCES;DEPS" ${ARGN})
-  add_library(${name} STATIC ${ARG_SOURCES})
+  cmake_parse_arguments(ARG "TORCH" "" "SOURCES;PLAIN_SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES} ${ARG_PLAIN_SOURCES})
+  if(ARG_PLAIN_SOURCES)
+    set_source_files_properties(${ARG_PLAIN_SOURCES} PROPERTIES SKIP_PRECOMPILE_HEADERS ON)
+  endif()
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
   target_compile_options(${name} PRIVATE ${QNAS_WARNINGS})
