@@ -20,11 +20,9 @@ namespace qnas::core {
 // ---------------------------------------------------------------------------
 // Normalisation
 
-namespace {
-at::Tensor channel_tensor(const std::vector<double>& v) {
-  return at::tensor(std::vector<float>(v.begin(), v.end()), at::kFloat).view({1, int64_t(v.size()), 1, 1});
+at::Tensor channel_tensor(const std::vector<double>& values) {
+  return at::tensor(std::vector<float>(values.begin(), values.end()), at::kFloat).view({1, int64_t(values.size()), 1, 1});
 }
-}  // namespace
 
 at::Tensor PixelNorm::mean_tensor() const { return channel_tensor(mean); }
 at::Tensor PixelNorm::std_tensor() const { return channel_tensor(std); }

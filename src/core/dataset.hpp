@@ -13,6 +13,10 @@
 
 namespace qnas::core {
 
+/// One value per channel as a [1, C, 1, 1] float32 tensor: how per-channel
+/// normalisation broadcasts over N x C x H x W (here and in deployed graphs).
+at::Tensor channel_tensor(const std::vector<double>& values);
+
 /// x = (pixel / 255 - mean[c]) / std[c], one value per channel.
 struct PixelNorm {
   std::vector<double> mean, std;

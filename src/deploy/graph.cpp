@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "src/core/dataset.hpp"
 #include "src/core/error.hpp"
 #include "src/quant/fake_quant.hpp"
 #include "src/quant/hessian.hpp"
@@ -323,14 +324,8 @@ at::Tensor bias_codes(const at::Tensor& bias, const at::Tensor& acc_scale) {
   return codes.to(at::kInt);
 }
 
-namespace {
-at::Tensor per_channel(const std::vector<double>& v) {
-  return at::tensor(std::vector<float>(v.begin(), v.end()), at::kFloat).view({1, int64_t(v.size()), 1, 1});
-}
-}  // namespace
-
-at::Tensor InputDesc::mean_tensor() const { return per_channel(mean); }
-at::Tensor InputDesc::std_tensor() const { return per_channel(std); }
+at::Tensor InputDesc::mean_tensor() const { return core::channel_tensor(mean); }
+at::Tensor InputDesc::std_tensor() const { return core::channel_tensor(std); }
 
 at::Tensor normalize_input(const at::Tensor& raw, const InputDesc& input) {
   return (raw - input.mean_tensor()) / input.std_tensor();
