@@ -24,8 +24,6 @@ at::Tensor channel_tensor(const std::vector<double>& values) {
   return at::tensor(std::vector<float>(values.begin(), values.end()), at::kFloat).view({1, int64_t(values.size()), 1, 1});
 }
 
-at::Tensor PixelNorm::mean_tensor() const { return channel_tensor(mean); }
-at::Tensor PixelNorm::std_tensor() const { return channel_tensor(std); }
 
 // A plain loop, not ATen ops: loader threads call it, and ATen's intra-op
 // parallelism there would start a thread team per loader thread.
@@ -65,9 +63,9 @@ namespace {
 class ImageRng {
  public:
   ImageRng(uint64_t stream, int64_t image) : state_(mix64(stream ^ mix64(uint64_t(image)))) {}
-  uint64_t next() { return mix64(state_++); }
-  double uniform() { return double(next() >> 11) * 0x1.0p-53; }
-  int64_t index(int64_t n) { return int64_t(next() % uint64_t(n)); }
+  uint64_t operator()() { return mix64(state_++); }
+  double uniform() { return uniform01(*this); }
+  int64_t index(int64_t n) { return int64_t((*this)() % uint64_t(n)); }
 
  private:
   uint64_t state_;
@@ -114,7 +112,7 @@ std::pair<at::Tensor, at::Tensor> make_batch(const Split& split, const std::vect
     // Offsets of the crop inside the padded image, relative to the original.
     const int64_t dy = pad ? rng.index(2 * pad + 1) - pad : 0;
     const int64_t dx = pad ? rng.index(2 * pad + 1) - pad : 0;
-    const bool flip = augment.hflip && (rng.next() & 1u);
+    const bool flip = augment.hflip && (rng() & 1u);
     dst_labels[i] = src_labels[k];
     for (int64_t ch = 0; ch < c; ++ch) {
       const uint8_t* in = image + ch * plane;

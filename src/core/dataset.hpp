@@ -23,9 +23,6 @@ struct PixelNorm {
 
   /// uint8 N x C x H x W -> float32 N x C x H x W, normalised.
   at::Tensor operator()(const at::Tensor& pixels) const;
-  /// [1, C, 1, 1] float32 tensors of mean and std.
-  at::Tensor mean_tensor() const;
-  at::Tensor std_tensor() const;
 };
 
 struct Split {

@@ -37,7 +37,8 @@ inline int64_t uniform_index(Rng& rng, int64_t n) {
   return int64_t(rng() % uint64_t(n));
 }
 
-/// Uniform double in [0, 1) from the top 53 bits.
-inline double uniform01(Rng& rng) { return double(rng() >> 11) * 0x1.0p-53; }
+/// Uniform double in [0, 1) from the top 53 bits of any 64-bit generator.
+template <class Generator>
+inline double uniform01(Generator& rng) { return double(rng() >> 11) * 0x1.0p-53; }
 
 }  // namespace qnas::core
