@@ -5,9 +5,11 @@
 // each channel a different tone curve), then measures side by side in one
 // run:
 //   - decoding: load_dataset's read + decode throughput, and the bytes the
-//     loaded dataset holds;
+//     loaded dataset holds; the folder also streamed (data.storage: stream:
+//     only the headers read at load, plus one pass for auto mean/std);
 //   - augmentation: make_batch (gather + crop/flip [+ random-resized crop] +
-//     normalisation) on one thread, and through the BatchLoader's worker;
+//     normalisation) on one thread, and through the BatchLoader's workers;
+//     for the streamed folder, PNG decoding per batch on those threads too;
 //   - training: the sandwich step of the config's supernet on those batches.
 // The ratio column is each pipeline throughput over the training's.
 //
@@ -119,10 +121,13 @@ int main(int argc, char** argv) {
     }
 
     std::vector<Row> rows;
-    core::Dataset cifar;
-    for (const std::string format_name : {"cifar", "folder"}) {
+    core::Dataset cifar, streamed;
+    const auto held_bytes = [](const core::Split& s) { return s.pixels.defined() ? s.pixels.nbytes() : 0; };
+    for (const auto& [format_name, storage] : std::vector<std::pair<std::string, std::string>>{
+             {"cifar", "memory"}, {"folder", "memory"}, {"folder", "stream"}}) {
       core::DataConfig dc;
       dc.format = format_name;
+      dc.storage = storage;
       dc.dir = dir + "/" + format_name;
       dc.val_size = 0;
       dc.mean = dc.std = {true, {}};
@@ -130,26 +135,33 @@ int main(int argc, char** argv) {
       const auto t = Clock::now();
       auto d = core::load_dataset(dc, 0, threads);
       const double s = since(t);
-      const int64_t held = d.train.pixels.nbytes() + d.test.pixels.nbytes();
-      rows.push_back({"decode", format_name, std::to_string(threads), double(images + tests) / s,
+      const int64_t held = held_bytes(d.train) + held_bytes(d.test);
+      const std::string data = format_name + (storage == "stream" ? " streamed" : "");
+      rows.push_back({storage == "stream" ? "load (headers, auto mean/std)" : "decode", data, std::to_string(threads),
+                      double(images + tests) / s,
                       core::si(double(held)) + "B tensors, RSS +" + core::si(double(eval::current_rss_bytes() - rss_before)) + "B"});
       if (format_name == "cifar") cifar = std::move(d);
+      if (storage == "stream") streamed = std::move(d);
     }
 
-    // Augmentation of one epoch's worth of batches, as training draws them.
+    // Augmentation of one epoch's worth of batches, as training draws them;
+    // a streamed folder decodes each image on the loader's threads as well.
     const int64_t batch = cfg.train.batch_size, steps = cifar.train.size() / batch;
     std::vector<int64_t> order(size_t(cifar.train.size()));
     std::iota(order.begin(), order.end(), 0);
+    const auto time_loader = [&](const core::Dataset& d, const std::string& data, const std::string& name,
+                                 const core::Augment& aug, int workers) {
+      core::BatchLoader loader(d.train, order, batch, aug, 7, workers);
+      const auto t = Clock::now();
+      for (int64_t s = 0; s < steps; ++s) loader.next();
+      const std::string who = workers == 0 ? "caller" : std::to_string(workers) + (workers == 1 ? " worker" : " workers");
+      rows.push_back({"augment " + name, data, who, double(steps * batch) / since(t), ""});
+    };
     const std::vector<std::pair<std::string, core::Augment>> augments{
         {"none", {0, false, false}}, {"crop+flip", {2, true, false}}, {"crop+flip+rrc", {2, true, true}}};
-    for (const auto& [name, aug] : augments) {
-      for (int workers : {0, 1}) {
-        core::BatchLoader loader(cifar.train, order, batch, aug, 7, workers);
-        const auto t = Clock::now();
-        for (int64_t s = 0; s < steps; ++s) loader.next();
-        rows.push_back({"augment " + name, "cifar", workers ? "1 worker" : "caller", double(steps * batch) / since(t), ""});
-      }
-    }
+    for (const auto& [name, aug] : augments)
+      for (int workers : {0, 1}) time_loader(cifar, "cifar", name, aug, workers);
+    for (int workers : {0, 1, 2}) time_loader(streamed, "folder streamed", "crop+flip", {2, true, false}, workers);
 
     // Training: the config's supernet on 32x32 RGB batches.
     cfg.data.format = "cifar";

@@ -20,8 +20,9 @@ void register_train(CLI::App& app) {
     core::ensure_dir(config.output.dir);
     core::write_resolved_config(session.config, config.output.dir);
     core::write_class_names(session.data.class_names, config.output.dir);
-    std::fprintf(stderr, "train: %lld training, %lld validation images; %d threads; space 10^%.1f subnets\n",
-                 (long long)session.data.train.size(), (long long)session.data.val.size(), session.threads,
+    std::fprintf(stderr, "train: %lld training, %lld validation images%s; %d threads; space 10^%.1f subnets\n",
+                 (long long)session.data.train.size(), (long long)session.data.val.size(),
+                 session.data.streamed ? " (streamed from disk)" : "", session.threads,
                  session.net->space().log10_size());
     const auto summary = eval::train_supernet(session, *resume);
     core::Table t({"key", "value"});

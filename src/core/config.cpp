@@ -142,6 +142,7 @@ template <class V> void visit(V& v, DataConfig& c) {
   v.field("dir", c.dir, "directory holding the data in data.format's layout", any());
   v.field("cifar_labels", c.cifar_labels, "CIFAR-100's label: fine (100 classes) or coarse (20 superclasses)", one_of({"fine", "coarse"}));
   v.field("image_size", c.image_size, "folder: scale each image's shorter side to this and keep the centred square (0 = every image must already share one size)", range(0, 4096));
+  v.field("storage", c.storage, "folder: memory decodes every image once at load; stream leaves them on disk and decodes each batch on the loader threads (for data sets larger than memory); auto streams when the decoded images would take more than half of the available memory", one_of({"auto", "memory", "stream"}));
   v.field("train_subset", c.train_subset, "use only the first N training images before the validation split is carved (0 = all)", at_least(0));
   v.field("val_size", c.val_size, "validation images carved from the training split", at_least(0));
   v.field("val_from", c.val_from, "which training images form the validation split: the last val_size, or a seeded random choice", one_of({"last", "random"}));

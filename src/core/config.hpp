@@ -24,6 +24,7 @@ struct DataConfig {
   std::string dir = "/usr/share/datasets/fashion-mnist";
   std::string cifar_labels = "fine";  // CIFAR-100: fine | coarse
   int64_t image_size = 0;        // folder: shorter side scaled to it, centre square kept (0 = as stored)
+  std::string storage = "auto";  // folder: auto | memory | stream (decoded per batch from disk)
   int64_t train_subset = 0;      // 0 = all training images
   int64_t val_size = 10000;      // carved from the training split
   std::string val_from = "last"; // last | random (seeded)

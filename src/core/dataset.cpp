@@ -45,13 +45,50 @@ at::Tensor PixelNorm::operator()(const at::Tensor& pixels) const {
   return out;
 }
 
-at::Tensor Split::images(int64_t start, int64_t n) const { return norm(pixels.narrow(0, start, n)); }
+// ---------------------------------------------------------------------------
+// Splits
 
-at::Tensor Split::images_at(const at::Tensor& index) const { return norm(pixels.index_select(0, index)); }
+namespace {
 
-Split Split::first(int64_t n) const {
-  if (n <= 0 || n >= size()) return *this;
-  return {pixels.narrow(0, 0, n), labels.narrow(0, 0, n), norm};
+// Decodes the files of `rows` (int64) into one uint8 N x C x H x W tensor.
+at::Tensor decode_rows(const ImageFiles& files, const at::Tensor& rows) {
+  const auto index = rows.contiguous();
+  auto out = at::empty({index.size(0), files.channels, files.height, files.width}, at::kByte);
+  files.decode(index.data_ptr<int64_t>(), index.size(0), out.data_ptr<uint8_t>());
+  return out;
+}
+
+}  // namespace
+
+std::array<int64_t, 3> Split::image_shape() const {
+  if (streamed()) return {files->channels, files->height, files->width};
+  return {pixels.size(1), pixels.size(2), pixels.size(3)};
+}
+
+at::Tensor Split::raw(int64_t start, int64_t n) const {
+  return streamed() ? decode_rows(*files, rows.narrow(0, start, n)) : pixels.narrow(0, start, n);
+}
+
+at::Tensor Split::images(int64_t start, int64_t n) const { return norm(raw(start, n)); }
+
+at::Tensor Split::images_at(const at::Tensor& index) const {
+  return norm(streamed() ? decode_rows(*files, rows.index_select(0, index)) : pixels.index_select(0, index));
+}
+
+Split Split::first(int64_t n) const { return n <= 0 || n >= size() ? *this : slice(0, n); }
+
+Split Split::slice(int64_t start, int64_t n) const {
+  Split s = *this;
+  s.labels = labels.narrow(0, start, n);
+  (streamed() ? s.rows : s.pixels) = (streamed() ? rows : pixels).narrow(0, start, n);
+  return s;
+}
+
+Split Split::subset(const at::Tensor& index) const {
+  Split s = *this;
+  s.labels = labels.index_select(0, index);
+  (streamed() ? s.rows : s.pixels) = (streamed() ? rows : pixels).index_select(0, index);
+  return s;
 }
 
 // ---------------------------------------------------------------------------
@@ -91,20 +128,23 @@ void random_resized_crop(const uint8_t* in, int64_t c, int64_t h, int64_t w, Ima
 
 std::pair<at::Tensor, at::Tensor> make_batch(const Split& split, const std::vector<int64_t>& index,
                                              const Augment& augment, uint64_t stream) {
-  const int64_t n = int64_t(index.size()), c = split.pixels.size(1), h = split.pixels.size(2),
-                w = split.pixels.size(3), plane = h * w;
+  const auto [c, h, w] = split.image_shape();
+  const int64_t n = int64_t(index.size()), plane = h * w;
   auto pixels = at::empty({n, c, h, w}, at::kByte);
   auto labels = at::empty({n}, at::kLong);
-  const uint8_t* src = split.pixels.data_ptr<uint8_t>();
+  const uint8_t* src = split.streamed() ? nullptr : split.pixels.data_ptr<uint8_t>();
+  const int64_t* rows = split.streamed() ? split.rows.data_ptr<int64_t>() : nullptr;
   const int64_t* src_labels = split.labels.data_ptr<int64_t>();
   uint8_t* dst = pixels.data_ptr<uint8_t>();
   int64_t* dst_labels = labels.data_ptr<int64_t>();
   const int64_t pad = augment.crop_padding;
+  std::vector<uint8_t> decoded(split.streamed() ? size_t(c * plane) : 0);
   std::vector<uint8_t> resized(augment.random_resized ? size_t(c * plane) : 0);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t k = index[size_t(i)];
     ImageRng rng(stream, k);
-    const uint8_t* image = src + k * c * plane;
+    const uint8_t* image = src ? src + k * c * plane : decoded.data();
+    if (!src) split.files->decode(rows[k], decoded.data());  // on this loader thread
     if (augment.random_resized) {
       random_resized_crop(image, c, h, w, rng, resized.data());
       image = resized.data();
@@ -137,46 +177,59 @@ namespace {
 RawDataset read_raw(const DataConfig& cfg, int threads) {
   QNAS_CHECK(cfg.image_size == 0 || cfg.format == "folder", "data.image_size: ", cfg.image_size,
              " resizes images of data.format folder; expected 0 for data.format ", cfg.format);
+  QNAS_CHECK(cfg.storage != "stream" || cfg.format == "folder", "data.storage: stream decodes the images of "
+             "data.format folder from disk; expected auto or memory for data.format ", cfg.format);
   if (cfg.format == "cifar") return read_cifar(cfg.dir, cfg.cifar_labels);
-  if (cfg.format == "folder") return read_image_folder(cfg.dir, cfg.image_size, threads);
+  if (cfg.format == "folder") return read_image_folder(cfg.dir, cfg.image_size, cfg.storage, threads);
   QNAS_CHECK(cfg.format == "idx", "data.format: '", cfg.format, "'; expected idx, cifar or folder");
   return read_idx_dataset(cfg.dir);
 }
 
-// The set's pixels as a uint8 tensor that owns them (no copy).
+// The set's pixels as a uint8 tensor that owns them (no copy), or its files.
 Split to_split(ImageSet& set) {
-  auto* owner = new std::vector<uint8_t>(std::move(set.pixels));
   Split s;
+  s.labels = at::tensor(set.labels, at::kLong);
+  if (set.files) {
+    s.files = set.files;
+    s.rows = at::arange(set.size(), at::kLong);
+    return s;
+  }
+  auto* owner = new std::vector<uint8_t>(std::move(set.pixels));
   s.pixels = at::from_blob(owner->data(), {set.size(), set.channels, set.height, set.width},
                            [owner](void*) { delete owner; }, at::TensorOptions(at::kByte));
-  s.labels = at::tensor(set.labels, at::kLong);
   return s;
 }
 
+// Images order[from, to) of s: a view when they are one ascending run.
 Split take(const Split& s, const std::vector<int64_t>& order, int64_t from, int64_t to) {
   const bool contiguous_run = std::is_sorted(order.begin() + from, order.begin() + to) &&
                               (to == from || order[size_t(to - 1)] - order[size_t(from)] == to - from - 1);
-  if (contiguous_run) {  // a view: no copy of the pixels
+  if (contiguous_run) {
     const int64_t start = to > from ? order[size_t(from)] : 0;
-    return {s.pixels.narrow(0, start, to - from), s.labels.narrow(0, start, to - from), s.norm};
+    return s.slice(start, to - from);
   }
-  const auto index = at::tensor(std::vector<int64_t>(order.begin() + from, order.begin() + to), at::kLong);
-  return {s.pixels.index_select(0, index), s.labels.index_select(0, index), s.norm};
+  return s.subset(at::tensor(std::vector<int64_t>(order.begin() + from, order.begin() + to), at::kLong));
 }
 
-// Per-channel mean and standard deviation of pixel / 255 over a split.
-std::pair<std::vector<double>, std::vector<double>> channel_stats(const at::Tensor& pixels) {
-  const int64_t n = pixels.size(0), c = pixels.size(1), plane = pixels.size(2) * pixels.size(3);
-  const auto contiguous = pixels.contiguous();
-  const uint8_t* p = contiguous.data_ptr<uint8_t>();
+// Per-channel mean and standard deviation of pixel / 255 over a split, read
+// a chunk at a time (a streamed split is decoded once, not held).
+std::pair<std::vector<double>, std::vector<double>> channel_stats(const Split& split) {
+  const auto [c, h, w] = split.image_shape();
+  const int64_t plane = h * w, chunk = 4096;
+  std::vector<uint64_t> sum(static_cast<size_t>(c), 0), sum_sq(static_cast<size_t>(c), 0);
+  for (int64_t start = 0; start < split.size(); start += chunk) {
+    const auto pixels = split.raw(start, std::min(chunk, split.size() - start)).contiguous();
+    const uint8_t* p = pixels.data_ptr<uint8_t>();
+    for (int64_t i = 0; i < pixels.size(0); ++i)
+      for (int64_t ch = 0; ch < c; ++ch)
+        for (const uint8_t *q = p + (i * c + ch) * plane, *end = q + plane; q < end; ++q)
+          sum[size_t(ch)] += *q, sum_sq[size_t(ch)] += uint64_t(*q) * *q;
+  }
   std::vector<double> mean(static_cast<size_t>(c)), deviation(static_cast<size_t>(c));
-  for (int64_t ch = 0; ch < c; ++ch) {
-    uint64_t sum = 0, sum_sq = 0;
-    for (int64_t i = 0; i < n; ++i)
-      for (const uint8_t* q = p + (i * c + ch) * plane, *end = q + plane; q < end; ++q) sum += *q, sum_sq += uint64_t(*q) * *q;
-    const double count = double(n * plane), m = double(sum) / count;
-    mean[size_t(ch)] = m / 255.0;
-    deviation[size_t(ch)] = std::sqrt(std::max(0.0, double(sum_sq) / count - m * m)) / 255.0;
+  for (size_t ch = 0; ch < size_t(c); ++ch) {
+    const double count = double(split.size() * plane), m = double(sum[ch]) / count;
+    mean[ch] = m / 255.0;
+    deviation[ch] = std::sqrt(std::max(0.0, double(sum_sq[ch]) / count - m * m)) / 255.0;
   }
   return {mean, deviation};
 }
@@ -199,6 +252,7 @@ Dataset load_dataset(const DataConfig& cfg, uint64_t seed, int threads) {
   d.width = raw.train.width;
   d.class_names = raw.class_names;
   d.classes = int64_t(raw.class_names.size());
+  d.streamed = raw.streamed;
 
   int64_t n_train = raw.train.size();
   if (cfg.train_subset > 0) n_train = std::min(n_train, cfg.train_subset);
@@ -223,7 +277,7 @@ Dataset load_dataset(const DataConfig& cfg, uint64_t seed, int threads) {
   if (cfg.val_size > 0) d.val = take(all, order, n_fit, n_train);
 
   const bool any_auto = cfg.mean.automatic || cfg.std.automatic;
-  const auto computed = any_auto ? channel_stats(d.train.pixels) : std::pair<std::vector<double>, std::vector<double>>{};
+  const auto computed = any_auto ? channel_stats(d.train) : std::pair<std::vector<double>, std::vector<double>>{};
   d.norm = {per_channel(cfg.mean, computed.first, d.channels, "mean"),
             per_channel(cfg.std, computed.second, d.channels, "std")};
   for (double s : d.norm.std)

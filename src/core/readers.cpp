@@ -1,12 +1,14 @@
 #include "src/core/readers.hpp"
 
-#include <tbb/global_control.h>
 #include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <numeric>
 
 #include "src/core/error.hpp"
 #include "src/core/fs.hpp"
@@ -41,7 +43,7 @@ ImageSet read_idx_pair(const std::string& dir, const std::string& prefix) {
   const IdxArray labels = read_idx(labels_path, 1);
   QNAS_CHECK(images.count() == labels.count(), "IDX files '", images_path, "' and '", labels_path, "': ",
              images.count(), " images but ", labels.count(), " labels; expected equal counts");
-  ImageSet s{1, images.dims[1], images.dims[2], std::move(images.data), {}, images_path};
+  ImageSet s{1, images.dims[1], images.dims[2], std::move(images.data), {}, images_path, nullptr};
   s.labels.assign(labels.data.begin(), labels.data.end());
   return s;
 }
@@ -102,7 +104,7 @@ void append_cifar_file(const std::string& path, const CifarLayout& l, const std:
 }
 
 ImageSet read_cifar_files(const std::vector<std::string>& files, const CifarLayout& l, const std::string& labels) {
-  ImageSet s{3, 32, 32, {}, {}, files.size() == 1 ? files[0] : files[0] + " ..."};
+  ImageSet s{3, 32, 32, {}, {}, (files.size() == 1 ? files[0] : files[0] + " ..."), nullptr};
   // One allocation of the final size: growing it file by file would hold
   // up to twice the pixels while copying.
   uintmax_t bytes = 0;
@@ -187,20 +189,60 @@ FolderShape folder_shape(const std::vector<const FolderSplit*>& splits, int64_t 
   return shape;
 }
 
-ImageSet decode_split(const FolderSplit& s, const FolderShape& shape, int64_t image_size, int threads) {
-  ImageSet out{shape.channels, shape.height, shape.width, {}, s.labels, s.dir};
-  const int64_t bytes = out.image_bytes();
-  out.pixels.resize(size_t(int64_t(s.paths.size()) * bytes));
-  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, size_t(std::max(1, threads)));
-  tbb::parallel_for(size_t(0), s.paths.size(), [&](size_t i) {
-    Image img = decode_image(s.paths[i], shape.channels);
-    if (image_size > 0) img = resize_centre_crop(img, image_size);
-    std::copy(img.pixels.begin(), img.pixels.end(), out.pixels.begin() + int64_t(i) * bytes);
-  });
-  return out;
+ImageSet split_set(const FolderSplit& s, const FolderShape& shape, int64_t image_size, int threads) {
+  auto files = std::make_shared<ImageFiles>();
+  *files = {s.paths, shape.channels, shape.height, shape.width, image_size, std::max(1, threads)};
+  return {shape.channels, shape.height, shape.width, {}, s.labels, s.dir, std::move(files)};
+}
+
+void decode_into_memory(ImageSet& set) {
+  std::vector<int64_t> all(set.labels.size());
+  std::iota(all.begin(), all.end(), 0);
+  set.pixels.resize(all.size() * size_t(set.image_bytes()));
+  set.files->decode(all.data(), int64_t(all.size()), set.pixels.data());
+  set.files.reset();
+}
+
+// The value of `key` in /proc/meminfo ("Key:   123 kB") in bytes; 0 when absent.
+uint64_t meminfo_bytes(const std::string& key) {
+  std::ifstream in("/proc/meminfo");
+  for (std::string name; in >> name;) {
+    uint64_t kb = 0;
+    in >> kb;
+    if (name == key + ":") return kb * 1024;
+    in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  return 0;
 }
 
 }  // namespace
+
+void ImageFiles::decode(int64_t i, uint8_t* out) const {
+  const std::string& path = paths[size_t(i)];
+  Image img = decode_image(path, channels);
+  if (image_size > 0) img = resize_centre_crop(img, image_size);
+  QNAS_CHECK(img.height == height && img.width == width, "image '", path, "': ", img.height, "x", img.width,
+             " pixels, but the data set's images are ", height, "x", width, " (did the file change since the data "
+             "loaded?)");
+  std::copy(img.pixels.begin(), img.pixels.end(), out);
+}
+
+void ImageFiles::decode(const int64_t* index, int64_t n, uint8_t* out) const {
+  const int64_t bytes = image_bytes();
+  tbb::task_arena arena(std::max(1, threads));
+  arena.execute([&] {
+    tbb::parallel_for(int64_t(0), n, [&](int64_t k) { decode(index[k], out + k * bytes); });
+  });
+}
+
+bool stream_images(const std::string& storage, uint64_t bytes, uint64_t available) {
+  QNAS_CHECK(storage == "auto" || storage == "memory" || storage == "stream", "data.storage: '", storage,
+             "'; expected auto, memory or stream");
+  if (storage != "auto") return storage == "stream";
+  return available > 0 && bytes > available / 2;
+}
+
+uint64_t available_memory_bytes() { return meminfo_bytes("MemAvailable"); }
 
 std::string find_idx_file(const std::string& dir, const std::string& stem) {
   const std::string plain = dir + "/" + stem;
@@ -228,7 +270,7 @@ RawDataset read_cifar(const std::string& dir, const std::string& labels) {
   return d;
 }
 
-RawDataset read_image_folder(const std::string& dir, int64_t image_size, int threads) {
+RawDataset read_image_folder(const std::string& dir, int64_t image_size, const std::string& storage, int threads) {
   const std::string train_dir = dir + "/train";
   QNAS_CHECK(fs::is_directory(train_dir), "data.dir '", dir,
              "': no train/ folder; expected train/<class>/<image> and test/<class>/<image> (or val/)");
@@ -240,8 +282,12 @@ RawDataset read_image_folder(const std::string& dir, int64_t image_size, int thr
   const FolderSplit train = list_split(train_dir, d.class_names, true);
   const FolderSplit test = list_split(test_dir, d.class_names, false);
   const FolderShape shape = folder_shape({&train, &test}, image_size);
-  d.train = decode_split(train, shape, image_size, threads);
-  d.test = decode_split(test, shape, image_size, threads);
+  d.train = split_set(train, shape, image_size, threads);
+  d.test = split_set(test, shape, image_size, threads);
+  const uint64_t bytes = uint64_t(d.train.size() + d.test.size()) * uint64_t(d.train.image_bytes());
+  d.streamed = stream_images(storage, bytes, available_memory_bytes());
+  if (!d.streamed)
+    for (ImageSet* set : {&d.train, &d.test}) decode_into_memory(*set);
   return d;
 }
 

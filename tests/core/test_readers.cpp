@@ -11,6 +11,8 @@
 #include "src/core/config.hpp"
 #include "src/core/dataset.hpp"
 #include "src/core/image_codec.hpp"
+#include "src/core/loader.hpp"
+#include "src/core/readers.hpp"
 #include "tests/test_util.hpp"
 
 namespace fs = std::filesystem;
@@ -238,4 +240,77 @@ TEST(Normalisation, ConfigTakesANumberAListOrAuto) {
   const auto again = core::parse_config(core::to_yaml(c), "resolved", {});
   EXPECT_EQ(again.data.mean, c.data.mean);
   EXPECT_TRUE(again.data.std.automatic);
+}
+
+// ---- data.storage: stream
+
+namespace {
+
+core::DataConfig streamed_config(const std::string& dir, const std::string& storage) {
+  auto cfg = data_config("folder", dir);
+  cfg.storage = storage;
+  cfg.val_size = 1;
+  cfg.val_from = "random";
+  cfg.mean = {true, {}};
+  cfg.std = {true, {}};
+  return cfg;
+}
+
+}  // namespace
+
+TEST(ImageFolder, StreamedSplitsGiveTheSameBatchesAsMemory) {
+  TempDir dir;
+  write_folder(dir.str());
+  const auto held = core::load_dataset(streamed_config(dir.str(), "memory"), 3);
+  const auto streamed = core::load_dataset(streamed_config(dir.str(), "stream"), 3);
+  EXPECT_FALSE(held.streamed);
+  ASSERT_TRUE(streamed.streamed);
+  EXPECT_FALSE(streamed.train.pixels.defined());  // nothing decoded is held
+  EXPECT_EQ(streamed.train.image_shape(), (std::array<int64_t, 3>{3, 6, 8}));
+  EXPECT_EQ(streamed.norm.mean, held.norm.mean);  // auto statistics from one decoding pass
+  EXPECT_EQ(streamed.norm.std, held.norm.std);
+  for (const auto& [a, b] : {std::pair{&held.train, &streamed.train}, {&held.val, &streamed.val}, {&held.test, &streamed.test}}) {
+    EXPECT_TRUE(a->labels.equal(b->labels));
+    EXPECT_TRUE(a->images().equal(b->images()));
+  }
+  const auto index = at::tensor(std::vector<int64_t>{2, 0, 2}, at::kLong);
+  EXPECT_TRUE(held.train.images_at(index).equal(streamed.train.images_at(index)));
+  EXPECT_TRUE(held.train.first(2).images().equal(streamed.train.first(2).images()));
+  const core::Augment augment{2, true, true};
+  const auto a = core::make_batch(held.train, {2, 1, 0}, augment, 5);
+  const auto b = core::make_batch(streamed.train, {2, 1, 0}, augment, 5);
+  EXPECT_TRUE(a.first.equal(b.first));
+  EXPECT_TRUE(a.second.equal(b.second));
+  core::BatchLoader loader(streamed.train, {2, 1, 0}, 3, augment, 5, /*workers=*/2);  // decoded on loader threads
+  EXPECT_TRUE(loader.next().first.equal(a.first));
+}
+
+TEST(ImageFolder, StorageAutoStreamsWhatWouldNotFitInMemory) {
+  EXPECT_FALSE(core::stream_images("auto", 10, 30));
+  EXPECT_TRUE(core::stream_images("auto", 20, 30));  // more than half of what is available
+  EXPECT_FALSE(core::stream_images("auto", 20, 0));  // unknown: held, as before
+  EXPECT_FALSE(core::stream_images("memory", uint64_t(1) << 50, 1));
+  EXPECT_TRUE(core::stream_images("stream", 1, uint64_t(1) << 50));
+  EXPECT_GT(core::available_memory_bytes(), uint64_t(1) << 20);
+  expect_error([&] { core::stream_images("disk", 1, 1); }, {"data.storage", "disk", "auto, memory or stream"});
+  TempDir dir;
+  write_cifar(dir.file("data_batch_1.bin"), 0, {{1}, {2}});
+  write_cifar(dir.file("test_batch.bin"), 0, {{1}});
+  auto cfg = data_config("cifar", dir.str());
+  cfg.storage = "stream";
+  expect_error([&] { core::load_dataset(cfg, 0); }, {"data.storage", "folder", "expected auto or memory", "cifar"});
+}
+
+TEST(ImageFolder, StreamedImageBrokenAfterLoadingIsNamed) {
+  TempDir dir;
+  write_folder(dir.str());
+  auto cfg = streamed_config(dir.str(), "stream");
+  cfg.val_size = 0;
+  const auto d = core::load_dataset(cfg, 0);
+  const std::string cat = dir.file("train/cat/0.png");  // training image 2
+  core::write_png(cat, pattern(3, 7, 8, 2));
+  expect_error([&] { d.train.images(); }, {cat, "7x8", "6x8", "change"});
+  std::ofstream(cat, std::ios::binary) << "\x89PNG\r\n\x1a\n garbage";
+  expect_error([&] { core::make_batch(d.train, {1, 2}, {}, 0); }, {cat, "PNG"});
+  EXPECT_NO_THROW(core::make_batch(d.train, {0, 1, 3}, {}, 0));
 }

@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <set>
 
+#include "src/core/dataset.hpp"
 #include "src/core/fs.hpp"
+#include "src/core/image_codec.hpp"
 #include "src/eval/evaluator.hpp"
 #include "src/eval/session.hpp"
 #include "supernet/checkpoint.hpp"
@@ -73,6 +75,41 @@ TEST(EndToEnd, ResumeRefusesACheckpointOfAnotherSpace) {
   // Without --resume an existing checkpoint is not overwritten.
   cfg = qnas::testing::tiny_config(dir.str());
   qnas::testing::expect_error([&] { train(cfg); }, {"exists; expected --resume"});
+}
+
+// A folder streamed from disk (data.storage: stream) trains exactly as the
+// same folder decoded into memory: the same batches, augmentation included.
+TEST(EndToEnd, StreamedFolderTrainsExactlyAsTheFolderInMemory) {
+  qnas::testing::TempDir data_dir("png"), memory_dir("memory"), stream_dir("stream");
+  core::DataConfig source;
+  source.train_subset = 400;
+  source.val_size = 0;
+  const auto fm = core::load_dataset(source, 0);
+  for (const auto& [split, n] : {std::pair{&fm.train, int64_t(400)}, {&fm.test, int64_t(50)}}) {
+    const std::string root = data_dir.file(split == &fm.train ? "train" : "test");
+    for (int64_t i = 0; i < n; ++i) {
+      const std::string class_dir = root + "/" + std::to_string(split->labels[i].item<int64_t>());
+      std::filesystem::create_directories(class_dir);
+      const auto px = split->pixels[i].contiguous();
+      core::write_png(class_dir + "/" + std::to_string(i) + ".png",
+                      core::Image{1, 28, 28, std::vector<uint8_t>(px.data_ptr<uint8_t>(), px.data_ptr<uint8_t>() + 784)});
+    }
+  }
+  const auto folder_config = [&](const std::string& out, const std::string& storage) {
+    auto cfg = two_short_epochs(out);
+    cfg.data.format = "folder";
+    cfg.data.dir = data_dir.str();
+    cfg.data.storage = storage;
+    cfg.data.train_subset = 0;
+    cfg.data.val_from = "random";
+    cfg.data.workers = 2;
+    cfg.train.augment.crop_padding = 2;
+    cfg.train.augment.hflip = true;
+    return cfg;
+  };
+  const auto held = train(folder_config(memory_dir.str(), "memory"));
+  const auto streamed = train(folder_config(stream_dir.str(), "stream"));
+  expect_same_weights(held, streamed);
 }
 
 // train.optimizer: adamw with the family's decay groups, resumed exactly, and
