@@ -2,10 +2,15 @@
 # Installs every Debian package qnas needs. Idempotent: installs only what is
 # missing, so it is cheap to re-run.
 #
-#   scripts/install-deps.sh          build, tests, quickstart
-#   scripts/install-deps.sh --bench  also python3-torch, the side-by-side
-#                                    baseline of experiments/bench (never a
-#                                    dependency of qnas itself)
+#   scripts/install-deps.sh              build, tests, quickstart
+#   scripts/install-deps.sh --bench      also python3-torch, the side-by-side
+#                                        baseline of experiments/bench (never
+#                                        a dependency of qnas itself)
+#   scripts/install-deps.sh --launchers  also the launchers of a job of
+#                                        several processes: mpirun
+#                                        (openmpi-bin) and torchrun
+#                                        (python3-torch; see scripts/torchrun)
+# Flags combine.
 set -euo pipefail
 
 packages=(
@@ -14,6 +19,7 @@ packages=(
   libopenblas0-openmp     # a real BLAS under LibTorch's fp32 matmuls (reference BLAS is ~30x slower)
   libeigen3-dev           # predictors, factorisations
   libtbb-dev              # CPU parallelism outside LibTorch
+  libgloo-dev             # c10d's ProcessGroupGloo (data-parallel training) includes its headers
   libpng-dev libjpeg-dev  # image-folder datasets (PNG, JPEG through libjpeg-turbo)
   nlohmann-json3-dev      # specs, state, results
   libyaml-cpp-dev         # configs
@@ -23,9 +29,13 @@ packages=(
   libgtest-dev            # tests
   dataset-fashion-mnist   # the data: /usr/share/datasets/fashion-mnist
 )
-if [[ "${1:-}" == "--bench" ]]; then
-  packages+=(python3-torch python3-numpy)
-fi
+for flag in "$@"; do
+  case "$flag" in
+    --bench) packages+=(python3-torch python3-numpy) ;;
+    --launchers) packages+=(openmpi-bin python3-torch) ;;
+    *) echo "install-deps: unknown flag '$flag'; expected --bench or --launchers" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do

@@ -48,12 +48,15 @@ c10::IValue read_value(torch::serialize::InputArchive& a, const std::string& key
 }  // namespace
 
 TrainProgress load_checkpoint(const std::string& path, SupernetImpl& net, torch::optim::Optimizer* optimizer,
-                              const std::string& optimizer_kind) {
-  QNAS_CHECK(core::file_exists(path), "checkpoint '", path,
+                              const std::string& optimizer_kind, const std::string& contents) {
+  QNAS_CHECK(!contents.empty() || core::file_exists(path), "checkpoint '", path,
              "' does not exist; expected one written by `qnas train` (check output.dir)");
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path);
+    if (contents.empty())
+      archive.load_from(path);
+    else
+      archive.load_from(contents.data(), contents.size());
   } catch (const c10::Error& e) {
     QNAS_THROW("checkpoint '", path, "': cannot read (", e.what_without_backtrace(), ")");
   }

@@ -28,8 +28,11 @@ void save_checkpoint(const std::string& path, SupernetImpl& net, torch::optim::O
 
 /// Loads into net (+ optimizer, whose train.optimizer is `optimizer_kind`).
 /// Refuses, with a list of the differences, a checkpoint whose structure
-/// differs from net's, and an optimizer state of another kind.
+/// differs from net's, and an optimizer state of another kind. `contents`,
+/// when not empty, is the file's bytes (read by another process: ranks on
+/// other hosts may not see `path`, which then only names it in messages).
 TrainProgress load_checkpoint(const std::string& path, SupernetImpl& net,
-                              torch::optim::Optimizer* optimizer = nullptr, const std::string& optimizer_kind = "sgd");
+                              torch::optim::Optimizer* optimizer = nullptr, const std::string& optimizer_kind = "sgd",
+                              const std::string& contents = {});
 
 }  // namespace qnas::supernet

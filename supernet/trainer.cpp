@@ -12,12 +12,14 @@
 #include <cstdio>
 #include <fstream>
 #include <numeric>
+#include <optional>
 
 #include "src/core/error.hpp"
 #include "src/core/fs.hpp"
 #include "src/core/loader.hpp"
 #include "src/core/progress.hpp"
 #include "src/core/rng.hpp"
+#include "src/core/world.hpp"
 
 namespace qnas::supernet {
 
@@ -89,10 +91,40 @@ void truncate_log(const std::string& path, int epochs_done) {
   core::write_file_atomic(path, kept);
 }
 
+// This rank's images of every step: the rank-th of `ranks` equal slices of
+// each batch of `order`.
+std::vector<int64_t> shard(const std::vector<int64_t>& order, int64_t batch, int64_t steps, int rank, int ranks) {
+  const int64_t part = batch / ranks;
+  std::vector<int64_t> out;
+  out.reserve(size_t(steps * part));
+  for (int64_t s = 0; s < steps; ++s) {
+    const auto first = order.begin() + s * batch + rank * part;
+    out.insert(out.end(), first, first + part);
+  }
+  return out;
+}
+
+// Every rank takes rank 0's values: weights (identical by seed, loaded
+// from one checkpoint) and BN statistics (per shard during training).
+void broadcast_state(const core::World& world, SupernetImpl& net, bool parameters) {
+  if (world.size() == 1) return;
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> state;
+  if (parameters)
+    for (const auto& p : net.parameters()) state.push_back(p);
+  for (const auto& b : net.buffers()) state.push_back(b);
+  world.broadcast(state);
+}
+
 }  // namespace
 
-Trainer::Trainer(const core::Config& config, Supernet net, const core::Dataset& data)
-    : cfg_(config), net_(std::move(net)), data_(data), optimizer_(make_optimizer(*net_, config.train)) {
+Trainer::Trainer(const core::Config& config, Supernet net, const core::Dataset& data,
+                 std::shared_ptr<const core::World> world)
+    : cfg_(config),
+      net_(std::move(net)),
+      data_(data),
+      optimizer_(make_optimizer(*net_, config.train)),
+      world_(world ? std::move(world) : std::make_shared<const core::World>()) {
   net_->set_quant_aware(config.train.quant_aware);
 }
 
@@ -161,39 +193,82 @@ double Trainer::step_with(const at::Tensor& images, const at::Tensor& labels, co
     loss.backward();
   }
   for (const auto& s : stems) s.out.backward(s.shared.grad());
+  const double loss = average_over_ranks(largest_loss.item<double>());
   if (t.grad_clip > 0) torch::nn::utils::clip_grad_norm_(net_->parameters(), t.grad_clip);
   optimizer_->step();
-  return largest_loss.item<double>();
+  return loss;
+}
+
+// Every rank ran the same subnets on its shard of the batch, so the mean of
+// the ranks' gradients is the whole batch's gradient (BN aside: its batch
+// statistics are per shard). The sandwich sums several backward passes into
+// each gradient, so the all-reduce starts after the last one, every bucket
+// in flight at once. The loss travels with the gradients.
+double Trainer::average_over_ranks(double loss) {
+  if (world_->size() == 1) return loss;
+  std::vector<at::Tensor> tensors;
+  for (auto& p : net_->parameters())
+    if (p.grad().defined()) tensors.push_back(p.mutable_grad());
+  const auto loss_tensor = at::full({1}, loss, at::kFloat);
+  tensors.push_back(loss_tensor);
+  world_->allreduce_sum(tensors);
+  const double inverse = 1.0 / double(world_->size());
+  for (auto& g : tensors) g.mul_(inverse);
+  return loss_tensor.item<double>();
+}
+
+// Rank 0 decides: resume its checkpoint (sent to every rank), or start
+// afresh; every rank then holds rank 0's weights.
+TrainProgress Trainer::start(const TrainOptions& options, const std::string& ckpt) {
+  const auto& t = cfg_.train;
+  std::string decision;
+  if (world_->coordinator()) {
+    const bool exists = core::file_exists(ckpt);
+    decision = options.resume && exists ? "resume"
+               : exists && !options.resume ? "checkpoint '" + ckpt + "' exists; expected --resume to continue it, or a fresh output.dir"
+                                           : "fresh";
+  }
+  decision = world_->broadcast_bytes("start", decision);
+  QNAS_CHECK(decision == "resume" || decision == "fresh", decision);
+  TrainProgress progress;
+  progress.quant_aware = t.quant_aware;
+  progress.optimizer = t.optimizer;
+  if (decision == "resume") {
+    const std::string contents = world_->size() == 1 ? std::string()
+        : world_->broadcast_bytes("checkpoint", world_->coordinator() ? core::read_text_file(ckpt, "checkpoint") : "");
+    progress = load_checkpoint(ckpt, *net_, optimizer_.get(), t.optimizer, contents);
+    QNAS_CHECK(progress.quant_aware == t.quant_aware, "checkpoint '", ckpt, "' was trained with train.quant_aware: ",
+               progress.quant_aware ? "true" : "false", "; expected the same setting to resume it (or a fresh output.dir)");
+    if (world_->coordinator()) std::fprintf(stderr, "resuming from %s after epoch %d\n", ckpt.c_str(), progress.epochs_done);
+  } else if (world_->coordinator()) {
+    std::remove((cfg_.output.dir + "/train_log.csv").c_str());
+  }
+  broadcast_state(*world_, *net_, /*parameters=*/true);
+  return progress;
 }
 
 TrainSummary Trainer::run(const TrainOptions& options) {
   const auto& t = cfg_.train;
   const std::string dir = cfg_.output.dir;
   const std::string ckpt = checkpoint_path(dir);
-  core::ensure_dir(dir);
-  TrainProgress progress;
-  progress.quant_aware = t.quant_aware;
-  progress.optimizer = t.optimizer;
-  if (options.resume && core::file_exists(ckpt)) {
-    progress = load_checkpoint(ckpt, *net_, optimizer_.get(), t.optimizer);
-    QNAS_CHECK(progress.quant_aware == t.quant_aware, "checkpoint '", ckpt, "' was trained with train.quant_aware: ",
-               progress.quant_aware ? "true" : "false", "; expected the same setting to resume it (or a fresh output.dir)");
-    std::fprintf(stderr, "resuming from %s after epoch %d\n", ckpt.c_str(), progress.epochs_done);
-  } else {
-    QNAS_CHECK(options.resume || !core::file_exists(ckpt), "checkpoint '", ckpt,
-               "' exists; expected --resume to continue it, or a fresh output.dir");
-    std::remove((dir + "/train_log.csv").c_str());
-  }
+  const bool writer = world_->coordinator();
+  if (writer) core::ensure_dir(dir);
+  TrainProgress progress = start(options, ckpt);
   const std::string log_path = dir + "/train_log.csv";
-  truncate_log(log_path, progress.epochs_done);
   std::vector<std::string> header{"epoch", "steps", "lr", "loss_largest", "images_per_s", "epoch_s"};
   header.insert(header.end(), options.epoch_metric_names.begin(), options.epoch_metric_names.end());
-  core::CsvAppender log(log_path, header);
+  std::optional<core::CsvAppender> log;
+  if (writer) {
+    truncate_log(log_path, progress.epochs_done);
+    log.emplace(log_path, header);
+  }
 
   const int64_t n = data_.train.size(), batch = t.batch_size;
   const int64_t steps_per_epoch = n / batch;
   QNAS_CHECK(steps_per_epoch > 0, "train.batch_size: ", batch, " is larger than the ", n,
              " training images; expected at most ", n);
+  QNAS_CHECK(batch % world_->size() == 0, "train.batch_size: ", batch, " images cannot be shared equally by ",
+             world_->size(), " ranks; expected a multiple of ", world_->size());
   const int last_epoch = options.stop_after_epochs < 0 ? t.epochs
                                                        : std::min(t.epochs, progress.epochs_done + options.stop_after_epochs);
   const core::Augment augment{t.augment.crop_padding, t.augment.hflip, t.augment.random_resized};
@@ -211,7 +286,8 @@ TrainSummary Trainer::run(const TrainOptions& options) {
     for (int64_t i = n - 1; i > 0; --i) std::swap(order[size_t(i)], order[size_t(core::uniform_index(shuffle, i + 1))]);
 
     double loss_sum = 0, lr = 0;
-    core::BatchLoader loader(data_.train, order, batch, augment, core::derive_seed(cfg_.seed, "augment", uint64_t(epoch)),
+    core::BatchLoader loader(data_.train, shard(order, batch, steps_per_epoch, world_->rank(), world_->size()),
+                             batch / world_->size(), augment, core::derive_seed(cfg_.seed, "augment", uint64_t(epoch)),
                              cfg_.data.workers);
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
       auto [images, labels] = loader.next();
@@ -223,7 +299,8 @@ TrainSummary Trainer::run(const TrainOptions& options) {
       loss_sum += loss;
       ++progress.steps_done;
       images_seen += batch;
-      bar.update(images_seen / batch, images_seen, "epoch " + std::to_string(epoch) + "/" + std::to_string(t.epochs) +
+      if (writer)
+        bar.update(images_seen / batch, images_seen, "epoch " + std::to_string(epoch) + "/" + std::to_string(t.epochs) +
                                   " loss " + fmt(loss_sum / double(s + 1), "%.3f") + " lr " + fmt(lr) +
                                   data_wait(loader.wait_s(), epoch_start));
     }
@@ -231,20 +308,24 @@ TrainSummary Trainer::run(const TrainOptions& options) {
     std::vector<std::string> row{std::to_string(epoch), std::to_string(progress.steps_done), fmt(lr, "%.6f"),
                                  fmt(loss_sum / double(steps_per_epoch)),
                                  fmt(double(steps_per_epoch * batch) / epoch_s, "%.1f"), fmt(epoch_s, "%.2f")};
-    const bool validate = options.on_epoch_end && t.eval_every > 0 && (epoch % t.eval_every == 0 || epoch == t.epochs);
-    EpochMetrics metrics;
-    if (validate) {
-      net_->eval();
-      metrics = options.on_epoch_end(epoch);
-      net_->train();
-    }
-    for (const auto& name : options.epoch_metric_names)
-      row.push_back(metrics.count(name) ? fmt(metrics.at(name)) : "");
-    log.append(row);
+    broadcast_state(*world_, *net_, /*parameters=*/false);
     progress.epochs_done = epoch;
-    save_checkpoint(ckpt, *net_, optimizer_.get(), progress);
+    if (writer) {
+      const bool validate = options.on_epoch_end && t.eval_every > 0 && (epoch % t.eval_every == 0 || epoch == t.epochs);
+      EpochMetrics metrics;
+      if (validate) {
+        net_->eval();
+        metrics = options.on_epoch_end(epoch);
+        net_->train();
+      }
+      for (const auto& name : options.epoch_metric_names)
+        row.push_back(metrics.count(name) ? fmt(metrics.at(name)) : "");
+      log->append(row);
+      save_checkpoint(ckpt, *net_, optimizer_.get(), progress);
+    }
+    world_->barrier();  // the epoch is done everywhere once its checkpoint exists
   }
-  bar.finish();
+  if (writer) bar.finish();
   TrainSummary summary;
   summary.epochs_done = progress.epochs_done;
   summary.seconds = bar.elapsed_s();

@@ -7,15 +7,26 @@
 // Checkpoint at the end of every epoch; resume continues from the last one
 // and, given the seed and thread count, ends with the same weights as an
 // uninterrupted run (every random stream is derived from (seed, epoch)).
+//
+// Data parallel over a core::World of several processes: every rank trains
+// the same subnets (the same streams) on its shard of each batch, the
+// gradients are averaged by all-reduce before the optimizer step, rank 0
+// alone writes the checkpoint and the log, and a resume (also with another
+// number of ranks) loads rank 0's checkpoint on every rank.
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "src/core/config.hpp"
 #include "src/core/dataset.hpp"
 #include "supernet/checkpoint.hpp"
 #include "supernet/supernet.hpp"
+
+namespace qnas::core {
+class World;
+}
 
 namespace qnas::supernet {
 
@@ -40,13 +51,17 @@ struct TrainSummary {
 
 class Trainer {
  public:
-  Trainer(const core::Config& config, Supernet net, const core::Dataset& data);
+  /// `world` = nullptr: this process alone.
+  Trainer(const core::Config& config, Supernet net, const core::Dataset& data,
+          std::shared_ptr<const core::World> world = nullptr);
 
   /// Trains into config.output.dir (supernet.pt, space.json, train_log.csv).
+  /// on_epoch_end runs on rank 0 only.
   TrainSummary run(const TrainOptions& options);
 
-  /// One sandwich step on a batch: forward/backward of every subnet, summed
-  /// gradients, one optimizer step. Returns the largest subnet's loss.
+  /// One sandwich step on a batch (this rank's shard of it): forward/backward
+  /// of every subnet, summed gradients averaged over the ranks, one
+  /// optimizer step. Returns the largest subnet's loss (over the ranks).
   double step(const at::Tensor& images, const at::Tensor& labels, core::Rng& sampler, double lr);
 
   /// The same step on given subnets (the first is the teacher).
@@ -61,11 +76,14 @@ class Trainer {
  private:
   double lr_at(int64_t step, int64_t steps_per_epoch) const;
   void set_lr(double lr);
+  double average_over_ranks(double loss);
+  TrainProgress start(const TrainOptions& options, const std::string& ckpt);
 
   core::Config cfg_;
   Supernet net_;
   const core::Dataset& data_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::shared_ptr<const core::World> world_;
 };
 
 }  // namespace qnas::supernet

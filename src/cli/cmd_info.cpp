@@ -16,6 +16,7 @@ void register_info(CLI::App& app) {
   cmd->callback([args, format] {
     const auto config = core::load_config(args->path, args->sets);
     const auto session = eval::open_session(config);
+    eval::require_one_process(session, "info");
     const auto& space = session.net->space();
     core::Table t({"variable", "choices", "active_if", "layers"});
     std::string methods;  // the method variables' choices, by name

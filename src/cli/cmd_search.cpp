@@ -36,6 +36,7 @@ eval::Session open_trained(const core::Config& config) {
   QNAS_CHECK(trained || config.search.train_if_missing, "search: no supernet checkpoint at ", ckpt,
              "; expected `qnas train CONFIG` first, or search.train_if_missing: true");
   auto session = eval::open_session(config, trained ? ckpt : "");  // bad data fails before anything is written
+  eval::require_one_process(session, "search");
   core::ensure_dir(config.output.dir);
   core::write_resolved_config(session.config, config.output.dir);
   core::write_class_names(session.data.class_names, config.output.dir);

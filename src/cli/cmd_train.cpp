@@ -17,14 +17,18 @@ void register_train(CLI::App& app) {
   cmd->callback([args, resume] {
     const auto config = core::load_config(args->path, args->sets);
     auto session = eval::open_session(config);  // bad data fails here, before the run folder exists
-    core::ensure_dir(config.output.dir);
-    core::write_resolved_config(session.config, config.output.dir);
-    core::write_class_names(session.data.class_names, config.output.dir);
-    std::fprintf(stderr, "train: %lld training, %lld validation images%s; %d threads; space 10^%.1f subnets\n",
-                 (long long)session.data.train.size(), (long long)session.data.val.size(),
-                 session.data.streamed ? " (streamed from disk)" : "", session.threads,
-                 session.net->space().log10_size());
+    const bool writer = session.world->coordinator();
+    if (writer) {
+      core::ensure_dir(config.output.dir);
+      core::write_resolved_config(session.config, config.output.dir);
+      core::write_class_names(session.data.class_names, config.output.dir);
+      std::fprintf(stderr, "train: %lld training, %lld validation images%s; %s, %d thread%s per rank; space 10^%.1f subnets\n",
+                   (long long)session.data.train.size(), (long long)session.data.val.size(),
+                   session.data.streamed ? " (streamed from disk)" : "", session.world->describe().c_str(),
+                   session.threads, session.threads == 1 ? "" : "s", session.net->space().log10_size());
+    }
     const auto summary = eval::train_supernet(session, *resume);
+    if (!writer) return;
     core::Table t({"key", "value"});
     t.add({"checkpoint", supernet::checkpoint_path(config.output.dir)});
     t.add({"epochs", std::to_string(summary.epochs_done)});

@@ -77,6 +77,7 @@ OpenSubnet open_subnet(const SubnetArgs& a) {
   eval::check_subnet_word(a.subnet);
   const std::string ckpt = a.checkpoint.empty() ? supernet::checkpoint_path(config.output.dir) : a.checkpoint;
   OpenSubnet out{eval::open_session(config, ckpt), {}};
+  eval::require_one_process(out.session, "eval/export/compress/recipe/sensitivity");
   out.spec = eval::choose_subnet(out.session.net->space(), a.subnet, bits, config.seed);
   return out;
 }

@@ -324,6 +324,14 @@ template <class V> void visit(V& v, OutputConfig& c) {
   v.field("dir", c.dir, "run directory: checkpoint, logs, resolved config, results", any());
 }
 
+template <class V> void visit(V& v, DistConfig& c) {
+  v.field("master_addr", c.master_addr, "address of rank 0's store; empty = the launcher's MASTER_ADDR, else 127.0.0.1 (mpirun on one host)", any());
+  v.field("master_port", c.master_port, "port of rank 0's store when the launcher sets no MASTER_PORT", range(1, 65535));
+  v.field("connect_timeout_s", c.connect_timeout_s, "seconds every rank has to reach the store and join", at_least(0.1));
+  v.field("timeout_s", c.timeout_s, "seconds a rank waits in one collective for the others before it fails", at_least(0.1));
+  v.field("oversubscribe", c.oversubscribe, "allow ranks on a host x threads per rank above its cores", any());
+}
+
 template <class V> void visit(V& v, Config& c) {
   v.field("seed", c.seed, "seed of every random choice (weights, data order, augmentation, subnet sampling)", any());
   v.field("threads", c.threads, "CPU threads for LibTorch (0 = all cores); results are deterministic for a given seed and thread count", range(0, 1024));
@@ -336,6 +344,7 @@ template <class V> void visit(V& v, Config& c) {
   v.section("latency", c.latency, "latency of the deployed (int8 / fp32) model");
   v.section("search", c.search, "architecture and policy search");
   v.section("output", c.output, "outputs");
+  v.section("dist", c.dist, "several processes started by torchrun or mpirun (ignored by one process)");
 }
 
 // quant.couple_act_bits derives each layer's activation bits from its weight

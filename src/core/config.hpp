@@ -187,6 +187,15 @@ struct OutputConfig {
   std::string dir = "runs/default";
 };
 
+// Several processes, started by a launcher (torchrun, mpirun): core/world.hpp.
+struct DistConfig {
+  std::string master_addr;    // "" = the launcher's MASTER_ADDR, else 127.0.0.1
+  int master_port = 29500;    // when the launcher sets no MASTER_PORT
+  double connect_timeout_s = 120;  // joining: every rank must reach the store by then
+  double timeout_s = 1800;    // one collective (a rank waits this long for the others)
+  bool oversubscribe = false; // allow ranks x threads above the host's cores
+};
+
 struct Config {
   uint64_t seed = 0;
   int threads = 0;  // 0 = all cores
@@ -199,6 +208,7 @@ struct Config {
   LatencyConfig latency;
   SearchConfig search;
   OutputConfig output;
+  DistConfig dist;
 };
 
 /// Loads `path`, applies `overrides` ("key.path=value", value parsed as YAML)

@@ -6,6 +6,8 @@
 #include <malloc.h>
 #include <stdlib.h>
 
+#include <cstdlib>
+
 #include <thread>
 
 #include "src/core/error.hpp"
@@ -28,10 +30,19 @@ void tune_process() {
   setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_VNNI", /*overwrite=*/0);
 }
 
-int init_runtime(const Config& config) {
+int init_runtime(const Config& config, int ranks_on_host) {
   tune_process();
-  const int threads = config.threads > 0 ? config.threads
-                                         : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+  // Several ranks: the launcher's OMP_NUM_THREADS (torchrun sets 1) before
+  // an even share of the cores; one process keeps using all of them.
+  const char* launcher_threads = ranks_on_host > 1 ? std::getenv("OMP_NUM_THREADS") : nullptr;
+  const int threads = config.threads > 0       ? config.threads
+                      : launcher_threads != nullptr && std::atoi(launcher_threads) > 0 ? std::atoi(launcher_threads)
+                                                                                    : std::max(1, cores / std::max(1, ranks_on_host));
+  QNAS_CHECK(ranks_on_host <= 1 || threads * ranks_on_host <= cores || config.dist.oversubscribe, "threads: ",
+             threads, " per rank x ", ranks_on_host, " ranks on this host = ", threads * ranks_on_host,
+             " threads on ", cores, " cores; expected at most ", cores,
+             " (threads: 0 shares the cores among the ranks; dist.oversubscribe: true allows more)");
   at::set_num_threads(threads);
   device_name(config);
   return threads;

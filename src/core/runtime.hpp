@@ -13,9 +13,12 @@ namespace qnas::core {
 /// benchmarks and tests call it directly, before any LibTorch op).
 void tune_process();
 
-/// Sets LibTorch's thread count (0 = all cores) and checks that the device
-/// exists; returns the thread count in use.
-int init_runtime(const Config& config);
+/// Sets LibTorch's thread count (config.threads; 0 = the launcher's
+/// OMP_NUM_THREADS when `ranks_on_host` > 1, else the cores shared among the
+/// ranks_on_host processes of a job on this host) and checks that the
+/// device exists; returns the thread count in use. Refuses ranks x threads
+/// above the cores unless dist.oversubscribe.
+int init_runtime(const Config& config, int ranks_on_host = 1);
 
 /// "cpu", or "cuda" when the config asks for it and LibTorch has it.
 std::string device_name(const Config& config);

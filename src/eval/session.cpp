@@ -18,7 +18,8 @@ supernet::InputShape input_shape(const core::Dataset& d) {
 Session open_session(const core::Config& config, const std::string& checkpoint) {
   Session s;
   s.config = config;
-  s.threads = core::init_runtime(config);
+  s.world = core::join_world(config.dist);
+  s.threads = core::init_runtime(config, s.world->placement().local_size);
   s.data = core::load_dataset(config.data, config.seed, s.threads);
   s.config.data = core::resolved_data_config(config.data, s.data);
   torch::manual_seed(core::derive_seed(config.seed, "init"));
@@ -27,8 +28,13 @@ Session open_session(const core::Config& config, const std::string& checkpoint) 
   return s;
 }
 
+void require_one_process(const Session& s, const std::string& command) {
+  QNAS_CHECK(s.world->size() == 1, "qnas ", command, " runs as one process; it was started as ", s.world->describe(),
+             "; expected no launcher (only qnas train runs data parallel)");
+}
+
 supernet::TrainSummary train_supernet(Session& s, bool resume) {
-  supernet::Trainer trainer(s.config, s.net, s.data);
+  supernet::Trainer trainer(s.config, s.net, s.data, s.world);
   Evaluator evaluator(s.config, s.net, s.data);
   supernet::TrainOptions options;
   options.resume = resume;

@@ -3,11 +3,13 @@
 // training with per-epoch validation, and choosing a subnet from the command
 // line's words. The CLI only parses arguments and calls these.
 
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "src/core/config.hpp"
 #include "src/core/dataset.hpp"
+#include "src/core/world.hpp"
 #include "supernet/supernet.hpp"
 #include "supernet/trainer.hpp"
 
@@ -18,16 +20,23 @@ struct Session {
   core::Dataset data;
   supernet::Supernet net;
   int threads = 1;
+  std::shared_ptr<core::World> world;  // the processes of this job (one without a launcher)
 };
 
-/// Sets threads, loads the data and builds the supernet (seeded init). With
+/// Joins the launcher's world (core/world.hpp), sets threads (shared among
+/// the ranks on this host), loads the data and builds the supernet (seeded
+/// init, the same on every rank). With
 /// `checkpoint` non-empty, loads those weights (refusing a different space).
 /// session.config is `config` with data.mean/std resolved (`auto` computed):
 /// the config a run folder records.
 Session open_session(const core::Config& config, const std::string& checkpoint = "");
 
-/// Trains session.net into config.output.dir, validating the largest and
-/// smallest subnets on the validation split after each epoch.
+/// Refuses a job of several processes for `command`, which runs as one.
+void require_one_process(const Session& session, const std::string& command);
+
+/// Trains session.net into config.output.dir (data parallel over
+/// session.world), validating the largest and smallest subnets on the
+/// validation split after each epoch (rank 0).
 supernet::TrainSummary train_supernet(Session& session, bool resume);
 
 /// Parses "W" or "W/A" (e.g. "4/8"); W alone means weights only (A = 32).

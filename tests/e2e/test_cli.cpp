@@ -18,42 +18,13 @@
 #include "src/core/fs.hpp"
 #include "src/eval/session.hpp"
 #include "supernet/checkpoint.hpp"
+#include "tests/e2e/cli_util.hpp"
 #include "tests/test_util.hpp"
 
 using namespace qnas;
-
-namespace {
-
-struct RunResult {
-  int code;
-  std::string output;
-};
-
-RunResult run(const std::string& args) {
-  const std::string cmd = std::string(QNAS_BINARY) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string tiny_yaml(const std::string& out_dir, int epochs) {
-  return "seed: 1\nthreads: 1\n"
-         "data: {dir: " QNAS_FMNIST_DIR ", train_subset: 1500, val_size: 300}\n"
-         "supernet: {stem_width: 8, stages: [{width: 16, stride: 2}, {width: 24, stride: 2, se: true, act: hswish}],"
-         " kernel: [3, 5], expand: [2, 3], depth: [1, 2], head_width: 48, feature_width: 32}\n"
-         "train: {epochs: " + std::to_string(epochs) + ", batch_size: 50, lr: 0.3, random_subnets: 1, eval_images: 300}\n"
-         "eval: {batch_size: 150, bn_calib_images: 150}\n"
-         "output: {dir: " + out_dir + "}\n";
-}
-
-void expect_contains(const std::string& text, const std::string& fragment) {
-  EXPECT_NE(text.find(fragment), std::string::npos) << "output: " << text << "\nmissing: " << fragment;
-}
-
-}  // namespace
+using qnas::testing::expect_contains;
+using qnas::testing::run;
+using qnas::testing::tiny_yaml;
 
 TEST(Cli, BadConfigKeyIsAClearError) {
   qnas::testing::TempDir dir("cli");
