@@ -211,7 +211,9 @@ double Trainer::average_over_ranks(double loss) {
     if (p.grad().defined()) tensors.push_back(p.mutable_grad());
   const auto loss_tensor = at::full({1}, loss, at::kFloat);
   tensors.push_back(loss_tensor);
+  const auto start = std::chrono::steady_clock::now();
   world_->allreduce_sum(tensors);
+  allreduce_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double inverse = 1.0 / double(world_->size());
   for (auto& g : tensors) g.mul_(inverse);
   return loss_tensor.item<double>();
@@ -330,6 +332,7 @@ TrainSummary Trainer::run(const TrainOptions& options) {
   summary.epochs_done = progress.epochs_done;
   summary.seconds = bar.elapsed_s();
   summary.images_per_s = summary.seconds > 0 ? double(images_seen) / summary.seconds : 0;
+  summary.allreduce_s = allreduce_s_;
   return summary;
 }
 

@@ -47,6 +47,7 @@ struct TrainSummary {
   int epochs_done = 0;
   double seconds = 0;
   double images_per_s = 0;
+  double allreduce_s = 0;  // of `seconds`, this rank's wait in the gradient all-reduce (several ranks)
 };
 
 class Trainer {
@@ -84,6 +85,7 @@ class Trainer {
   const core::Dataset& data_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::shared_ptr<const core::World> world_;
+  double allreduce_s_ = 0;
 };
 
 }  // namespace qnas::supernet

@@ -34,6 +34,8 @@ void register_train(CLI::App& app) {
     t.add({"epochs", std::to_string(summary.epochs_done)});
     t.add({"train_s", core::fixed(summary.seconds, 1)});
     t.add({"images_per_s", core::fixed(summary.images_per_s, 1)});
+    if (session.world->size() > 1)  // rank 0's wait, the others' work included: the cost of data parallelism
+      t.add({"allreduce_s", core::fixed(summary.allreduce_s, 1)});
     t.add({"log", config.output.dir + "/train_log.csv"});
     std::printf("%s", t.render().c_str());
   });
