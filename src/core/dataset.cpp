@@ -58,6 +58,9 @@ at::Tensor decode_rows(const ImageFiles& files, const at::Tensor& rows) {
   return out;
 }
 
+// What a split indexes its images by: file rows when streamed, else pixels.
+at::Tensor& indexed(Split& s) { return s.streamed() ? s.rows : s.pixels; }
+
 }  // namespace
 
 std::array<int64_t, 3> Split::image_shape() const {
@@ -80,14 +83,14 @@ Split Split::first(int64_t n) const { return n <= 0 || n >= size() ? *this : sli
 Split Split::slice(int64_t start, int64_t n) const {
   Split s = *this;
   s.labels = labels.narrow(0, start, n);
-  (streamed() ? s.rows : s.pixels) = (streamed() ? rows : pixels).narrow(0, start, n);
+  indexed(s) = indexed(s).narrow(0, start, n);
   return s;
 }
 
 Split Split::subset(const at::Tensor& index) const {
   Split s = *this;
   s.labels = labels.index_select(0, index);
-  (streamed() ? s.rows : s.pixels) = (streamed() ? rows : pixels).index_select(0, index);
+  indexed(s) = indexed(s).index_select(0, index);
   return s;
 }
 
