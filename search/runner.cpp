@@ -152,7 +152,7 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 class Runner {
  public:
-  Runner(const Space& space, const SearchOptions& opts, const Validate& validate)
+  Runner(const Space& space, const SearchOptions& opts, const ValidateBatch& validate)
       : space_(space), opts_(opts), validate_(validate), goals_(Goals::from_config(opts.cfg)), paths_(opts.out_dir) {}
 
   SearchResult run() {
@@ -178,12 +178,19 @@ class Runner {
         }
         save_state();
       }
+      std::vector<Genome> todo;
+      for (const auto& g : state_.batch)
+        if (!history_.keys.count(genome_key(g))) todo.push_back(g);  // else validated before a kill
+      std::vector<supernet::SubnetSpec> specs;
+      for (const auto& g : todo) specs.push_back(space_.decode(g));
       double eval_s = 0;
-      for (const auto& g : state_.batch) {
-        if (history_.keys.count(genome_key(g))) continue;  // validated before a kill
-        eval_s += validate_one(g);
+      const auto validate_start = std::chrono::steady_clock::now();
+      validate_(specs, [&](size_t i, MetricValues metrics, double seconds) {
+        add_row(todo[i], specs[i], std::move(metrics), seconds);
+        eval_s += seconds;
         progress.update(int64_t(history_.size()), int64_t(history_.size() - resumed_rows), detail());
-      }
+      });
+      validate_s_ += seconds_since(validate_start);
       finish_iteration(propose_s, eval_s, seconds_since(iter_start));
     }
     progress.finish(detail());
@@ -195,6 +202,7 @@ class Runner {
     r.baselines = baselines();
     // This process's share: rows read back by --resume were timed by another.
     for (size_t i = resumed_rows; i < rows_.size(); ++i) r.eval_s += rows_[i].eval_s;
+    r.validate_s = validate_s_;
     r.wall_s = seconds_since(start);
     return r;
   }
@@ -251,20 +259,16 @@ class Runner {
     rows_.push_back(std::move(row));
   }
 
-  double validate_one(const Genome& g) {
-    const auto start = std::chrono::steady_clock::now();
-    const auto spec = space_.decode(g);
+  void add_row(const Genome& g, const supernet::SubnetSpec& spec, MetricValues metrics, double seconds) {
     Row row;
-    row.metrics = validate_(spec);
-    row.eval_s = seconds_since(start);
+    row.metrics = std::move(metrics);
+    row.eval_s = seconds;
     row.id = int(rows_.size());
     row.iteration = state_.iteration;
     row.tactic = opts_.cfg.tactic;
     row.spec_json = supernet::to_json(spec).dump();
     evaluations_->append(row_fields(row));
-    const double s = row.eval_s;
     add_to_history(g, std::move(row));
-    return s;
   }
 
   void finish_iteration(double propose_s, double eval_s, double wall_s) {
@@ -322,21 +326,32 @@ class Runner {
 
   const Space& space_;
   const SearchOptions& opts_;
-  const Validate& validate_;
+  const ValidateBatch& validate_;
   Goals goals_;
   Paths paths_;
   State state_;
   History history_;
   std::vector<Row> rows_;
-  double hypervolume_ = 0;
+  double hypervolume_ = 0, validate_s_ = 0;
   std::unique_ptr<Tactic> tactic_;
   std::unique_ptr<core::CsvAppender> evaluations_, hv_log_, fit_log_;
 };
 
 }  // namespace
 
-SearchResult run_search(const Space& space, const SearchOptions& opts, const Validate& validate) {
+SearchResult run_search(const Space& space, const SearchOptions& opts, const ValidateBatch& validate) {
   return Runner(space, opts, validate).run();
+}
+
+SearchResult run_search(const Space& space, const SearchOptions& opts, const Validate& validate) {
+  const ValidateBatch one_by_one = [&](const std::vector<supernet::SubnetSpec>& specs, const Measured& measured) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      auto metrics = validate(specs[i]);
+      measured(i, std::move(metrics), seconds_since(start));
+    }
+  };
+  return Runner(space, opts, one_by_one).run();
 }
 
 }  // namespace qnas::search

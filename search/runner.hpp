@@ -29,6 +29,10 @@ namespace qnas::search {
 
 /// Measures one candidate.
 using Validate = std::function<MetricValues(const supernet::SubnetSpec&)>;
+/// Measures a batch of candidates (e.g. on the workers of a task queue) and
+/// calls `measured(i, metrics, seconds)` for each, in order of i.
+using Measured = std::function<void(size_t, MetricValues, double)>;
+using ValidateBatch = std::function<void(const std::vector<supernet::SubnetSpec>&, const Measured&)>;
 
 struct SearchOptions {
   core::SearchConfig cfg;
@@ -45,10 +49,13 @@ struct SearchResult {
   Point reference;              // in the objectives' own units
   double hypervolume = 0;
   std::vector<BaselineComparison> baselines;  // the uniform baselines against all rows
-  double eval_s = 0, wall_s = 0;  // validating candidates / the whole run, in this process (not resumed rows)
+  // In this process (not resumed rows): the candidates' own times (summed
+  // over workers), the wall time spent waiting for batches, the whole run.
+  double eval_s = 0, validate_s = 0, wall_s = 0;
 };
 
 SearchResult run_search(const Space& space, const SearchOptions& opts, const Validate& validate);
+SearchResult run_search(const Space& space, const SearchOptions& opts, const ValidateBatch& validate);
 
 /// Reference point (objectives' units) from rows: the worst value of each
 /// objective plus 10% of its range (1% of |worst| when the range is 0).

@@ -119,6 +119,24 @@ std::pair<std::vector<double>, std::vector<double>> reduce_partials(const std::v
   return {s0, s1};
 }
 
+BnSync& bn_sync() {
+  static BnSync sync;
+  return sync;
+}
+
+// Adds `a` and `b` (per-channel sums) and the row count `m` over the
+// processes when BN is synchronised; returns the rows they cover.
+double sum_over_processes(std::vector<double>& a, std::vector<double>& b, int64_t m) {
+  if (!bn_sync().sum) return double(m);
+  std::vector<double> v(a);
+  v.insert(v.end(), b.begin(), b.end());
+  v.push_back(double(m));
+  bn_sync().sum(v);
+  std::copy(v.begin(), v.begin() + long(a.size()), a.begin());
+  std::copy(v.begin() + long(a.size()), v.end() - 1, b.begin());
+  return v.back();
+}
+
 template <template <Act> class K, class... Args>
 void with_act(Act a, Args&&... args) {
   switch (a) {
@@ -162,12 +180,13 @@ class BatchNormActFunction : public torch::autograd::Function<BatchNormActFuncti
     for_chunks(m, [&](int64_t k, int64_t r0, int64_t r1) {
       chunk_moments(xd, r0, r1, c, &partial[size_t(k * 2 * c)], &partial[size_t((k * 2 + 1) * c)]);
     });
-    const auto [sum, sq] = reduce_partials(partial, chunks, c);
+    auto [sum, sq] = reduce_partials(partial, chunks, c);
+    const double rows_all = sum_over_processes(sum, sq, m);
     auto mean = at::empty({c}, at::kFloat), invstd = at::empty({c}, at::kFloat);
     float *meand = mean.data_ptr<float>(), *invd = invstd.data_ptr<float>();
     for (int64_t ch = 0; ch < c; ++ch) {
-      const double mu = sum[size_t(ch)] / double(m);
-      const double var = std::max(0.0, sq[size_t(ch)] / double(m) - mu * mu);
+      const double mu = sum[size_t(ch)] / rows_all;
+      const double var = std::max(0.0, sq[size_t(ch)] / rows_all - mu * mu);
       meand[ch] = float(mu);
       invd[ch] = float(1.0 / std::sqrt(var + kBnEps));
     }
@@ -181,6 +200,7 @@ class BatchNormActFunction : public torch::autograd::Function<BatchNormActFuncti
     });
     ctx->save_for_backward({rows, gamma, mean, invstd, scale, shift});
     ctx->saved_data["act"] = act;
+    ctx->saved_data["synced"] = bool(bn_sync().sum);
     ctx->saved_data["dim"] = x.dim();
     ctx->saved_data["shape"] = x.sizes().vec();
     return x.dim() == 2 ? out : from_rows(out, x);
@@ -202,6 +222,14 @@ class BatchNormActFunction : public torch::autograd::Function<BatchNormActFuncti
                              &partial[size_t((k * 2 + 1) * c)]);
     });
     const auto [sg, sgx] = reduce_partials(partial, chunks, c);
+    // gamma and beta get this process's share (the trainer averages them
+    // over the processes); x's gradient goes through the whole batch's statistics.
+    auto sg_all = sg, sgx_all = sgx;
+    double rows_all = double(m);
+    if (ctx->saved_data["synced"].toBool()) {
+      QNAS_CHECK(bn_sync().sum, "batch_norm_act: synchronised in the forward but not in the backward");
+      rows_all = sum_over_processes(sg_all, sgx_all, m);
+    }
     auto grad_gamma = at::empty({c}, at::kFloat), grad_beta = at::empty({c}, at::kFloat);
     auto mg = at::empty({c}, at::kFloat), mgx = at::empty({c}, at::kFloat);
     float *gg = grad_gamma.data_ptr<float>(), *gb = grad_beta.data_ptr<float>(), *mgp = mg.data_ptr<float>(),
@@ -209,8 +237,8 @@ class BatchNormActFunction : public torch::autograd::Function<BatchNormActFuncti
     for (int64_t ch = 0; ch < c; ++ch) {
       gb[ch] = float(sg[size_t(ch)]);
       gg[ch] = float(sgx[size_t(ch)]);
-      mgp[ch] = float(sg[size_t(ch)] / double(m));
-      mgxp[ch] = float(sgx[size_t(ch)] / double(m));
+      mgp[ch] = float(sg_all[size_t(ch)] / rows_all);
+      mgxp[ch] = float(sgx_all[size_t(ch)] / rows_all);
     }
     auto gx = at::empty_like(rows);
     const float *mgd = mg.data_ptr<float>(), *mgxd = mgx.data_ptr<float>();
@@ -225,6 +253,8 @@ class BatchNormActFunction : public torch::autograd::Function<BatchNormActFuncti
 };
 
 }  // namespace
+
+void set_bn_sync(BnSync sync) { bn_sync() = std::move(sync); }
 
 at::Tensor batch_norm_act(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta, Act act) {
   QNAS_CHECK(x.scalar_type() == at::kFloat && (x.dim() == 4 || x.dim() == 2) && gamma.size(0) == x.size(1),

@@ -12,6 +12,9 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
+#include <vector>
+
 #include "supernet/ops.hpp"
 
 namespace qnas::supernet {
@@ -20,5 +23,16 @@ namespace qnas::supernet {
 /// normalisation, eps = kBnEps). x: N x C x H x W (any memory format) or N x C.
 /// Differentiable in x, gamma and beta. Returns channels-last for 4-D input.
 at::Tensor batch_norm_act(const at::Tensor& x, const at::Tensor& gamma, const at::Tensor& beta, Act act);
+
+/// Synchronised BN for data-parallel training: while `sum` is set,
+/// batch_norm_act sums its per-channel statistics (forward) and gradient
+/// sums (backward) and its row count over the processes through it (in
+/// place), as PyTorch's SyncBatchNorm does. Every process must then make the
+/// same calls: the trainer sets it around its steps only.
+struct BnSync {
+  std::function<void(std::vector<double>&)> sum;
+};
+/// Sets this process's BN synchronisation (an empty `sum` clears it).
+void set_bn_sync(BnSync sync);
 
 }  // namespace qnas::supernet

@@ -1,5 +1,7 @@
 #include "supernet/trainer.hpp"
 
+#include "supernet/bn_act.hpp"
+
 #include <ATen/ATen.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -156,10 +158,34 @@ double Trainer::step(const at::Tensor& images, const at::Tensor& labels, core::R
   return step_with(images, labels, sandwich(sampler), lr);
 }
 
+namespace {
+
+// train.sync_bn over several ranks: BN's sums all-reduced for one step's
+// forward and backward passes (every rank runs the same subnets, so the
+// same BN calls); cleared after, so that rank 0's validation stays local.
+class SyncBnStep {
+ public:
+  SyncBnStep(const std::shared_ptr<const core::World>& world, bool on) : on_(on && world->size() > 1) {
+    if (on_)
+      set_bn_sync({[world](std::vector<double>& v) {
+        world->allreduce_sum({at::from_blob(v.data(), {int64_t(v.size())}, at::kDouble)});
+      }});
+  }
+  ~SyncBnStep() {
+    if (on_) set_bn_sync({});
+  }
+
+ private:
+  bool on_;
+};
+
+}  // namespace
+
 double Trainer::step_with(const at::Tensor& images, const at::Tensor& labels, const std::vector<SubnetSpec>& specs,
                           double lr) {
   const auto& t = cfg_.train;
   set_lr(lr);
+  const SyncBnStep sync_bn(world_, t.sync_bn);
   // Gradients are reset to undefined, not zero: SGD then skips weights this
   // step's subnets did not use (no stale momentum push), and no gradient state
   // outlives a step, so a resumed run continues exactly.

@@ -6,6 +6,7 @@
 # train_log.csv and the ratio of the medians.
 #
 #   experiments/scale/train_throughput.sh [ROUNDS=3] [IMAGES=20000] [CONFIG=configs/quickstart.yaml]
+#   EXTRA="--set train.sync_bn=true" experiments/scale/train_throughput.sh   # more --set flags for both
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
@@ -17,7 +18,7 @@ MPIRUN=(mpirun --bind-to none -np "$T")
 [[ $(id -u) == 0 ]] && MPIRUN+=(--allow-run-as-root)
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-sets=(--set train.epochs=1 --set "data.train_subset=$IMAGES" --set data.val_size=0 --set train.eval_every=0)
+sets=(--set train.epochs=1 --set "data.train_subset=$IMAGES" --set data.val_size=0 --set train.eval_every=0 ${EXTRA:-})
 
 epoch_rate() { tail -1 "$1/train_log.csv" | cut -d, -f5; }
 

@@ -1,10 +1,14 @@
+#include <algorithm>
 #include <cstdio>
+#include <memory>
 
 #include "src/cli/commands.hpp"
 #include "src/cli/subnet_args.hpp"
 #include "src/core/error.hpp"
 #include "src/core/fs.hpp"
 #include "src/core/table.hpp"
+#include "src/core/task_queue.hpp"
+#include "src/eval/queue.hpp"
 #include "src/eval/recipe.hpp"
 
 namespace qnas::cli {
@@ -86,8 +90,19 @@ nlohmann::json row_json(const eval::RecipeRow& r) {
 
 void run_recipe(const RecipeArgs& a) {
   const auto grid = grid_of(a);  // before anything loads
-  auto [session, spec] = open_subnet(a.target);
-  const auto s = eval::search_recipes(session.config, session.net, session.data, spec, grid, a.options);
+  auto [session, spec] = open_subnet(a.target, /*distributed=*/true);
+  std::unique_ptr<core::TaskQueue> queue;  // several processes: rank 0 measures fp32, the workers the recipes
+  if (session.world->size() > 1) queue = std::make_unique<core::TaskQueue>(session.world, session.config.dist, "recipe");
+  if (queue && !session.world->coordinator()) {
+    eval::pin_and_report(*queue, *session.world, session.config.dist,
+                         std::max(session.threads, session.config.latency.threads));
+    return eval::serve_recipes(*queue, session.config, session.net, session.data, spec, grid, a.options);
+  }
+  if (queue)
+    for (const auto& p : eval::worker_pinning(*session.world, queue->name()))
+      std::fprintf(stderr, "recipe: worker %s\n", p.c_str());
+  const auto s = eval::search_recipes(session.config, session.net, session.data, spec, grid, a.options, queue.get());
+  if (queue) queue->close();
   std::printf("%s", recipe_table(s, a.format).c_str());
   if (a.format == "text") {
     std::printf("split %s; bound: top-1 within %g points of fp32 (%.2f)\n", s.split.c_str(), s.max_top1_drop,

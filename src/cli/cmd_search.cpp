@@ -10,9 +10,11 @@
 #include "src/core/fs.hpp"
 #include "src/core/progress.hpp"
 #include "src/core/rng.hpp"
+#include "src/core/task_queue.hpp"
 #include "src/core/table.hpp"
 #include "src/eval/evaluator.hpp"
 #include "src/eval/latency_model.hpp"
+#include "src/eval/queue.hpp"
 #include "src/eval/sensitivity.hpp"
 #include "src/eval/session.hpp"
 #include "supernet/checkpoint.hpp"
@@ -28,15 +30,19 @@ bool needs_latency(const search::Goals& goals) {
   return false;
 }
 
-// The checkpoint, training it first when the config asks for that.
-// Opens the session (writing its resolved config), training the supernet first when its checkpoint is missing.
+// Opens the session (rank 0 writes its resolved config), training the
+// supernet first when its checkpoint is missing (one process only).
 eval::Session open_trained(const core::Config& config) {
   const std::string ckpt = supernet::checkpoint_path(config.output.dir);
   const bool trained = core::file_exists(ckpt);
   QNAS_CHECK(trained || config.search.train_if_missing, "search: no supernet checkpoint at ", ckpt,
              "; expected `qnas train CONFIG` first, or search.train_if_missing: true");
-  auto session = eval::open_session(config, trained ? ckpt : "");  // bad data fails before anything is written
-  eval::require_one_process(session, "search");
+  // Several processes: rank 0 coordinates, the others validate candidates.
+  auto session = eval::open_session(config, trained ? ckpt : "", /*queue=*/true);  // bad data fails before anything is written
+  QNAS_CHECK(trained || session.world->size() == 1, "search: no supernet checkpoint at ", ckpt, "; a search of ",
+             session.world->describe(), " validates on a trained supernet: run `qnas train CONFIG` first (it "
+             "runs data parallel under the same launcher)");
+  if (!session.world->coordinator()) return session;
   core::ensure_dir(config.output.dir);
   core::write_resolved_config(session.config, config.output.dir);
   core::write_class_names(session.data.class_names, config.output.dir);
@@ -162,9 +168,41 @@ void print_latency_model_agreement(const std::vector<search::Row>& rows) {
               a.median_abs_pct_error, a.kendall_tau);
 }
 
+// latency_ms scales each candidate's ratio to the all-INT8 reference by the
+// reference's own latency: rank 0 measures it (or reads the run's), the
+// workers take its value, so every row is in the same units.
+void share_latency_anchor(eval::Evaluator& evaluator, const search::Space& space, const std::string& dir,
+                          const core::World& world) {
+  if (evaluator.config().latency.reference == "none") return;
+  if (world.coordinator()) use_run_latency_anchor(evaluator, space.desc(), dir, /*write=*/true);
+  const std::string ms = world.broadcast_bytes("latency_anchor", core::shortest(evaluator.latency_anchor_ms()));
+  if (!world.coordinator()) evaluator.set_latency_anchor_ms(std::stod(ms));
+}
+
+std::string dist_report_path(const std::string& dir) { return dir + "/dist.json"; }
+
+void print_summary(const search::Goals& goals, const search::SearchResult& r, const std::string& dir,
+                   const core::TaskQueue* queue) {
+  std::string ref;
+  for (size_t k = 0; k < r.reference.size(); ++k)
+    ref += (k ? ", " : "") + goals.objectives[k].name + " " + core::fixed(r.reference[k], 4);
+  std::printf("\n%zu validated, %zu on the front; hypervolume %.6g (reference %s); search overhead %.1f%% of %s\n",
+              r.rows.size(), r.front.size(), r.hypervolume, ref.c_str(),
+              r.wall_s > 0 ? 100.0 * (r.wall_s - r.validate_s) / r.wall_s : 0.0, core::format_duration(r.wall_s).c_str());
+  if (queue) {
+    const auto& st = queue->stats();
+    std::printf("%d workers validated %d candidates (%d posted again); workers busy %.1f%% of the validation time\n",
+                queue->workers(), st.tasks, st.reposted,
+                r.validate_s > 0 ? 100.0 * r.eval_s / (queue->workers() * r.validate_s) : 0.0);
+  }
+  std::printf("files: %s/{evaluations,pareto,baselines,hypervolume}.csv, state.json%s\n", dir.c_str(),
+              queue ? ", dist.json" : "");
+}
+
 void run_search_command(const SearchArgs& a) {
   const auto config = core::load_config(a.config.path, a.config.sets);
   auto session = open_trained(config);
+  const auto& world = *session.world;
   const search::Space space(session.net->space());
   const auto goals = search::Goals::from_config(config.search);
   // Throughput is timed only when an objective asks for it (it doubles the latency phase).
@@ -175,14 +213,28 @@ void run_search_command(const SearchArgs& a) {
   eval::EvalOptions eo;
   eo.max_images = config.search.val_images;
   eo.latency = needs_latency(goals);
+  std::unique_ptr<core::TaskQueue> queue;  // several processes: rank 0 proposes, the others validate
+  if (world.size() > 1) queue = std::make_unique<core::TaskQueue>(session.world, config.dist, "search");
   if (eo.latency || latency_model_wanted(config, goals))
-    use_run_latency_anchor(evaluator, space.desc(), config.output.dir, /*write=*/true);
+    share_latency_anchor(evaluator, space, config.output.dir, world);
+  if (queue && !world.coordinator()) {
+    eval::serve_measurements(*queue, world, config.dist, std::max(session.threads, config.latency.threads),
+                             [&](const supernet::SubnetSpec& spec) { return evaluator.evaluate(spec, "val", eo).metrics; });
+    return;
+  }
   const auto latency_model = latency_model_for(config, goals, evaluator, space);
   const search::Validate validate = [&](const supernet::SubnetSpec& spec) {
     const auto r = evaluator.evaluate(spec, "val", eo);
     search::MetricValues m(r.metrics);
     if (latency_model) m["latency_est_ms"] = latency_model->estimate(r.layers).ms;
     return m;
+  };
+  const search::ValidateBatch on_workers = [&](const std::vector<supernet::SubnetSpec>& specs,
+                                               const search::Measured& measured) {
+    eval::measure_on_queue(*queue, specs, [&](size_t i, eval::Metrics m, const core::TaskResult& r) {
+      if (latency_model) m["latency_est_ms"] = latency_model->estimate(session.net->layer_infos(specs[i])).ms;
+      measured(i, std::move(m), r.seconds);
+    });
   };
   search::SearchOptions opts;
   opts.cfg = config.search;
@@ -193,25 +245,28 @@ void run_search_command(const SearchArgs& a) {
   if (uses_sensitivity(config.search)) prior = measure_prior(evaluator, space, config.quant);
   opts.proxies = search::shape_proxies(space, *session.net, prior, latency_model);
   if (config.search.seed_from_sensitivity > 0) opts.seeds = search::sensitivity_seeds(space, *session.net, prior);
-  std::fprintf(stderr, "search: %s, %d evaluations (population %d) on %lld validation images; space 10^%.1f; %s\n",
+  std::fprintf(stderr, "search: %s, %d evaluations (population %d) on %lld validation images; space 10^%.1f; %s%s\n",
                config.search.tactic.c_str(), config.search.evaluations, config.search.population,
                (long long)(eo.max_images > 0 ? std::min<int64_t>(eo.max_images, session.data.val.size())
                                              : session.data.val.size()),
-               space.desc().log10_size(), eo.latency ? "latency measured on int8 kernels" : "latency not measured");
-  const auto r = search::run_search(space, opts, validate);
+               space.desc().log10_size(), eo.latency ? "latency measured on int8 kernels" : "latency not measured",
+               queue ? ("; validated by " + std::to_string(queue->workers()) + " workers").c_str() : "");
+  std::vector<std::string> pinning;
+  if (queue) {
+    pinning = eval::worker_pinning(world, queue->name());
+    for (const auto& p : pinning) std::fprintf(stderr, "search: worker %s\n", p.c_str());
+    core::write_file_atomic(dist_report_path(config.output.dir), eval::queue_report_json(world, session.threads, pinning));
+  }
+  const auto r = queue ? search::run_search(space, opts, on_workers) : search::run_search(space, opts, validate);
+  if (queue) {
+    queue->close();
+    core::write_file_atomic(dist_report_path(config.output.dir),
+                            eval::queue_report_json(world, session.threads, pinning, &queue->stats()));
+  }
   print_front(space, goals, r, a.format);
   if (a.format == "text" || a.format == "md") print_baselines(goals, r, a.format);
   if (latency_model && a.format == "text") print_latency_model_agreement(r.rows);
-  if (a.format == "text") {
-    std::string ref;
-    for (size_t k = 0; k < r.reference.size(); ++k)
-      ref += (k ? ", " : "") + goals.objectives[k].name + " " + core::fixed(r.reference[k], 4);
-    std::printf("\n%zu validated, %zu on the front; hypervolume %.6g (reference %s); search overhead %.1f%% of %s\n"
-                "files: %s/{evaluations,pareto,baselines,hypervolume}.csv, state.json\n",
-                r.rows.size(), r.front.size(), r.hypervolume, ref.c_str(),
-                r.wall_s > 0 ? 100.0 * (r.wall_s - r.eval_s) / r.wall_s : 0.0, core::format_duration(r.wall_s).c_str(),
-                config.output.dir.c_str());
-  }
+  if (a.format == "text") print_summary(goals, r, config.output.dir, queue.get());
 }
 
 struct ParetoArgs {

@@ -1,10 +1,12 @@
 #include <cstdio>
+#include <memory>
 #include <optional>
 
 #include "src/cli/commands.hpp"
 #include "src/cli/subnet_args.hpp"
 #include "src/core/fs.hpp"
 #include "src/core/table.hpp"
+#include "src/core/task_queue.hpp"
 #include "src/eval/sensitivity.hpp"
 
 namespace qnas::cli {
@@ -84,11 +86,16 @@ nlohmann::json report_json(const eval::SensitivityReport& r, const eval::LayerDr
 
 void run_sensitivity(const SensitivityArgs& a) {
   const auto bits = eval::parse_bits(a.target.bits.empty() ? "2" : a.target.bits);
-  auto [session, spec] = open_subnet(a.target);
+  auto [session, spec] = open_subnet(a.target, /*distributed=*/a.check);
   eval::Evaluator evaluator(session.config, session.net, session.data);
+  std::unique_ptr<core::TaskQueue> queue;  // several processes: the workers measure the check's layers
+  if (session.world->size() > 1) queue = std::make_unique<core::TaskQueue>(session.world, session.config.dist, "sensitivity");
+  if (queue && !session.world->coordinator())
+    return eval::serve_layer_drops(*queue, evaluator, spec, bits, a.check_split, a.check_images);
   const auto report = eval::measure_sensitivity(evaluator, spec, {bits.weight_bits}, bits.act_bits);
   std::optional<eval::LayerDrops> drops;
-  if (a.check) drops = eval::single_layer_drops(evaluator, spec, bits, a.check_split, a.check_images);
+  if (a.check) drops = eval::single_layer_drops(evaluator, spec, bits, a.check_split, a.check_images, queue.get());
+  if (queue) queue->close();
   const auto& pass = report.passes.front();
   std::printf("%s", ranking_table(pass, drops ? &*drops : nullptr, a.format).c_str());
   if (a.format == "text") {

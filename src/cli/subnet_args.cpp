@@ -70,14 +70,14 @@ void add_subnet_args(CLI::App& cmd, SubnetArgs& a) {
   cmd.add_option("--checkpoint", a.checkpoint, "supernet checkpoint (default <output.dir>/supernet.pt)");
 }
 
-OpenSubnet open_subnet(const SubnetArgs& a) {
+OpenSubnet open_subnet(const SubnetArgs& a, bool distributed) {
   const auto config = core::load_config(a.config.path, a.config.sets);
   std::optional<quant::LayerPolicy> bits;
   if (!a.bits.empty()) bits = eval::parse_bits(a.bits);
   eval::check_subnet_word(a.subnet);
   const std::string ckpt = a.checkpoint.empty() ? supernet::checkpoint_path(config.output.dir) : a.checkpoint;
-  OpenSubnet out{eval::open_session(config, ckpt), {}};
-  eval::require_one_process(out.session, "eval/export/compress/recipe/sensitivity");
+  OpenSubnet out{eval::open_session(config, ckpt, /*queue=*/distributed), {}};
+  if (!distributed) eval::require_one_process(out.session, "eval/export/compress (and sensitivity without --check)");
   out.spec = eval::choose_subnet(out.session.net->space(), a.subnet, bits, config.seed);
   return out;
 }

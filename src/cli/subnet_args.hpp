@@ -27,7 +27,9 @@ struct OpenSubnet {
 
 /// Checks the arguments first (a typo should not wait for data and
 /// checkpoint to load), then opens the session and chooses the spec.
-OpenSubnet open_subnet(const SubnetArgs& args);
+/// `distributed`: the command runs as several processes when launched so
+/// (rank 0 coordinates a task queue); otherwise a launcher is refused.
+OpenSubnet open_subnet(const SubnetArgs& args, bool distributed = false);
 
 /// One row of the metrics an evaluation reports (those present), for tables.
 std::string eval_result_table(const std::string& label, const eval::EvalResult& r, const std::string& format);

@@ -242,6 +242,7 @@ template <class V> void visit(V& v, TrainConfig& c) {
   v.field("random_subnets", c.random_subnets, "random subnets per sandwich step, besides the largest and the smallest", range(0, 64));
   v.field("kd_ratio", c.kd_ratio, "weight of in-place distillation from the largest subnet in the other subnets' loss (the rest is label loss)", range(0, 1));
   v.field("grad_clip", c.grad_clip, "clip the gradient norm to this value (0 = off)", at_least(0));
+  v.field("sync_bn", c.sync_bn, "several ranks: BN normalises with the statistics of the whole batch (sums all-reduced in its forward and backward, as PyTorch's SyncBatchNorm); false: each rank's share alone (DDP's default)", any());
   v.field("quant_aware", c.quant_aware, "quantization-aware supernet: the largest subnet (teacher) stays fp32, the others train with policies drawn from the space's choices, weights and layer inputs fake-quantized (straight-through)", any());
   v.section("augment", c.augment, "training augmentation");
   v.field("eval_every", c.eval_every, "validate the largest and smallest subnets every N epochs (0 = never)", at_least(0));
@@ -330,6 +331,9 @@ template <class V> void visit(V& v, DistConfig& c) {
   v.field("connect_timeout_s", c.connect_timeout_s, "seconds every rank has to reach the store and join", at_least(0.1));
   v.field("timeout_s", c.timeout_s, "seconds a rank waits in one collective for the others before it fails", at_least(0.1));
   v.field("oversubscribe", c.oversubscribe, "allow ranks on a host x threads per rank above its cores", any());
+  v.field("worker_timeout_s", c.worker_timeout_s, "task queue (search, recipe, sensitivity --check): a worker silent this long (no heartbeat) is dead and its task goes to another", at_least(0.5));
+  v.field("task_timeout_s", c.task_timeout_s, "task queue: a task running longer is posted again for another worker (a hung worker); 0 = 20x the median task time, at least 60 s", at_least(0));
+  v.field("pin_workers", c.pin_workers, "task queue: pin each worker on a host to its own cores so that latency timings do not disturb each other", any());
 }
 
 template <class V> void visit(V& v, Config& c) {

@@ -131,6 +131,7 @@ struct TrainConfig {
   int random_subnets = 2;
   double kd_ratio = 1.0;
   double grad_clip = 0.0;
+  bool sync_bn = false;  // several ranks: BN statistics over the whole batch (SyncBatchNorm)
   bool quant_aware = false;  // the sandwich's non-teacher subnets train with sampled policies, fake-quantized
   AugmentConfig augment;
   int eval_every = 1;
@@ -194,6 +195,10 @@ struct DistConfig {
   double connect_timeout_s = 120;  // joining: every rank must reach the store by then
   double timeout_s = 1800;    // one collective (a rank waits this long for the others)
   bool oversubscribe = false; // allow ranks x threads above the host's cores
+  // Task queue (distributed search, recipe, sensitivity; core/task_queue.hpp).
+  double worker_timeout_s = 30;  // no heartbeat for this long: the worker is dead, its task goes to another
+  double task_timeout_s = 0;     // a task running longer is posted again (hung worker); 0 = 20x the median task, >= 60 s
+  bool pin_workers = true;       // each worker on its own cores, so latency timings do not disturb each other
 };
 
 struct Config {

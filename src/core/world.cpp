@@ -194,6 +194,32 @@ std::string World::broadcast_bytes(const std::string& key, const std::string& by
   return std::string(got.begin(), got.end());
 }
 
+void World::store_set(const std::string& key, const std::string& value) const {
+  QNAS_CHECK(impl_, "world: no store in a world of one process");
+  impl_->store->set(key, std::vector<uint8_t>(value.begin(), value.end()));
+}
+
+std::string World::store_get(const std::string& key) const {
+  QNAS_CHECK(impl_, "world: no store in a world of one process");
+  const auto bytes = impl_->store->get(key);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+bool World::store_has(const std::string& key) const {
+  QNAS_CHECK(impl_, "world: no store in a world of one process");
+  return impl_->store->check({key});
+}
+
+int64_t World::store_add(const std::string& key, int64_t delta) const {
+  QNAS_CHECK(impl_, "world: no store in a world of one process");
+  return impl_->store->add(key, delta);
+}
+
+void World::store_erase(const std::string& key) const {
+  QNAS_CHECK(impl_, "world: no store in a world of one process");
+  impl_->store->deleteKey(key);
+}
+
 void World::barrier() const {
   if (size() > 1) impl_->group->barrier()->wait();
 }

@@ -70,6 +70,16 @@ class World {
   std::string broadcast_bytes(const std::string& key, const std::string& bytes) const;
   void barrier() const;
 
+  /// The job's key-value store (keys under "qnas/"), what core::TaskQueue
+  /// is built on. Only in a world of several; every call is one round trip.
+  void store_set(const std::string& key, const std::string& value) const;
+  /// Waits for `key` up to dist.timeout_s.
+  std::string store_get(const std::string& key) const;
+  bool store_has(const std::string& key) const;
+  /// Adds `delta` to the counter `key` (created at 0) and returns its value.
+  int64_t store_add(const std::string& key, int64_t delta) const;
+  void store_erase(const std::string& key) const;
+
   /// "2 ranks (torchrun) on 1 host: box (ranks 0-1)".
   std::string describe() const;
 

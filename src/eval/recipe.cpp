@@ -1,5 +1,7 @@
 #include "src/eval/recipe.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -8,6 +10,7 @@
 
 #include "src/core/error.hpp"
 #include "src/core/progress.hpp"
+#include "src/core/task_queue.hpp"
 #include "src/deploy/smooth.hpp"
 
 namespace qnas::eval {
@@ -137,36 +140,90 @@ RecipeRow measure_recipe(const Evaluator& evaluator, const supernet::Subnet& fol
   return row;
 }
 
+// What measuring recipes on one architecture needs in one process: an
+// evaluator per observer, the architecture folded once, SmoothQuant's
+// placements. Built as the recipes ask for them.
+class RecipeBench {
+ public:
+  RecipeBench(const core::Config& config, supernet::Supernet net, const core::Dataset& data,
+              const supernet::SubnetSpec& arch, const RecipeOptions& o)
+      : config_(config), net_(std::move(net)), data_(data), arch_(arch), o_(o), layers_(net_->layer_infos(arch)) {}
+
+  RecipeRow fp32() {
+    auto row = measure(evaluator("minmax"), folded(), supernet::with_uniform_policy(arch_, {}), o_);
+    row.recipe = {"fp32", "-", "-", -1};
+    return row;
+  }
+  RecipeRow recipe(const Recipe& r) { return measure_recipe(evaluator(r.observer), folded(), arch_, r, layers_, o_, placements_); }
+
+  /// latency_ms of every evaluator made from now on scales by this anchor
+  /// (rank 0's, so that workers' rows compare with its fp32 row).
+  void set_latency_anchor_ms(double ms) { anchor_ms_ = ms; }
+  double latency_anchor_ms() { return evaluator("minmax").latency_anchor_ms(); }
+
+ private:
+  const Evaluator& evaluator(const std::string& observer) {
+    auto& e = evaluators_[observer];
+    if (!e) {
+      auto cfg = config_;
+      if (observer != "-") cfg.quant.act_observer = observer;
+      e = std::make_unique<Evaluator>(cfg, net_, data_);
+      if (anchor_ms_ > 0) e->set_latency_anchor_ms(anchor_ms_);
+    }
+    return *e;
+  }
+  const supernet::Subnet& folded() {
+    if (!folded_) folded_ = evaluator("minmax").prepare(supernet::with_uniform_policy(arch_, {})).subnet;
+    return folded_;
+  }
+
+  core::Config config_;
+  supernet::Supernet net_;
+  const core::Dataset& data_;
+  supernet::SubnetSpec arch_;
+  RecipeOptions o_;
+  std::vector<supernet::LayerInfo> layers_;
+  std::map<std::string, std::unique_ptr<Evaluator>> evaluators_;  // by observer
+  supernet::Subnet folded_{nullptr};
+  Placements placements_;
+  double anchor_ms_ = 0;
+};
+
+// A row as a worker sends it back (the recipe is the task's).
+nlohmann::json row_json(const RecipeRow& r) {
+  return {{"ok", r.ok}, {"reason", r.reason}, {"smoothed", r.smoothed}, {"top1", r.top1},
+          {"latency_ms", r.latency_ms}, {"model_bytes", r.model_bytes}};
+}
+
+RecipeRow row_from_json(const std::string& text, const Recipe& recipe) {
+  const auto j = nlohmann::json::parse(text);
+  RecipeRow r;
+  r.recipe = recipe;
+  r.ok = j.at("ok").get<bool>();
+  r.reason = j.at("reason").get<std::string>();
+  r.smoothed = j.at("smoothed").get<std::vector<std::string>>();
+  r.top1 = j.at("top1").get<double>();
+  r.latency_ms = j.at("latency_ms").get<double>();
+  r.model_bytes = j.at("model_bytes").get<double>();
+  return r;
+}
+
 }  // namespace
 
 RecipeSearch search_recipes(const core::Config& config, supernet::Supernet net, const core::Dataset& data,
-                            const supernet::SubnetSpec& arch, const RecipeGrid& grid, const RecipeOptions& o) {
+                            const supernet::SubnetSpec& arch, const RecipeGrid& grid, const RecipeOptions& o,
+                            core::TaskQueue* queue) {
   check_grid(grid);
   QNAS_CHECK(o.max_top1_drop >= 0, "qnas recipe --max-top1-drop ", o.max_top1_drop, "; expected >= 0 points");
   RecipeSearch s;
   s.max_top1_drop = o.max_top1_drop;
   s.split = o.split;
-  const auto layers = net->layer_infos(arch);
-  std::map<std::string, std::unique_ptr<Evaluator>> evaluators;  // by observer
-  const auto evaluator = [&](const std::string& observer) -> const Evaluator& {
-    auto& e = evaluators[observer];
-    if (!e) {
-      auto cfg = config;
-      if (observer != "-") cfg.quant.act_observer = observer;
-      e = std::make_unique<Evaluator>(cfg, net, data);
-    }
-    return *e;
-  };
+  RecipeBench bench(config, std::move(net), data, arch, o);
   const auto recipes = expand(grid);
   core::Progress progress("recipe", int64_t(recipes.size()) + 1, "recipe");
-  const auto fp32 = supernet::with_uniform_policy(arch, {});
-  const auto folded = evaluator("minmax").prepare(fp32).subnet;
-  s.fp32 = measure(evaluator("minmax"), folded, fp32, o);
-  s.fp32.recipe = {"fp32", "-", "-", -1};
-  Placements placements;
-  for (size_t i = 0; i < recipes.size(); ++i) {
-    progress.update(int64_t(i) + 1, int64_t(i) + 1, recipes[i].label());
-    auto row = measure_recipe(evaluator(recipes[i].observer), folded, arch, recipes[i], layers, o, placements);
+  s.fp32 = bench.fp32();
+  const auto add = [&](size_t i, RecipeRow row) {
+    progress.update(int64_t(i) + 2, int64_t(i) + 2, recipes[i].label());
     if (row.ok) {
       row.speedup = s.fp32.latency_ms / row.latency_ms;
       row.memory_reduction = 1 - row.model_bytes / s.fp32.model_bytes;
@@ -176,9 +233,31 @@ RecipeSearch search_recipes(const core::Config& config, supernet::Supernet net, 
     s.rows.push_back(row);
     const auto& r = s.rows.back();
     if (r.within_bound && (s.winner < 0 || r.latency_ms < s.rows[size_t(s.winner)].latency_ms)) s.winner = int(i);
+  };
+  if (queue) {
+    const double anchor = bench.latency_anchor_ms();
+    std::vector<std::string> tasks;
+    for (size_t i = 0; i < recipes.size(); ++i)
+      tasks.push_back(nlohmann::json({{"recipe", i}, {"latency_anchor_ms", anchor}}).dump());
+    queue->run(tasks, [&](size_t i, const core::TaskResult& r) { add(i, row_from_json(r.value, recipes[i])); });
+  } else {
+    for (size_t i = 0; i < recipes.size(); ++i) add(i, bench.recipe(recipes[i]));
   }
   progress.finish();
   return s;
+}
+
+void serve_recipes(core::TaskQueue& queue, const core::Config& config, supernet::Supernet net,
+                   const core::Dataset& data, const supernet::SubnetSpec& arch, const RecipeGrid& grid,
+                   const RecipeOptions& o) {
+  check_grid(grid);
+  RecipeBench bench(config, std::move(net), data, arch, o);
+  const auto recipes = expand(grid);
+  queue.serve([&](const std::string& task) {
+    const auto j = nlohmann::json::parse(task);
+    bench.set_latency_anchor_ms(j.at("latency_anchor_ms").get<double>());
+    return row_json(bench.recipe(recipes.at(j.at("recipe").get<size_t>()))).dump();
+  });
 }
 
 }  // namespace qnas::eval

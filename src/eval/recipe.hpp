@@ -21,6 +21,10 @@
 
 #include "src/eval/evaluator.hpp"
 
+namespace qnas::core {
+class TaskQueue;
+}
+
 namespace qnas::eval {
 
 struct Recipe {
@@ -85,7 +89,15 @@ struct RecipeOptions {
 
 /// Measures fp32 and every recipe of the grid on `arch`; one evaluator per
 /// observer (the config's quant.act_observer set to it). Progress on stderr.
+/// With `queue` (rank 0 of several processes), rank 0 measures fp32 and the
+/// workers serve_recipes runs measure the recipes, timed against rank 0's
+/// latency reference.
 RecipeSearch search_recipes(const core::Config& config, supernet::Supernet net, const core::Dataset& data,
-                            const supernet::SubnetSpec& arch, const RecipeGrid& grid, const RecipeOptions& options);
+                            const supernet::SubnetSpec& arch, const RecipeGrid& grid, const RecipeOptions& options,
+                            core::TaskQueue* queue = nullptr);
+/// Workers: the recipes of search_recipes, one task each, until rank 0 closes `queue`.
+void serve_recipes(core::TaskQueue& queue, const core::Config& config, supernet::Supernet net,
+                   const core::Dataset& data, const supernet::SubnetSpec& arch, const RecipeGrid& grid,
+                   const RecipeOptions& options);
 
 }  // namespace qnas::eval

@@ -7,6 +7,8 @@
 
 #include "src/core/error.hpp"
 #include "src/core/progress.hpp"
+#include "src/core/table.hpp"
+#include "src/core/task_queue.hpp"
 #include "src/deploy/sensitivity.hpp"
 #include "src/deploy/simulate.hpp"
 
@@ -116,29 +118,76 @@ MixedPrecision allocate_mixed(const SensitivityReport& report, const Budget& bud
   return m;
 }
 
-LayerDrops single_layer_drops(const Evaluator& evaluator, const supernet::SubnetSpec& spec,
-                              const quant::LayerPolicy& policy, const std::string& split, int64_t max_images) {
-  const auto fp32 = supernet::with_uniform_policy(spec, {});
-  auto p = evaluator.prepare(fp32);
-  const auto s = evaluator.split(split).first(max_images);
-  const auto batch = evaluator.config().eval.batch_size;
-  const auto top1_of = [&](const deploy::Graph& g) {
-    return top1([&](const at::Tensor& x) { return deploy::simulate(g, x); }, s, batch);
-  };
-  LayerDrops d;
-  d.fp32_top1 = top1_of(p.graph);
-  core::Progress progress("sensitivity check", int64_t(fp32.policy.size()), "layer");
-  for (const auto& l : p.subnet->layer_infos()) {
-    if (!l.compressible) continue;
-    auto alone = fp32.policy;
-    alone.at(l.name) = policy;
-    p.subnet->set_policies(alone);
-    d.layers.push_back(l.name);
-    d.drops.push_back(d.fp32_top1 - top1_of(evaluator.calibrated_graph(*p.subnet)));
-    progress.update(int64_t(d.layers.size()), int64_t(d.layers.size()), l.name);
+namespace {
+
+// The fp32 architecture of `spec`, prepared once (BN recalibrated, folded);
+// top-1 of its graph, and of the graph with one layer at `policy`.
+class LayerAlone {
+ public:
+  LayerAlone(const Evaluator& evaluator, const supernet::SubnetSpec& spec, const quant::LayerPolicy& policy,
+             const std::string& split, int64_t max_images)
+      : evaluator_(evaluator),
+        fp32_(supernet::with_uniform_policy(spec, {})),
+        policy_(policy),
+        prepared_(evaluator.prepare(fp32_)),
+        images_(evaluator.split(split).first(max_images)) {}
+
+  double fp32_top1() const { return top1_of(prepared_.graph); }
+
+  std::vector<std::string> layers() const {
+    std::vector<std::string> out;
+    for (const auto& l : prepared_.subnet->layer_infos())
+      if (l.compressible) out.push_back(l.name);
+    return out;
   }
+
+  double top1_alone(const std::string& layer) {
+    auto alone = fp32_.policy;
+    QNAS_CHECK(alone.count(layer), "sensitivity check: no layer ", layer, " in the subnet");
+    alone.at(layer) = policy_;
+    prepared_.subnet->set_policies(alone);
+    return top1_of(evaluator_.calibrated_graph(*prepared_.subnet));
+  }
+
+ private:
+  double top1_of(const deploy::Graph& g) const {
+    return top1([&](const at::Tensor& x) { return deploy::simulate(g, x); }, images_,
+                evaluator_.config().eval.batch_size);
+  }
+
+  const Evaluator& evaluator_;
+  supernet::SubnetSpec fp32_;
+  quant::LayerPolicy policy_;
+  Prepared prepared_;
+  core::Split images_;
+};
+
+}  // namespace
+
+LayerDrops single_layer_drops(const Evaluator& evaluator, const supernet::SubnetSpec& spec,
+                              const quant::LayerPolicy& policy, const std::string& split, int64_t max_images,
+                              core::TaskQueue* queue) {
+  LayerAlone alone(evaluator, spec, policy, split, max_images);
+  LayerDrops d;
+  d.fp32_top1 = alone.fp32_top1();
+  d.layers = alone.layers();
+  core::Progress progress("sensitivity check", int64_t(d.layers.size()), "layer");
+  const auto record = [&](size_t i, double top1) {
+    d.drops.push_back(d.fp32_top1 - top1);
+    progress.update(int64_t(i) + 1, int64_t(i) + 1, d.layers[i]);
+  };
+  if (queue)
+    queue->run(d.layers, [&](size_t i, const core::TaskResult& r) { record(i, std::stod(r.value)); });
+  else
+    for (size_t i = 0; i < d.layers.size(); ++i) record(i, alone.top1_alone(d.layers[i]));
   progress.finish();
   return d;
+}
+
+void serve_layer_drops(core::TaskQueue& queue, const Evaluator& evaluator, const supernet::SubnetSpec& spec,
+                       const quant::LayerPolicy& policy, const std::string& split, int64_t max_images) {
+  LayerAlone alone(evaluator, spec, policy, split, max_images);
+  queue.serve([&](const std::string& layer) { return core::shortest(alone.top1_alone(layer)); });
 }
 
 }  // namespace qnas::eval

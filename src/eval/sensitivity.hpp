@@ -11,6 +11,10 @@
 #include "src/eval/evaluator.hpp"
 #include "src/quant/sensitivity.hpp"
 
+namespace qnas::core {
+class TaskQueue;
+}
+
 namespace qnas::eval {
 
 /// One quantized pass: every compressible layer at weight_bits / act_bits by
@@ -55,13 +59,18 @@ MixedPrecision allocate_mixed(const SensitivityReport& report, const Budget& bud
 /// For every layer of `spec` (an architecture), top-1 on the first
 /// `max_images` of `split` (0: all) with that layer alone at `policy` and
 /// the others fp32, minus top-1 with none quantized: the drop each layer
-/// causes alone. Progress on stderr.
+/// causes alone. Progress on stderr. With `queue` (rank 0 of several
+/// processes), the layers are measured by the workers serve_layer_drops runs.
 struct LayerDrops {
   double fp32_top1 = 0;
   std::vector<std::string> layers;
   std::vector<double> drops;
 };
 LayerDrops single_layer_drops(const Evaluator& evaluator, const supernet::SubnetSpec& spec,
-                              const quant::LayerPolicy& policy, const std::string& split, int64_t max_images);
+                              const quant::LayerPolicy& policy, const std::string& split, int64_t max_images,
+                              core::TaskQueue* queue = nullptr);
+/// Workers: single_layer_drops' layers, one task each, until rank 0 closes `queue`.
+void serve_layer_drops(core::TaskQueue& queue, const Evaluator& evaluator, const supernet::SubnetSpec& spec,
+                       const quant::LayerPolicy& policy, const std::string& split, int64_t max_images);
 
 }  // namespace qnas::eval

@@ -15,11 +15,14 @@ supernet::InputShape input_shape(const core::Dataset& d) {
 }
 }  // namespace
 
-Session open_session(const core::Config& config, const std::string& checkpoint) {
+Session open_session(const core::Config& config, const std::string& checkpoint, bool queue) {
   Session s;
   s.config = config;
   s.world = core::join_world(config.dist);
-  s.threads = core::init_runtime(config, s.world->placement().local_size);
+  const auto& hosts = s.world->hosts();
+  const bool idle_coordinator_here = queue && s.world->size() > 1 && hosts[0] == hosts[size_t(s.world->rank())];
+  const int computing_ranks = s.world->placement().local_size - (idle_coordinator_here ? 1 : 0);
+  s.threads = core::init_runtime(config, std::max(1, computing_ranks));
   s.data = core::load_dataset(config.data, config.seed, s.threads);
   s.config.data = core::resolved_data_config(config.data, s.data);
   torch::manual_seed(core::derive_seed(config.seed, "init"));

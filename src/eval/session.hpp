@@ -28,8 +28,10 @@ struct Session {
 /// init, the same on every rank). With
 /// `checkpoint` non-empty, loads those weights (refusing a different space).
 /// session.config is `config` with data.mean/std resolved (`auto` computed):
-/// the config a run folder records.
-Session open_session(const core::Config& config, const std::string& checkpoint = "");
+/// the config a run folder records. With `queue`, rank 0 only coordinates a
+/// task queue (core/task_queue.hpp): the cores of its host are shared among
+/// the other ranks there.
+Session open_session(const core::Config& config, const std::string& checkpoint = "", bool queue = false);
 
 /// Refuses a job of several processes for `command`, which runs as one.
 void require_one_process(const Session& session, const std::string& command);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "src/core/runtime.hpp"
+#include "src/core/task_queue.hpp"
 #include "src/core/world.hpp"
 #include "tests/test_util.hpp"
 
@@ -46,11 +47,11 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
-core::Placement rank_of_two(int rank, int port) {
+core::Placement rank_of(int rank, int size, int port) {
   core::Placement p;
   p.launcher = "torchrun";
   p.rank = p.local_rank = rank;
-  p.size = p.local_size = 2;
+  p.size = p.local_size = size;
   p.master_port = port;
   return p;
 }
@@ -62,21 +63,26 @@ core::DistConfig quick(double connect_timeout_s = 20) {
   return d;
 }
 
-// Runs body(world) on ranks 0 and 1, each in its own thread.
-void on_two_ranks(const std::function<void(const core::World&)>& body) {
+// Runs body(world) on ranks 0..n-1, each in its own thread; their errors.
+std::vector<std::string> run_ranks(int n, const std::function<void(std::shared_ptr<core::World>)>& body,
+                                   const core::DistConfig& dist = quick()) {
   const int port = free_port();
   std::vector<std::thread> ranks;
-  std::vector<std::string> errors(2);
-  for (int r = 0; r < 2; ++r)
+  std::vector<std::string> errors(static_cast<size_t>(n));
+  for (int r = 0; r < n; ++r)
     ranks.emplace_back([&, r] {
       try {
-        core::World world(rank_of_two(r, port), quick());
-        body(world);
+        body(std::make_shared<core::World>(rank_of(r, n, port), dist));
       } catch (const std::exception& e) {
         errors[size_t(r)] = e.what();
       }
     });
   for (auto& t : ranks) t.join();
+  return errors;
+}
+
+void on_two_ranks(const std::function<void(const core::World&)>& body) {
+  const auto errors = run_ranks(2, [&](std::shared_ptr<core::World> world) { body(*world); });
   EXPECT_EQ(errors[0], "");
   EXPECT_EQ(errors[1], "");
 }
@@ -178,7 +184,7 @@ TEST(World, BroadcastsTensorsAndBytesAndNamesItsHosts) {
 TEST(World, AnUnreachableStoreFailsInTimeNamingItsAddress) {
   const int port = free_port();
   const auto start = std::chrono::steady_clock::now();
-  expect_error([&] { core::World world(rank_of_two(1, port), quick(/*connect_timeout_s=*/1.0)); },
+  expect_error([&] { core::World world(rank_of(1, 2, port), quick(/*connect_timeout_s=*/1.0)); },
                {"rank 1 of 2", "could not reach", "127.0.0.1:" + std::to_string(port), "dist.connect_timeout_s"});
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 15.0);
 }
@@ -192,4 +198,87 @@ TEST(World, RanksTimesThreadsAboveTheCoresIsRefused) {
   EXPECT_EQ(core::init_runtime(cfg, cores + 1), 1);
   cfg.threads = 0;  // the cores shared among the ranks
   EXPECT_EQ(core::init_runtime(cfg, 2), std::max(1, cores / 2));
+}
+
+// --- The task queue (core/task_queue.hpp) ---------------------------------------------
+
+namespace {
+// Squares the number in each task, after `pause_ms` per unit of it.
+std::string square(const std::string& task, int pause_ms) {
+  const int x = std::stoi(task);
+  std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms * x));
+  return std::to_string(x * x);
+}
+}  // namespace
+
+// Three workers of unequal speed: every task once, results in task order,
+// the fast worker takes more of them (a dynamic queue, not a static split).
+TEST(TaskQueue, WorkersTakeTasksAsTheyAreFreeAndResultsComeInOrder) {
+  std::vector<std::string> got;
+  std::vector<int> workers;
+  core::QueueStats stats;
+  const auto errors = run_ranks(4, [&](std::shared_ptr<core::World> world) {
+    core::TaskQueue queue(world, quick(), "t");
+    if (!world->coordinator()) {
+      const int pause_ms = world->rank() == 1 ? 0 : 5;
+      return queue.serve([&](const std::string& task) { return square(task, pause_ms); });
+    }
+    for (int batch = 0; batch < 2; ++batch) {  // two batches: tickets keep counting
+      std::vector<std::string> tasks;
+      for (int i = 0; i < 12; ++i) tasks.push_back(std::to_string(i % 6 + 1));
+      size_t expected = 0;
+      queue.run(tasks, [&](size_t i, const core::TaskResult& r) {
+        EXPECT_EQ(i, expected++);
+        got.push_back(r.value);
+        workers.push_back(r.worker);
+      });
+    }
+    queue.close();
+    stats = queue.stats();
+  });
+  for (const auto& e : errors) EXPECT_EQ(e, "");
+  ASSERT_EQ(got.size(), 24u);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], std::to_string((i % 6 + 1) * (i % 6 + 1)));
+  EXPECT_EQ(stats.tasks, 24);
+  EXPECT_EQ(stats.reposted, 0);
+  EXPECT_GT(stats.tasks_by_worker[1], stats.tasks_by_worker[2]) << "the fast worker should take more tasks";
+}
+
+// A worker that took a ticket and died before its first heartbeat (its
+// claim written by hand here): its task goes to another worker after
+// dist.worker_timeout_s; an error in a task reaches rank 0 naming the rank.
+TEST(TaskQueue, ATaskOfADeadWorkerGoesToAnotherAndErrorsNameTheWorker) {
+  auto dist = quick();
+  dist.worker_timeout_s = 1;
+  std::vector<std::string> got;
+  core::QueueStats stats;
+  std::string error;
+  const auto errors = run_ranks(3, [&](std::shared_ptr<core::World> world) {
+    core::TaskQueue queue(world, dist, "t");
+    if (world->rank() == 2) {  // dies holding ticket 0
+      world->store_add("queue/t/claim", 1);
+      world->store_set("queue/t/who/0", "2");
+      return;
+    }
+    if (world->rank() == 1) {
+      while (!world->store_has("queue/t/who/0")) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return queue.serve([&](const std::string& task) {
+        if (task == "bad") throw std::runtime_error("no such task");
+        return square(task, 0);
+      });
+    }
+    queue.run({"3", "4", "5"}, [&](size_t, const core::TaskResult& r) { got.push_back(r.value); });
+    stats = queue.stats();
+    try {
+      queue.run({"bad"}, [](size_t, const core::TaskResult&) {});
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }, dist);
+  for (const auto& e : errors) EXPECT_EQ(e, "");
+  EXPECT_EQ(got, (std::vector<std::string>{"9", "16", "25"}));
+  EXPECT_EQ(stats.reposted, 1);
+  EXPECT_EQ(stats.tasks_by_worker[1], 3);
+  EXPECT_NE(error.find("worker rank 1"), std::string::npos) << error;
+  EXPECT_NE(error.find("no such task"), std::string::npos) << error;
 }

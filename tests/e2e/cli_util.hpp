@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <string>
@@ -24,6 +25,25 @@ inline RunResult run(const std::string& args, const std::string& env = "") {
   while (size_t n = fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+/// `qnas args` started in the background (after `env`), its output into
+/// the file `log`; wait for it with wait_exit.
+inline pid_t spawn(const std::string& args, const std::string& env, const std::string& log) {
+  const std::string cmd = "exec env " + env + " " + std::string(QNAS_BINARY) + " " + args + " > " + log + " 2>&1";
+  const pid_t pid = fork();  // the child only execs: nothing else is safe in a threaded parent
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+/// The exit code of a spawned process (-1 when a signal ended it).
+inline int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /// A tiny mbv3 supernet on Fashion-MNIST, one thread.
