@@ -256,9 +256,11 @@ TEST(Dist, SearchSurvivesAKilledWorker) {
   for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(ids[i], std::to_string(i));
   const auto report = nlohmann::json::parse(core::read_text_file(dir.file("run/dist.json"), "dist.json"));
   EXPECT_EQ(report.at("tasks").get<int>(), 24);
-  EXPECT_LE(report.at("posted_again").get<int>(), 1);
+  // The killed worker's candidate (unless the kill fell between two of its
+  // tasks) was posted again; a live worker counted dead under heavy load
+  // would only add copies, whose results are dropped.
   const std::string log = core::read_text_file(dir.file("rank0.log"), "log");
-  if (report.at("posted_again").get<int>() == 1) expect_contains(log, "sent no heartbeat");
+  if (report.at("posted_again").get<int>() > 0) expect_contains(log, "sent no heartbeat");
 }
 
 // `qnas recipe` and `qnas sensitivity --check` on a coordinator and two
