@@ -2,6 +2,8 @@
 
 #include <torch/utils.h>
 
+#include <optional>
+
 #include "src/core/error.hpp"
 #include "src/core/runtime.hpp"
 #include "src/eval/evaluator.hpp"
@@ -38,17 +40,18 @@ void require_one_process(const Session& s, const std::string& command) {
 
 supernet::TrainSummary train_supernet(Session& s, bool resume) {
   supernet::Trainer trainer(s.config, s.net, s.data, s.world);
-  Evaluator evaluator(s.config, s.net, s.data);
   supernet::TrainOptions options;
   options.resume = resume;
-  if (s.data.val.size() > 0) {
+  std::optional<Evaluator> evaluator;  // rank 0 validates; the others only train
+  if (s.data.val.size() > 0 && s.world->coordinator()) {
+    evaluator.emplace(s.config, s.net, s.data);
     options.epoch_metric_names = {"val_top1_largest", "val_top1_smallest"};
     options.on_epoch_end = [&](int) {
       const auto& space = s.net->space();
       const int64_t n = s.config.train.eval_images;
       return supernet::EpochMetrics{
-          {"val_top1_largest", evaluator.evaluate(supernet::largest_spec(space), "val", {n}).metrics.at("top1")},
-          {"val_top1_smallest", evaluator.evaluate(supernet::smallest_spec(space), "val", {n}).metrics.at("top1")}};
+          {"val_top1_largest", evaluator->evaluate(supernet::largest_spec(space), "val", {n}).metrics.at("top1")},
+          {"val_top1_smallest", evaluator->evaluate(supernet::smallest_spec(space), "val", {n}).metrics.at("top1")}};
     };
   }
   return trainer.run(options);
