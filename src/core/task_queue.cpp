@@ -158,6 +158,7 @@ void TaskQueue::run(const std::vector<std::string>& tasks,
     ++attempts[i];
   };
   for (size_t i = 0; i < tasks.size(); ++i) post_task(i);
+  const auto owner_of = [&](int64_t t) { return std::stoi(world_->store_get(key("who/" + std::to_string(t)))); };
 
   // One finished ticket: its task's result unless another ticket's came first.
   auto take_result = [&](int64_t t) {
@@ -168,7 +169,7 @@ void TaskQueue::run(const std::vector<std::string>& tasks,
     const auto it = c.tickets.find(t);
     if (it == c.tickets.end()) return;  // a copy whose task was done already
     const size_t i = it->second.task;
-    const int owner = it->second.owner >= 0 ? it->second.owner : std::stoi(world_->store_get(key("who/" + std::to_string(t))));
+    const int owner = it->second.owner >= 0 ? it->second.owner : owner_of(t);
     c.tickets.erase(it);
     if (results[i]) return;
     QNAS_CHECK(!text.empty() && (text[0] == 'R' || text[0] == 'E'), "task queue: malformed result of ticket ", t);
@@ -201,7 +202,7 @@ void TaskQueue::run(const std::vector<std::string>& tasks,
     for (auto& [t, ticket] : c.tickets) {
       if (results[ticket.task] || ticket.replaced) continue;
       if (ticket.owner < 0 && world_->store_has(key("who/" + std::to_string(t)))) {
-        ticket.owner = std::stoi(world_->store_get(key("who/" + std::to_string(t))));
+        ticket.owner = owner_of(t);
         ticket.started = now;
       }
       if (ticket.owner >= 0) {
