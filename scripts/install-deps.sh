@@ -2,7 +2,9 @@
 # Installs every Debian package qnas needs. Idempotent: installs only what is
 # missing, so it is cheap to re-run.
 #
-#   scripts/install-deps.sh              build, tests, quickstart
+#   scripts/install-deps.sh              build, tests, quickstart, reports
+#                                        (npm: the report's charting library;
+#                                        chromium + playwright-core: its browser test)
 #   scripts/install-deps.sh --bench      also python3-torch, the side-by-side
 #                                        baseline of experiments/bench (never
 #                                        a dependency of qnas itself)
@@ -10,6 +12,8 @@
 #                                        several processes: mpirun
 #                                        (openmpi-bin) and torchrun
 #                                        (python3-torch; see scripts/torchrun)
+#   scripts/install-deps.sh --figures    also matplotlib, which experiments/*/
+#                                        analyze.py use for the papers' figures
 # Flags combine.
 set -euo pipefail
 
@@ -28,12 +32,14 @@ packages=(
   libonnx-dev libprotobuf-dev protobuf-compiler  # ONNX export and checking
   libgtest-dev            # tests
   dataset-fashion-mnist   # the data: /usr/share/datasets/fashion-mnist
+  chromium                # the report's browser test (headless)
 )
 for flag in "$@"; do
   case "$flag" in
     --bench) packages+=(python3-torch python3-numpy) ;;
     --launchers) packages+=(openmpi-bin python3-torch) ;;
-    *) echo "install-deps: unknown flag '$flag'; expected --bench or --launchers" >&2; exit 2 ;;
+    --figures) packages+=(python3-matplotlib) ;;
+    *) echo "install-deps: unknown flag '$flag'; expected --bench, --launchers or --figures" >&2; exit 2 ;;
   esac
 done
 
@@ -62,16 +68,28 @@ if [[ -e "$openblas" ]] && [[ "$(readlink -f /usr/lib/x86_64-linux-gnu/libblas.s
   $sudo update-alternatives --set libblas.so.3-x86_64-linux-gnu "$openblas"
 fi
 
-# ONNX Runtime for the consumer test and experiments/bench/int8_latency only
-# (tests/node, never a dependency of qnas). --ignore-scripts: its install
-# script fetches GPU binaries from outside and fails offline; the CPU runtime
-# is inside the package.
-node_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/node"
-if [[ ! -d "$node_dir/node_modules/onnxruntime-node" ]]; then
-  if ! command -v npm >/dev/null; then
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-  fi
-  echo "install-deps: installing onnxruntime-node into tests/node" >&2
-  (cd "$node_dir" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+# npm folders, installed exactly as their lock files say (npm ci) when a
+# package of theirs is missing. --ignore-scripts: onnxruntime-node's install
+# script fetches GPU binaries from outside and fails offline (its CPU runtime
+# is inside the package); playwright-core drives the system's chromium and
+# needs no browser download.
+#   src/report/js  Vega, Vega-Lite, vega-embed: compiled into qnas, inlined into reports
+#   tests/node     onnxruntime-node (ONNX consumer), playwright-core (report browser test);
+#                  tests and experiments only, never a dependency of qnas
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if ! command -v npm >/dev/null; then  # a machine may bring its own Node.js: Debian's only when none
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
+npm_folder() {  # DIR PACKAGE...
+  local dir="$1"; shift
+  for pkg in "$@"; do
+    if [[ ! -d "$dir/node_modules/$pkg" ]]; then
+      echo "install-deps: installing the npm packages of ${dir#$root/}" >&2
+      (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+      return
+    fi
+  done
+}
+npm_folder "$root/src/report/js" vega vega-lite vega-embed
+npm_folder "$root/tests/node" onnxruntime-node playwright-core

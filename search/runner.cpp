@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <optional>
+#include <unordered_map>
 
 #include "src/core/error.hpp"
 #include "src/core/fs.hpp"
@@ -95,14 +96,15 @@ std::string baselines_csv(const Goals& goals, const std::vector<Row>& rows,
 namespace {
 
 struct Paths {
-  std::string evaluations, pareto, baselines, hypervolume, state, predictors;
+  std::string evaluations, pareto, baselines, hypervolume, state, predictors, predictions;
   explicit Paths(const std::string& dir)
       : evaluations(dir + "/evaluations.csv"),
         pareto(dir + "/pareto.csv"),
         baselines(dir + "/baselines.csv"),
         hypervolume(dir + "/hypervolume.csv"),
         state(dir + "/state.json"),
-        predictors(dir + "/predictors.csv") {}
+        predictors(dir + "/predictors.csv"),
+        predictions(dir + "/predictions.csv") {}
 };
 
 struct State {
@@ -146,6 +148,9 @@ std::vector<std::string> hypervolume_header(const Goals& goals) {
 const std::vector<std::string> kPredictorHeader = {"iteration", "metric", "model", "param", "rows",
                                                    "folds",     "cv_mape", "kendall_tau", "fit_s"};
 
+// LINAS's prediction of each validated candidate, by row id (long form).
+const std::vector<std::string> kPredictionHeader = {"id", "iteration", "metric", "predicted"};
+
 double seconds_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
@@ -158,8 +163,9 @@ class Runner {
   SearchResult run() {
     const auto start = std::chrono::steady_clock::now();
     open();
-    TacticContext ctx{space_, goals_, opts_.cfg, [this](const PredictorFit& f) { log_fit(f); }, opts_.proxies,
-                      opts_.seeds};
+    TacticContext ctx{space_,        goals_,       opts_.cfg, [this](const PredictorFit& f) { log_fit(f); },
+                      opts_.proxies, opts_.seeds,
+                      [this](const Genome& g, const MetricValues& m) { predicted_[genome_key(g)] = m; }};
     tactic_ = make_tactic(ctx);
     core::Progress progress("search", opts_.cfg.evaluations, "cand");
     const size_t resumed_rows = history_.size();
@@ -227,10 +233,16 @@ class Runner {
       const int refit_from = state_.batch.empty() ? it : it + 1;
       keep_log_rows_before(paths_.hypervolume, it);
       keep_log_rows_before(paths_.predictors, refit_from);
+      // Predictions of rows the kill cut off go with them.
+      if (core::file_exists(paths_.predictions))
+        filter_csv(paths_.predictions, [&](const std::vector<std::string>& r) { return std::stoi(r.at(0)) < int(rows_.size()); });
     }
     evaluations_ = std::make_unique<core::CsvAppender>(paths_.evaluations, evaluation_header());
     hv_log_ = std::make_unique<core::CsvAppender>(paths_.hypervolume, hypervolume_header(goals_));
-    if (opts_.cfg.tactic == "linas") fit_log_ = std::make_unique<core::CsvAppender>(paths_.predictors, kPredictorHeader);
+    if (opts_.cfg.tactic == "linas") {
+      fit_log_ = std::make_unique<core::CsvAppender>(paths_.predictors, kPredictorHeader);
+      prediction_log_ = std::make_unique<core::CsvAppender>(paths_.predictions, kPredictionHeader);
+    }
   }
 
   // Keeps the rows of a per-iteration log (iteration in column 0) below `iteration`.
@@ -268,6 +280,7 @@ class Runner {
     row.tactic = opts_.cfg.tactic;
     row.spec_json = supernet::to_json(spec).dump();
     evaluations_->append(row_fields(row));
+    log_prediction(g, row);
     add_to_history(g, std::move(row));
   }
 
@@ -309,6 +322,13 @@ class Runner {
     core::write_file_atomic(paths_.state, state_json(state_, opts_.cfg.tactic, history_.size(), pop).dump(1) + "\n");
   }
 
+  void log_prediction(const Genome& g, const Row& row) {
+    const auto p = predicted_.find(genome_key(g));
+    if (!prediction_log_ || p == predicted_.end()) return;
+    for (const auto& [metric, value] : p->second)
+      prediction_log_->append({std::to_string(row.id), std::to_string(row.iteration), metric, core::shortest(value)});
+  }
+
   void log_fit(const PredictorFit& f) {
     fit_log_->append({std::to_string(f.iteration), f.metric, f.report.model, core::shortest(f.report.param),
                       std::to_string(f.report.rows), std::to_string(f.report.folds), core::fixed(f.report.mape, 3),
@@ -334,7 +354,8 @@ class Runner {
   std::vector<Row> rows_;
   double hypervolume_ = 0, validate_s_ = 0;
   std::unique_ptr<Tactic> tactic_;
-  std::unique_ptr<core::CsvAppender> evaluations_, hv_log_, fit_log_;
+  std::unique_ptr<core::CsvAppender> evaluations_, hv_log_, fit_log_, prediction_log_;
+  std::unordered_map<std::string, MetricValues> predicted_;  // by genome key, from the last proposal
 };
 
 }  // namespace

@@ -4,7 +4,9 @@
 // validated and appended to evaluations.csv as soon as it is measured, then
 // hypervolume.csv gains a row, pareto.csv and baselines.csv (every uniform
 // baseline of the initial population against all rows) are rewritten and
-// state.json moves to the next iteration (atomically).
+// state.json moves to the next iteration (atomically). LINAS also logs each
+// refit (predictors.csv) and what it predicted for each candidate it
+// proposed, by row id once validated (predictions.csv).
 //
 // Resume: the history is re-read from evaluations.csv, the pending batch
 // from state.json; candidates of that batch already in the CSV are skipped.

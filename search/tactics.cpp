@@ -141,6 +141,7 @@ class LinasTactic : public Tactic {
     std::vector<Genome> out;
     for (const auto& ind : final_pop)
       if (out.size() < budget && !h.keys.count(genome_key(ind.genome))) out.push_back(ind.genome);
+    report_predictions(models, predicted_names, out);
     return out;
   }
 
@@ -157,6 +158,19 @@ class LinasTactic : public Tactic {
         p(Eigen::Index(r), Eigen::Index(k)) = values.at(ctx_.cfg.proxy_features[k]);
     }
     return predictors::hstack(x, p);
+  }
+
+  void report_predictions(const std::vector<predictors::Predictor>& models, const std::vector<std::string>& names,
+                          const std::vector<Genome>& genomes) const {
+    if (!ctx_.on_predict || genomes.empty()) return;
+    const Eigen::MatrixXd x = features(genomes);
+    std::vector<Eigen::VectorXd> pred;
+    for (const auto& m : models) pred.push_back(m.predict(x));
+    for (size_t r = 0; r < genomes.size(); ++r) {
+      MetricValues values;
+      for (size_t k = 0; k < names.size(); ++k) values[names[k]] = pred[k](Eigen::Index(r));
+      ctx_.on_predict(genomes[r], values);
+    }
   }
 
   std::vector<predictors::Predictor> fit_predictors(int iteration, const History& h) const {

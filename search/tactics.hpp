@@ -82,6 +82,8 @@ struct TacticContext {
   std::function<void(const PredictorFit&)> on_fit;  // may be empty
   ProxyFn proxies;                                   // required when cfg.proxy_features is not empty
   SeedFn seeds;                                      // required when cfg.seed_from_sensitivity > 0
+  // linas: what its refit predicted for each genome it proposes (may be empty).
+  std::function<void(const Genome&, const MetricValues&)> on_predict;
 };
 
 class Tactic {

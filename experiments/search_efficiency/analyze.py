@@ -4,7 +4,9 @@
 One reference point for every run and seed (the worst value of each
 objective over all rows of all runs plus 10% of its range, in minimisation
 form), exact 3-D hypervolume after every 10 validated candidates. Writes
-hypervolume.csv, table.md and hypervolume.svg into OUT_DIR. numpy only.
+hypervolume.csv, table.md and hypervolume.png / hypervolume.pdf (mean of the
+seeds per tactic, band from their minimum to maximum; experiments/figures.py's
+look) into OUT_DIR. numpy, and matplotlib for the figure.
 
   /usr/bin/python3 experiments/search_efficiency/analyze.py [OUT_DIR]
 """
@@ -24,7 +26,6 @@ import figures  # noqa: E402  (experiments/figures.py)
 # orders each run the same way and compares runs whose anchors differ.
 OBJECTIVES = [("top1", -1.0), ("latency_ratio", 1.0), ("model_bytes", 1.0)]
 TACTICS = ["linas", "linas_est", "nsga2", "random"]  # table order; other <name>_s<seed> folders follow
-COLORS = {"linas": "#d62728", "linas_est": "#ff7f0e", "nsga2": "#1f77b4", "random": "#7f7f7f"}
 
 
 def load(path):
@@ -69,23 +70,23 @@ def hv3(points, ref):
     return vol
 
 
-def svg(curves, path, budget):
-    """curves: tactic -> {evaluations: mean hypervolume}."""
-    w, h, pad = 640, 400, 60
-    ymax = max(v for curve in curves.values() for v in curve.values())
-    ymin = min(v for curve in curves.values() for v in curve.values())
-    def xy(n, v):
-        return pad + (w - 2 * pad) * n / budget, h - pad - (h - 2 * pad) * (v - ymin) / (ymax - ymin or 1)
-    out = figures.svg_frame(w, h, pad, "validated evaluations", "hypervolume (mean of seeds)")
-    for n in range(0, budget + 1, 50):
-        x, _ = xy(n, ymin)
-        out.append(f'<text x="{x}" y="{h-pad+16}" text-anchor="middle">{n}</text>')
-    for k, tactic in enumerate(curves):
-        color = COLORS.get(tactic, "#2ca02c")
-        pts = " ".join("%.1f,%.1f" % xy(n, v) for n, v in sorted(curves[tactic].items()))
-        out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{pts}"/>')
-        out.append(f'<text x="{w-pad-70}" y="{pad+18*k}" fill="{color}">{tactic}</text>')
-    figures.write_svg(path, out)
+def plot(per_run, tactics, stem):
+    """per_run: (tactic, seed) -> {evaluations: hypervolume}."""
+    plt = figures.pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    for k, tactic in enumerate(tactics):
+        seeds = [c for (t, _), c in per_run.items() if t == tactic]
+        steps = sorted({n for c in seeds for n in c})
+        values = [[c[n] for c in seeds if n in c] for n in steps]
+        ax.plot(steps, [np.mean(v) for v in values], color=figures.color(tactic, k), linewidth=1.8,
+                label=f"{tactic} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
+        if len(seeds) > 1:
+            ax.fill_between(steps, [min(v) for v in values], [max(v) for v in values], color=figures.color(tactic, k),
+                            alpha=0.18, linewidth=0)
+    ax.set_xlabel("validated evaluations")
+    ax.set_ylabel("hypervolume (mean of seeds; band: min to max)")
+    ax.legend(loc="lower right")
+    figures.save(fig, stem)
 
 
 def main():
@@ -111,7 +112,7 @@ def main():
             continue
         # Mean over the seeds that reached n evaluations.
         mean[tactic] = {n: float(np.mean([c[n] for c in seeds if n in c])) for n in steps if any(n in c for c in seeds)}
-    svg(mean, os.path.join(root, "hypervolume.svg"), budget)
+    plot(per_run, [t for t in tactics if t in mean], os.path.join(root, "hypervolume"))
     lines = ["| tactic | seeds | HV@50 | HV@100 | HV@150 | HV@250 |", "|---|---|---|---|---|---|"]
     for tactic, curve in mean.items():
         seeds = sum(1 for (t, _) in per_run if t == tactic)

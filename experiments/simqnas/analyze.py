@@ -8,11 +8,12 @@ largest subnet's (that baseline itself excluded), the best latency and the
 best size ratio against the all-INT8 and the fp32 largest subnets, beside
 the paper's figures
 (REFERENCES.md section 1), and the same ratios with a loss of up to LOSS
-points allowed. Writes OUT_DIR/table.md, table.csv and front.svg
-(test top-1 against the latency ratio to all-INT8, one colour per run).
+points allowed. Writes OUT_DIR/table.md, table.csv and front.png / front.pdf
+(test top-1 against the latency ratio to all-INT8, one colour per run;
+experiments/figures.py's look).
 
   /usr/bin/python3 experiments/simqnas/analyze.py OUT_DIR
-Standard library only.
+matplotlib for the figure (scripts/install-deps.sh --figures).
 """
 import csv
 import json
@@ -24,7 +25,7 @@ import figures  # noqa: E402  (experiments/figures.py)
 
 RUNS = [("simqnas", "fp32"), ("simqnas", "qat"), ("qnas", "fp32"), ("qnas", "qat")]
 SPACE_NAMES = {"simqnas": "SimQ-NAS (each layer INT8 or FP32)", "qnas": "qnas (the config's space)"}
-COLORS = {"simqnas_fp32": "#1f77b4", "simqnas_qat": "#17becf", "qnas_fp32": "#d62728", "qnas_qat": "#ff7f0e"}
+COLORS = {f"{space}_{supernet}": figures.SERIES_COLORS[k] for k, (space, supernet) in enumerate(RUNS)}
 PAPER = "SimQ-NAS paper (ViT, BERT, BEiT-3, ResNet50; arXiv 2312.13301)"
 
 
@@ -57,33 +58,18 @@ def ratio(x):
     return "-" if x is None else f"{x:.2f}x"
 
 
-def svg(points, int8_top1, path):
+def plot(points, int8_top1, stem):
     """points: run -> [(latency ratio vs INT8, test top-1)]."""
-    w, h, pad = 640, 420, 60
-    xs = [x for pts in points.values() for x, _ in pts] + [1.0]
-    ys = [y for pts in points.values() for _, y in pts] + list(int8_top1.values())
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-
-    def xy(x, y):
-        return (pad + (w - 2 * pad) * (x - x0) / (x1 - x0 or 1), h - pad - (h - 2 * pad) * (y - y0) / (y1 - y0 or 1))
-
-    out = figures.svg_frame(w, h, pad, "latency ratio to the all-INT8 largest (higher = faster)", "test top-1 (%)")
-    out += [f'<text x="{pad}" y="{h-pad+16}" text-anchor="middle">{x0:.2f}</text>',
-           f'<text x="{w-pad}" y="{h-pad+16}" text-anchor="middle">{x1:.2f}</text>',
-           f'<text x="{pad-5}" y="{h-pad}" text-anchor="end">{y0:.1f}</text>',
-           f'<text x="{pad-5}" y="{pad}" text-anchor="end">{y1:.1f}</text>']
-    for k, (run, pts) in enumerate(points.items()):
-        color = COLORS[run]
-        for x, y in pts:
-            cx, cy = xy(x, y)
-            out.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3" fill="{color}" fill-opacity="0.7"/>')
-        bx0, by = xy(x0, int8_top1[run])
-        bx1, _ = xy(x1, int8_top1[run])
-        out.append(f'<line x1="{bx0:.1f}" y1="{by:.1f}" x2="{bx1:.1f}" y2="{by:.1f}" stroke="{color}" '
-                   'stroke-dasharray="4 3"/>')
-        out.append(f'<text x="{w-pad-150}" y="{pad+16*k}" fill="{color}">{run}</text>')
-    out.append(f'<text x="{w-pad-150}" y="{pad+16*len(points)}">dashed: all-INT8 largest</text>')
-    figures.write_svg(path, out)
+    plt = figures.pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    for run, pts in points.items():
+        ax.scatter(*zip(*pts), s=14, color=COLORS[run], alpha=0.75, label=run)
+        ax.axhline(int8_top1[run], color=COLORS[run], linestyle="--", linewidth=0.9)
+    ax.plot([], [], "k--", linewidth=0.9, label="all-INT8 largest (its top-1)")
+    ax.set_xlabel("latency ratio to the all-INT8 largest (higher = faster)")
+    ax.set_ylabel("test top-1 (%)")
+    ax.legend(loc="lower left")
+    figures.save(fig, stem)
 
 
 def main():
@@ -115,7 +101,7 @@ def main():
                      f"{ratio(r['latency_vs_fp32'])} | {ratio(r['size_vs_fp32'])} | {r['near']} | "
                      f"{ratio(r['near_latency_vs_int8'])} | {ratio(r['near_size_vs_int8'])} |")
     lines.append(f"| {PAPER} | | | | | | | up to 4.80x | up to 3.44x | | | | | |")
-    svg(points, int8_top1, os.path.join(root, "front.svg"))
+    plot(points, int8_top1, os.path.join(root, "front"))
     figures.write_table(os.path.join(root, "table.md"), lines)
 
 

@@ -17,6 +17,7 @@
 #include "src/eval/queue.hpp"
 #include "src/eval/sensitivity.hpp"
 #include "src/eval/session.hpp"
+#include "src/report/report.hpp"
 #include "supernet/checkpoint.hpp"
 
 namespace qnas::cli {
@@ -117,7 +118,7 @@ std::vector<double> parse_numbers(const std::string& text, const std::string& wh
 
 struct SearchArgs {
   ConfigArgs config;
-  bool resume = false;
+  bool resume = false, no_report = false;
   std::string format = "text";
 };
 
@@ -182,7 +183,7 @@ void share_latency_anchor(eval::Evaluator& evaluator, const search::Space& space
 std::string dist_report_path(const std::string& dir) { return dir + "/dist.json"; }
 
 void print_summary(const search::Goals& goals, const search::SearchResult& r, const std::string& dir,
-                   const core::TaskQueue* queue) {
+                   const core::TaskQueue* queue, const std::string& report_path) {
   std::string ref;
   for (size_t k = 0; k < r.reference.size(); ++k)
     ref += (k ? ", " : "") + goals.objectives[k].name + " " + core::fixed(r.reference[k], 4);
@@ -197,6 +198,7 @@ void print_summary(const search::Goals& goals, const search::SearchResult& r, co
   }
   std::printf("files: %s/{evaluations,pareto,baselines,hypervolume}.csv, state.json%s\n", dir.c_str(),
               queue ? ", dist.json" : "");
+  if (!report_path.empty()) std::printf("report: %s\n", report_path.c_str());
 }
 
 void run_search_command(const SearchArgs& a) {
@@ -251,6 +253,7 @@ void run_search_command(const SearchArgs& a) {
                                              : session.data.val.size()),
                space.desc().log10_size(), eo.latency ? "latency measured on int8 kernels" : "latency not measured",
                queue ? ("; validated by " + std::to_string(queue->workers()) + " workers").c_str() : "");
+  eval::record_run_session(session, config.output.dir, a.resume ? "search --resume" : "search");
   std::vector<std::string> pinning;
   if (queue) {
     pinning = eval::worker_pinning(world, queue->name());
@@ -266,7 +269,18 @@ void run_search_command(const SearchArgs& a) {
   print_front(space, goals, r, a.format);
   if (a.format == "text" || a.format == "md") print_baselines(goals, r, a.format);
   if (latency_model && a.format == "text") print_latency_model_agreement(r.rows);
-  if (a.format == "text") print_summary(goals, r, config.output.dir, queue.get());
+  // The search's files are complete and kept whatever happens to the report.
+  std::string report_path;
+  if (!a.no_report) {
+    try {
+      report_path = config.output.dir + "/report.html";
+      report::write_report({config.output.dir}, report_path);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "search: report.html not written: %s\n", e.what());
+      report_path.clear();
+    }
+  }
+  if (a.format == "text") print_summary(goals, r, config.output.dir, queue.get(), report_path);
 }
 
 struct ParetoArgs {
@@ -354,6 +368,7 @@ void register_search(CLI::App& app) {
   auto a = std::make_shared<SearchArgs>();
   add_config_args(*cmd, a->config);
   cmd->add_flag("--resume", a->resume, "continue the search in output.dir from its state.json and evaluations.csv");
+  cmd->add_flag("--no-report", a->no_report, "do not write report.html into output.dir at the end (see `qnas report`)");
   add_table_format(*cmd, a->format);
   cmd->callback([a] { run_search_command(*a); });
 }

@@ -22,6 +22,7 @@ void register_train(CLI::App& app) {
       core::ensure_dir(config.output.dir);
       core::write_resolved_config(session.config, config.output.dir);
       core::write_class_names(session.data.class_names, config.output.dir);
+      eval::record_run_session(session, config.output.dir, *resume ? "train --resume" : "train");
       std::fprintf(stderr, "train: %lld training, %lld validation images%s; %s, %d thread%s per rank; space 10^%.1f subnets\n",
                    (long long)session.data.train.size(), (long long)session.data.val.size(),
                    session.data.streamed ? " (streamed from disk)" : "", session.world->describe().c_str(),

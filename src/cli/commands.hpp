@@ -31,5 +31,6 @@ void register_predict(CLI::App& app);
 void register_compress(CLI::App& app);
 void register_sensitivity(CLI::App& app);
 void register_recipe(CLI::App& app);
+void register_report(CLI::App& app);
 
 }  // namespace qnas::cli

@@ -5,6 +5,7 @@
 
 #include "src/cli/commands.hpp"
 #include "src/core/error.hpp"
+#include "src/core/version.hpp"
 
 namespace qnas::cli {
 
@@ -24,7 +25,7 @@ void add_table_format(CLI::App& cmd, std::string& format) {
 int main(int argc, char** argv) {
   CLI::App app{"qnas: search neural architectures and their per-layer compression policies together"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "qnas 0.1.0");
+  app.set_version_flag("--version", std::string("qnas ") + qnas::core::version());
   qnas::cli::register_train(app);
   qnas::cli::register_eval(app);
   qnas::cli::register_info(app);
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   qnas::cli::register_compress(app);
   qnas::cli::register_sensitivity(app);
   qnas::cli::register_recipe(app);
+  qnas::cli::register_report(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -2,11 +2,15 @@
 
 #include <torch/utils.h>
 
+#include <ctime>
 #include <optional>
 
 #include "src/core/error.hpp"
+#include "src/core/fs.hpp"
+#include "src/core/version.hpp"
 #include "src/core/runtime.hpp"
 #include "src/eval/evaluator.hpp"
+#include "src/eval/latency_model.hpp"
 #include "supernet/checkpoint.hpp"
 
 namespace qnas::eval {
@@ -31,6 +35,25 @@ Session open_session(const core::Config& config, const std::string& checkpoint, 
   s.net = supernet::make_supernet(config, input_shape(s.data));
   if (!checkpoint.empty()) supernet::load_checkpoint(checkpoint, *s.net);
   return s;
+}
+
+void record_run_session(const Session& s, const std::string& dir, const std::string& command) {
+  const std::string path = dir + "/run.json";
+  nlohmann::json j = {{"sessions", nlohmann::json::array()}};
+  if (core::file_exists(path)) {
+    try {
+      j = nlohmann::json::parse(core::read_text_file(path, "run record"));
+    } catch (const nlohmann::json::exception& e) {
+      QNAS_THROW(path, ": not a qnas run record (", e.what(), "); move it away to start a new one");
+    }
+  }
+  char started[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  j["sessions"].push_back({{"qnas_version", core::version()}, {"started", started}, {"command", command},
+                           {"host", host_description()}, {"threads_per_process", s.threads},
+                           {"world", s.world->describe()}});
+  core::write_file_atomic(path, j.dump(1) + "\n");
 }
 
 void require_one_process(const Session& s, const std::string& command) {

@@ -33,6 +33,12 @@ struct Session {
 /// the other ranks there.
 Session open_session(const core::Config& config, const std::string& checkpoint = "", bool queue = false);
 
+/// Appends this session to `<dir>/run.json` (atomically): qnas version,
+/// UTC start time, the command, host (CPU model, cores), threads per
+/// process and the world. Reports read it to say what ran where; each
+/// --resume adds an entry. Call on the coordinator only.
+void record_run_session(const Session& session, const std::string& dir, const std::string& command);
+
 /// Refuses a job of several processes for `command`, which runs as one.
 void require_one_process(const Session& session, const std::string& command);
 

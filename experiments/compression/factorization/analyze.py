@@ -2,7 +2,7 @@
 """Table and curve of top-1 against BOPs % for factorization/run.sh.
 
 BOPs % = a run's BOPs / (the fp32 run's MACs * 32 * 32) * 100. Writes
-OUT_DIR/table.md and OUT_DIR/curve.svg (plain SVG, no plotting library).
+OUT_DIR/table.md and OUT_DIR/curve.png / curve.pdf (experiments/figures.py's look).
 
   /usr/bin/python3 experiments/compression/factorization/analyze.py [OUT_DIR]
 """
@@ -14,8 +14,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 import figures  # noqa: E402  (experiments/figures.py)
 
-FAMILIES = [("admm_cp", "ADMM-CP", "#d62728"), ("cp_rtn", "CP then quantize", "#1f77b4"),
-            ("rtn", "PTQ RTN", "#7f7f7f"), ("gptq", "PTQ GPTQ", "#2ca02c")]
+FAMILIES = [("admm_cp", "ADMM-CP", figures.SERIES_COLORS[0]), ("cp_rtn", "CP then quantize", figures.SERIES_COLORS[1]),
+            ("rtn", "PTQ RTN", figures.SERIES_COLORS[2]), ("gptq", "PTQ GPTQ", figures.SERIES_COLORS[3])]
 
 
 def load(out):
@@ -40,28 +40,20 @@ def family(name):
     return None, None, None
 
 
-def svg(rows, ref, path):
+def plot(rows, ref, stem):
+    plt = figures.pyplot()
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
     pts = [(family(n), r["bops"] / ref * 100, r["top1"]) for n, r in rows.items() if family(n)[0]]
-    x0, x1 = 0.0, max(p[1] for p in pts) * 1.05
-    y0, y1 = 0.0, 100.0
-    w, h, m = 640, 420, 50
-    sx = lambda x: m + (x - x0) / (x1 - x0) * (w - 2 * m)
-    sy = lambda y: h - m - (y - y0) / (y1 - y0) * (h - 2 * m)
-    out = figures.svg_frame(w, h, m, "BOPs, % of fp32 (MACs x 32 x 32)", "test top-1 (%)")
-    for t in range(0, 101, 20):
-        out.append(f'<text x="{m-6}" y="{sy(t)+4}" text-anchor="end">{t}</text>')
-    step = 1 if x1 < 10 else 2
-    for t in range(0, int(x1) + 1, step):
-        out.append(f'<text x="{sx(t)}" y="{h-m+16}" text-anchor="middle">{t}</text>')
-    for i, (key, label, color) in enumerate(FAMILIES):
+    for key, label, color in FAMILIES:
         fam = sorted((x, y) for (k, _, _), x, y in pts if k == key)
-        if not fam:
-            continue
-        line = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in fam)
-        out.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="1.5"/>')
-        out += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3.5" fill="{color}"/>' for x, y in fam]
-        out.append(f'<text x="{w-m-150}" y="{m+16*i}" fill="{color}">{label}</text>')
-    figures.write_svg(path, out)
+        if fam:
+            ax.plot(*zip(*fam), "o-", color=color, label=label, markersize=4, linewidth=1.3)
+    ax.set_xlabel("BOPs, % of fp32 (MACs x 32 x 32)")
+    ax.set_ylabel("test top-1 (%)")
+    ax.set_ylim(0, 100)
+    ax.set_xlim(left=0)
+    ax.legend(loc="lower right")
+    figures.save(fig, stem)
 
 
 def main():
@@ -86,7 +78,7 @@ def main():
         lower = sum(a[k] < b[k] for k in a if k in b)
         median = ratios[len(ratios) // 2] if ratios else float("nan")
         lines.append(f"| {n[len('admm_cp_'):]} | {lower} / {len(a)} | {median:.2f} |")
-    svg(rows, ref, os.path.join(out, "curve.svg"))
+    plot(rows, ref, os.path.join(out, "curve"))
     figures.write_table(os.path.join(out, "table.md"), lines)
 
 

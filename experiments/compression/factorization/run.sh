@@ -9,7 +9,7 @@
 # Needs the fmnist_full checkpoint (experiments/training/README.md, "mbv3 full recipe"; CONFIG= another family's).
 #
 #   experiments/compression/factorization/run.sh [OUT_DIR] [--set KEY=VALUE ...]   (~15 min on 2 cores)
-# Writes OUT_DIR/<row>.json (qnas compress --json) and OUT_DIR/table.md, curve.svg.
+# Writes OUT_DIR/<row>.json (qnas compress --json) and OUT_DIR/table.md, curve.png, curve.pdf.
 set -euo pipefail
 source "$(dirname "$0")/../common.sh" "$@"
 run() {  # resumable: a finished row is kept

@@ -1,0 +1,7 @@
+#include "src/core/version.hpp"
+
+namespace qnas::core {
+
+const char* version() { return QNAS_VERSION; }
+
+}  // namespace qnas::core
