@@ -3,6 +3,7 @@
 // hypervolume curves, tactic groups) are computed over all of them.
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -15,7 +16,6 @@
 #include "src/core/config.hpp"
 #include "src/core/error.hpp"
 #include "src/core/fs.hpp"
-#include "src/core/table.hpp"
 #include "src/core/version.hpp"
 #include "src/report/report.hpp"
 
@@ -316,6 +316,12 @@ json phases_json(const RunFolder& r) {
 
 // --- Across runs ---------------------------------------------------------------------------
 
+std::string six_digits(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
 // One reference so hypervolumes compare: a run's own (state.json, else
 // derived from its rows like the search does), the worst of them for several.
 std::pair<search::Point, std::string> common_reference(const std::vector<RunFolder>& runs) {
@@ -334,7 +340,7 @@ std::pair<search::Point, std::string> common_reference(const std::vector<RunFold
   if (!worst) return {{}, "No validated candidate yet, so no hypervolume."};
   std::string text;
   for (size_t k = 0; k < worst->size(); ++k)
-    text += (k ? ", " : "") + goals.objectives[k].name + " " + core::shortest((*worst)[k]);
+    text += (k ? ", " : "") + goals.objectives[k].name + " " + six_digits((*worst)[k]);
   const bool own = runs.size() == 1 && runs.front().own_reference;
   return {*worst, "Hypervolume of the feasible rows validated so far against the reference point (" + text + "): " +
                       (runs.size() == 1 ? (own ? "the run's own (state.json), as in its hypervolume.csv."

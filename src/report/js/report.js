@@ -146,7 +146,7 @@
       layers.push({ data: { values: band }, mark: { type: "line", strokeWidth: 2.5 }, encoding: { x, y: { field: "mean", type: "quantitative" }, color: tacticColor,
         tooltip: [{ field: "tactic" }, { field: "evaluations" }, { field: "mean", format: ".6~g" }, { field: "lo", format: ".6~g" }, { field: "hi", format: ".6~g" }, { field: "runs_here", title: "runs" }] } });
     }
-    layers.push({ data: { values: lines }, mark: { type: "line", strokeWidth: 1, opacity: grouped.length ? 0.45 : 1, point: !grouped.length },
+    layers.push({ data: { values: lines }, mark: { type: "line", strokeWidth: grouped.length ? 1 : 2, opacity: grouped.length ? 0.45 : 1, point: !grouped.length && lines.length <= 60 },
       encoding: { x, y: { field: "hypervolume", type: "quantitative", title: "hypervolume", scale: { zero: false } }, color: tacticColor, detail: { field: "run" },
         tooltip: [{ field: "run" }, { field: "evaluations" }, { field: "hypervolume", format: ".6~g" }] } });
     chart(s, "hypervolume", { width: 620, height: 280, layer: layers });
