@@ -76,7 +76,8 @@ def hypervolume(data, plt, stem):
     ax.set_xlabel("validated evaluations")
     ax.set_ylabel("hypervolume")
     ax.legend(loc="lower right")
-    ax.set_title(data["reference"]["note"].split(":")[0], fontsize=8, loc="left")
+    ref = ", ".join(f"{o['name']} {v:.4g}" for o, v in zip(data["objectives"], data["reference"]["point"]))
+    ax.set_title(f"reference point: {ref}", fontsize=8, loc="left")
     figures.save(fig, stem)
 
 

@@ -14,6 +14,8 @@
 #                                        (python3-torch; see scripts/torchrun)
 #   scripts/install-deps.sh --figures    also matplotlib, which experiments/*/
 #                                        analyze.py use for the papers' figures
+#   scripts/install-deps.sh --fuzz       also clang and its libFuzzer runtime
+#                                        (experiments/fuzz/run.sh)
 # Flags combine.
 set -euo pipefail
 
@@ -39,7 +41,8 @@ for flag in "$@"; do
     --bench) packages+=(python3-torch python3-numpy) ;;
     --launchers) packages+=(openmpi-bin python3-torch) ;;
     --figures) packages+=(python3-matplotlib) ;;
-    *) echo "install-deps: unknown flag '$flag'; expected --bench, --launchers or --figures" >&2; exit 2 ;;
+    --fuzz) packages+=(clang libclang-rt-14-dev) ;;
+    *) echo "install-deps: unknown flag '$flag'; expected --bench, --launchers, --figures or --fuzz" >&2; exit 2 ;;
   esac
 done
 

@@ -101,6 +101,32 @@ TEST(Idx, TruncatedHeaderAndDataAreReported) {
                {dir.file("short_data"), "truncated data", "10000 bytes", "9990"});
 }
 
+// A header claiming billions of images is checked against the file before
+// anything that size is allocated: plain files by their size, gzip streams
+// as they are read, and claims beyond 1 TiB (or an int64 overflow) at once.
+TEST(Idx, HeadersClaimingMoreThanTheFileAreRefusedBeforeAllocating) {
+  TempDir dir;
+  // 4,000,000,000 x 4,000,000,000 x 4,000,000,000: overflows int64.
+  std::vector<uint8_t> huge = {0, 0, 8, 3, 0xEE, 0x6B, 0x28, 0, 0xEE, 0x6B, 0x28, 0, 0xEE, 0x6B, 0x28, 0, 1, 2, 3};
+  write_bytes(dir.file("huge"), huge);
+  expect_error([&] { core::read_idx(dir.file("huge"), 3); }, {dir.file("huge"), "claims more than", "not an IDX file"});
+  // 2,000,000,000 images of 28 x 28 (1.5 TB): refused by the claim alone.
+  std::vector<uint8_t> billions = {0, 0, 8, 3, 0x77, 0x35, 0x94, 0, 0, 0, 0, 28, 0, 0, 0, 28, 7};
+  write_bytes(dir.file("billions"), billions);
+  expect_error([&] { core::read_idx(dir.file("billions"), 3); }, {dir.file("billions"), "claims more than"});
+  // 50,000,000 images (39 GB) in a 17-byte plain file: refused by its size.
+  std::vector<uint8_t> plain = {0, 0, 8, 3, 0x02, 0xFA, 0xF0, 0x80, 0, 0, 0, 28, 0, 0, 0, 28, 7};
+  write_bytes(dir.file("plain"), plain);
+  expect_error([&] { core::read_idx(dir.file("plain"), 3); },
+               {dir.file("plain"), "truncated data", "39200000000 bytes", "file holds 1"});
+  // The same in a gzip stream: read as it arrives, refused when it ends.
+  gzFile gz = gzopen(dir.file("plain.gz").c_str(), "wb");
+  gzwrite(gz, plain.data(), unsigned(plain.size()));
+  gzclose(gz);
+  expect_error([&] { core::read_idx(dir.file("plain.gz"), 3); },
+               {dir.file("plain.gz"), "truncated data", "39200000000 bytes", "file holds 1"});
+}
+
 TEST(Idx, TrailingBytesAreReported) {
   TempDir dir;
   auto bytes = gunzip(fmnist("t10k-labels-idx1-ubyte.gz"));

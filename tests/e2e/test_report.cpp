@@ -52,7 +52,7 @@ TEST(Report, ASmallSearchReportRendersInChromium) {
   const auto r = run("search " + t.file("c.yaml"));
   ASSERT_EQ(r.code, 0) << r.output;
   expect_contains(r.output, "report: " + t.file("run/report.html"));
-  for (const char* f : {"report.html", "run.json", "predictions.csv"}) EXPECT_TRUE(core::file_exists(t.file("run/") + f)) << f;
+  for (const char* f : {"report.html", "run.json", "predictions.csv", "space.json"}) EXPECT_TRUE(core::file_exists(t.file("run/") + f)) << f;
   const int rows = data_lines(t.file("run/evaluations.csv")), front = data_lines(t.file("run/pareto.csv"));
   ASSERT_EQ(rows, 12);
 

@@ -45,7 +45,8 @@ async function main() {
       const r = window.qnasReport;
       const count = (sel) => document.querySelectorAll(sel).length;
       return {
-        ready: r.ready, errors: r.errors, renderMs: r.renderMs, heatmapRowsClaimed: r.heatmapRows,
+        ready: r.ready, errors: r.errors, renderMs: r.renderMs, scriptMs: r.scriptMs, chartMs: r.chartMs,
+        heatmapRowsClaimed: r.heatmapRows,
         // The first scatter's drawn symbols (Vega's SVG renderer: one path per datum).
         points: count("#chart-pareto .pareto0_marks path, #chart-pareto g.mark-symbol.role-mark path") &&
           document.querySelector("#chart-pareto g.mark-symbol.role-mark").querySelectorAll("path").length,
@@ -67,7 +68,7 @@ async function main() {
     if (args.points !== null && seen.points !== args.points) failures.push(`scatter holds ${seen.points} points, expected ${args.points}`);
     if (args.heatmapRows !== null && seen.heatmapRows !== args.heatmapRows)
       failures.push(`heatmap holds ${seen.heatmapRows} rows, expected ${args.heatmapRows}`);
-    console.log(JSON.stringify({ renderMs: seen.renderMs, points: seen.points, heatmapRows: seen.heatmapRows,
+    console.log(JSON.stringify({ renderMs: Math.round(seen.renderMs), scriptMs: Math.round(seen.scriptMs), chartMs: seen.chartMs, points: seen.points, heatmapRows: seen.heatmapRows,
       frontRows: seen.frontRows, consoleErrors: consoleErrors.length, requests: requests.length }));
   } finally {
     await browser.close();

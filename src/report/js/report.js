@@ -6,7 +6,9 @@
 (function () {
   "use strict";
   const data = JSON.parse(document.getElementById("qnas-data").textContent);
-  const state = { ready: false, errors: [], renderMs: null, views: {} };
+  // scriptMs: when this script started (the libraries parsed before it);
+  // chartMs: each chart's embed, from its call to its first render.
+  const state = { ready: false, errors: [], renderMs: null, scriptMs: performance.now(), chartMs: {}, views: {} };
   window.qnasReport = state;
 
   // One colour per tactic, the same as experiments/figures.py (Okabe-Ito).
@@ -40,7 +42,11 @@
     parent.append(holder);
     spec.$schema = "https://vega.github.io/schema/vega-lite/v6.json";
     spec.config = config;
-    pending.push(vegaEmbed(holder, spec, embedOptions).then((r) => { state.views[name] = r.view; }));
+    const start = performance.now();
+    pending.push(vegaEmbed(holder, spec, embedOptions).then((r) => {
+      state.views[name] = r.view;
+      state.chartMs[name] = Math.round(performance.now() - start);
+    }));
   }
 
   function table(columns, rows, sortable) {
