@@ -253,7 +253,10 @@ void run_search_command(const SearchArgs& a) {
                                              : session.data.val.size()),
                space.desc().log10_size(), eo.latency ? "latency measured on int8 kernels" : "latency not measured",
                queue ? ("; validated by " + std::to_string(queue->workers()) + " workers").c_str() : "");
-  eval::record_run_session(session, config.output.dir, a.resume ? "search --resume" : "search");
+  // A search the runner will refuse (a folder holding one, without --resume) leaves no record.
+  if (a.resume || !(core::file_exists(config.output.dir + "/state.json") ||
+                    core::file_exists(config.output.dir + "/evaluations.csv")))
+    eval::record_run_session(session, config.output.dir, a.resume ? "search --resume" : "search");
   // The searched space (layers in network order, policy choices) beside the
   // rows, so the folder describes itself whatever checkpoint it shares.
   core::write_file_atomic(config.output.dir + "/space.json", supernet::to_json(space.desc()).dump(2) + "\n");

@@ -204,9 +204,11 @@ json heatmap_json(const RunFolder& r, const std::vector<json>& specs) {
     return first.maximize ? va > vb : va < vb;
   });
   std::vector<std::string> layers = r.layers;
-  for (int m : members)  // without space.json: the layers the members use, first seen first
-    for (const auto& [layer, p] : specs[size_t(m)].value("policy", json::object()).items())
+  for (int m : members) {  // without space.json: the layers the members use, first seen first
+    const json policy = specs[size_t(m)].value("policy", json::object());  // named: items() refers to it
+    for (const auto& [layer, p] : policy.items())
       if (std::find(layers.begin(), layers.end(), layer) == layers.end()) layers.push_back(layer);
+  }
   json cells = json::array();
   for (size_t k = 0; k < members.size(); ++k) {
     const auto& row = r.rows[size_t(members[k])];

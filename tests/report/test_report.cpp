@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "search/objectives.hpp"
 #include "search/results.hpp"
@@ -93,8 +95,11 @@ TEST(Report, OneTwoAndThreeObjectives) {
     // One heatmap cell per (front member, layer); depth-1 members show s0.b1 inactive.
     EXPECT_EQ(r["heatmap"].size(), front.size() * kLayers.size());
     for (const auto& cell : r["heatmap"]) {
-      if (cell["w"] == "inactive") EXPECT_EQ(cell["layer"], "s0.b1.pw");
-      else EXPECT_TRUE(cell.contains("a") && cell.contains("method"));
+      if (cell["w"] == "inactive") {
+        EXPECT_EQ(cell["layer"], "s0.b1.pw");
+      } else {
+        EXPECT_TRUE(cell.contains("a") && cell.contains("method"));
+      }
     }
     // The curve ends at the hypervolume of all rows against the run's reference.
     ASSERT_FALSE(r["hv"].empty());
@@ -123,6 +128,23 @@ TEST(Report, HeatmapRowsAreFrontMembersBestFirstWithInactiveLayers) {
   EXPECT_GT(inactive, 0) << "some front member has depth 1";
 }
 
+TEST(Report, WithoutSpaceJsonTheHeatmapShowsTheLayersMembersUse) {
+  TempDir t("report_no_space");
+  write_run(t.str(), {{"top1", "max"}, {"model_bytes", "min"}}, 30, 30);
+  std::filesystem::remove(t.file("space.json"));
+  const json data = report::collect({t.str()});
+  const auto& r = data["runs"][0];
+  EXPECT_NE(r["notes"].dump().find("no space.json"), std::string::npos);
+  std::set<std::string> layers;
+  bool deep = false;  // some member uses s0.b1: its column is there, inactive for the others
+  for (const auto& cell : r["heatmap"]) {
+    layers.insert(cell["layer"]);
+    deep = deep || (cell["w"] != "inactive" && cell["layer"] == "s0.b1.pw");
+  }
+  EXPECT_EQ(layers.size(), deep ? kLayers.size() : kLayers.size() - 1);
+  EXPECT_EQ(r["heatmap"].size(), layers.size() * size_t(front_flags(data)));
+}
+
 TEST(Report, SeveralRunsShareOneReferenceAndGroupByTactic) {
   TempDir t("report_runs");
   const auto a = write_run(t.file("seed0"), {{"top1", "max"}, {"model_bytes", "min"}}, 20, 20, "linas", 0);
@@ -137,7 +159,9 @@ TEST(Report, SeveralRunsShareOneReferenceAndGroupByTactic) {
       EXPECT_LE(p["lo"].get<double>(), p["mean"].get<double>() + 1e-12);
       EXPECT_LE(p["mean"].get<double>(), p["hi"].get<double>() + 1e-12);
       // Past the shorter run's 16 rows only one linas run is left.
-      if (g["tactic"] == "linas") EXPECT_EQ(p["runs_here"], p["evaluations"].get<int>() <= 16 ? 2 : 1);
+      if (g["tactic"] == "linas") {
+        EXPECT_EQ(p["runs_here"], p["evaluations"].get<int>() <= 16 ? 2 : 1);
+      }
     }
   }
   // The common reference is no better than either run's own in any objective.
