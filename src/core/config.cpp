@@ -865,6 +865,21 @@ std::vector<std::string> all_key_paths() {
 // --set overrides: edit the YAML tree before it is read, so an override is
 // validated exactly like a key in the file.
 
+// `--set a.b.c=v` walks into a.b: each node on the way must be a mapping
+// (or absent); a scalar there would make yaml-cpp throw its own exception.
+void expect_mapping(const YAML::Node& node, const std::string& assignment, const std::vector<std::string>& keys,
+                    size_t depth) {
+  if (!node || node.IsNull() || node.IsMap()) return;
+  std::string where = "the config's top level";
+  if (depth > 0) {
+    where = "'" + keys[0];
+    for (size_t i = 1; i < depth; ++i) where += "." + keys[i];
+    where += "'";
+  }
+  QNAS_THROW("--set '", assignment, "': ", where, " is a ", node.IsScalar() ? "scalar" : "list",
+             " in the config, so it has no key '", keys[depth], "'; expected a mapping there");
+}
+
 void apply_override(YAML::Node& root, const std::string& assignment) {
   const auto eq = assignment.find('=');
   QNAS_CHECK(eq != std::string::npos && eq > 0,
@@ -899,6 +914,7 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
                  " is past the end of a list of ", cur.size());
       chain.push_back(cur[idx]);
     } else {
+      expect_mapping(cur, assignment, keys, i);
       if (!cur[k] || cur[k].IsNull()) cur[k] = YAML::Node(YAML::NodeType::Map);
       chain.push_back(cur[k]);
     }
@@ -915,6 +931,7 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
                " is past the end of a list of ", parent.size());
     parent[idx] = value;
   } else {
+    expect_mapping(parent, assignment, keys, keys.size() - 1);
     parent[keys.back()] = value;
   }
 }

@@ -228,3 +228,12 @@ TEST(Runtime, CudaIsRefusedNotIgnored) {
     expect_contains(e.what(), "expected 'cpu'");
   }
 }
+
+// Found by fuzz_config (tests/fuzz/corpus/config/set_into_scalar.yaml): a
+// --set path through a scalar made yaml-cpp throw its own exception.
+TEST(Config, SetThroughAScalarIsAClearError) {
+  const auto scalar = error_of("quant: 4\n", {"quant.weight_bits=[4]"});
+  for (const char* f : {"--set 'quant.weight_bits=[4]'", "'quant' is a scalar", "expected a mapping"}) expect_contains(scalar, f);
+  const auto in_list = error_of("supernet: {stages: [3]}\n", {"supernet.stages.0.width=8"});
+  for (const char* f : {"'supernet.stages.0' is a scalar", "no key 'width'"}) expect_contains(in_list, f);
+}
