@@ -48,8 +48,7 @@ async function main() {
         ready: r.ready, errors: r.errors, renderMs: r.renderMs, scriptMs: r.scriptMs, chartMs: r.chartMs,
         heatmapRowsClaimed: r.heatmapRows,
         // The first scatter's drawn symbols (Vega's SVG renderer: one path per datum).
-        points: count("#chart-pareto .pareto0_marks path, #chart-pareto g.mark-symbol.role-mark path") &&
-          document.querySelector("#chart-pareto g.mark-symbol.role-mark").querySelectorAll("path").length,
+        points: document.querySelector("#chart-pareto g.mark-symbol.role-mark")?.querySelectorAll("path").length ?? 0,
         // Distinct rows of the heatmaps' rectangles, by their y position.
         heatmapRows: [...document.querySelectorAll("[id^=chart-heatmap]")].reduce((n, chart) => {
           const g = chart.querySelector("g.mark-rect.role-mark");
