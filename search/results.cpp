@@ -6,9 +6,7 @@
 #include <cstdlib>
 #include <functional>
 
-#include "predictors/predictor.hpp"
 #include "src/core/error.hpp"
-#include "src/eval/latency.hpp"
 #include "src/core/fs.hpp"
 #include "src/core/table.hpp"
 #include "supernet/space.hpp"
@@ -33,26 +31,6 @@ std::vector<std::string> evaluation_header() {
   return h;
 }
 
-EstimateAgreement estimate_agreement(const std::vector<Row>& rows, const std::string& estimate,
-                                     const std::string& measured) {
-  std::vector<double> est, real, error;
-  for (const auto& r : rows) {
-    const auto e = r.metrics.find(estimate), m = r.metrics.find(measured);
-    if (e == r.metrics.end() || m == r.metrics.end() || !(m->second > 0)) continue;
-    est.push_back(e->second);
-    real.push_back(m->second);
-    error.push_back(100.0 * std::abs(e->second - m->second) / m->second);
-  }
-  EstimateAgreement a;
-  a.rows = int(est.size());
-  if (a.rows < 2) return a;
-  const auto n = Eigen::Index(est.size());
-  a.median_abs_pct_error = eval::median(error);
-  a.kendall_tau = predictors::kendall_tau(Eigen::Map<const Eigen::VectorXd>(est.data(), n),
-                                          Eigen::Map<const Eigen::VectorXd>(real.data(), n));
-  return a;
-}
-
 std::vector<std::string> row_fields(const Row& r) {
   std::vector<std::string> f = {std::to_string(r.id), std::to_string(r.iteration), r.tactic, r.spec_json};
   for (const auto& c : metric_columns()) {
@@ -71,6 +49,13 @@ size_t CsvTable::column(const std::string& name) const {
   QNAS_THROW(path, ": no column '", name, "'; columns are ", cols);
 }
 
+int CsvTable::integer(size_t row, const std::string& name) const {
+  const double v = number(row, name);
+  QNAS_CHECK(v >= 0 && v <= 1e9 && v == std::floor(v), path, ": row ", row + 1, ", column '", name, "' is ",
+             rows[row][column(name)], "; expected a whole number in [0, 1e9]");
+  return int(v);
+}
+
 double CsvTable::number(size_t row, const std::string& name) const {
   const std::string& cell = rows.at(row)[column(name)];
   char* end = nullptr;
@@ -81,7 +66,10 @@ double CsvTable::number(size_t row, const std::string& name) const {
 }
 
 CsvTable read_csv(const std::string& path, bool* incomplete) {
-  const std::string text = core::read_text_file(path, "CSV");
+  return parse_csv(core::read_text_file(path, "CSV"), path, incomplete);
+}
+
+CsvTable parse_csv(const std::string& text, const std::string& path, bool* incomplete) {
   CsvTable t;
   t.path = path;
   if (incomplete) *incomplete = false;
@@ -118,8 +106,8 @@ std::vector<Row> read_rows(const CsvTable& t) {
   std::vector<Row> rows;
   for (size_t i = 0; i < t.rows.size(); ++i) {
     Row r;
-    r.id = int(t.number(i, "id"));
-    r.iteration = int(t.number(i, "iteration"));
+    r.id = t.integer(i, "id");
+    r.iteration = t.integer(i, "iteration");
     r.tactic = t.rows[i][t.column("tactic")];
     r.spec_json = t.rows[i][t.column("spec_json")];
     for (const auto& c : metric_columns())
@@ -130,9 +118,7 @@ std::vector<Row> read_rows(const CsvTable& t) {
   return rows;
 }
 
-namespace {
-
-supernet::SubnetSpec parse_spec(const std::string& text, const std::string& where) {
+supernet::SubnetSpec parse_row_spec(const std::string& text, const std::string& where) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
@@ -142,10 +128,12 @@ supernet::SubnetSpec parse_spec(const std::string& text, const std::string& wher
   return supernet::spec_from_json(j, where);
 }
 
-}  // namespace
-
-Genome row_genome(const Space& space, const Row& row, const std::string& where) {
-  return space.encode(parse_spec(row.spec_json, where + ": row id " + std::to_string(row.id)));
+int first_cell_integer(const std::vector<std::string>& row, const std::string& path) {
+  CsvTable t;
+  t.path = path;
+  t.header = {"first"};
+  t.rows = {{row.empty() ? std::string() : row[0]}};
+  return t.integer(0, "first");
 }
 
 void filter_csv(const std::string& path, const std::function<bool(const std::vector<std::string>&)>& keep) {
@@ -171,7 +159,7 @@ SpecFeatures spec_features(const std::vector<std::string>& spec_jsons, const std
     return index[token] = int(f.columns.size() - 1);
   };
   for (size_t r = 0; r < spec_jsons.size(); ++r) {
-    const auto spec = parse_spec(spec_jsons[r], where + ": row " + std::to_string(r + 1));
+    const auto spec = parse_row_spec(spec_jsons[r], where + ": row " + std::to_string(r + 1));
     std::vector<int> active;
     for (const auto& [name, value] : spec.arch) active.push_back(column(name + "=" + std::to_string(value)));
     for (const auto& [layer, p] : spec.policy) {

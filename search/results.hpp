@@ -53,18 +53,30 @@ struct CsvTable {
   size_t column(const std::string& name) const;
   /// Numeric cell; throws naming row and column when empty or not a number.
   double number(size_t row, const std::string& name) const;
+  /// A whole number in [0, 1e9] (ids, iterations); throws naming row and column otherwise.
+  int integer(size_t row, const std::string& name) const;
 };
 
 /// Reads a CSV; an incomplete last line (a writer killed mid-row) is
 /// dropped and reported in `*incomplete` when given, else an error.
 CsvTable read_csv(const std::string& path, bool* incomplete = nullptr);
+/// The same on a CSV's text; `path` names it in errors.
+CsvTable parse_csv(const std::string& text, const std::string& path, bool* incomplete = nullptr);
 
 /// Rows of an evaluations.csv written by qnas.
 std::vector<Row> read_rows(const CsvTable& table);
 
+/// The spec in a row's spec_json; throws naming `where` when the JSON is
+/// malformed or not a spec.
+supernet::SubnetSpec parse_row_spec(const std::string& text, const std::string& where);
+
 /// The genome of a row's spec_json; throws naming `where` when the JSON is
 /// malformed or the spec is not in `space`.
 Genome row_genome(const Space& space, const Row& row, const std::string& where);
+
+/// The whole number in a row's first cell (a log's id or iteration); throws
+/// naming `path` when it is not one.
+int first_cell_integer(const std::vector<std::string>& row, const std::string& path);
 
 /// Rewrites `path` atomically keeping the header and the rows `keep` accepts.
 void filter_csv(const std::string& path, const std::function<bool(const std::vector<std::string>&)>& keep);

@@ -13,6 +13,7 @@
 #include "src/core/fs.hpp"
 #include "src/core/table.hpp"
 #include "src/core/progress.hpp"
+#include "search/state.hpp"
 
 namespace qnas::search {
 
@@ -107,37 +108,6 @@ struct Paths {
         predictions(dir + "/predictions.csv") {}
 };
 
-struct State {
-  int iteration = 0;
-  std::vector<Genome> batch;  // proposed for `iteration`; empty between iterations
-  std::optional<Point> reference;
-  std::string fingerprint;
-};
-
-nlohmann::json state_json(const State& s, const std::string& tactic, size_t validated, const std::vector<int>& pop) {
-  nlohmann::json j = {{"version", 1},        {"fingerprint", s.fingerprint}, {"tactic", tactic},
-                      {"iteration", s.iteration}, {"validated", validated},  {"batch", s.batch},
-                      {"population_ids", pop}};
-  j["reference_point"] = s.reference ? nlohmann::json(*s.reference) : nlohmann::json(nullptr);
-  return j;
-}
-
-State load_state(const std::string& path) {
-  const std::string text = core::read_text_file(path, "search state");
-  State s;
-  try {
-    const auto j = nlohmann::json::parse(text);
-    QNAS_CHECK(j.at("version").get<int>() == 1, path, ": state version ", j.at("version").dump(), "; expected 1");
-    s.iteration = j.at("iteration").get<int>();
-    s.batch = j.at("batch").get<std::vector<Genome>>();
-    s.fingerprint = j.at("fingerprint").get<std::string>();
-    if (!j.at("reference_point").is_null()) s.reference = j.at("reference_point").get<Point>();
-  } catch (const nlohmann::json::exception& e) {
-    QNAS_THROW(path, ": not a qnas search state (", e.what(), ")");
-  }
-  return s;
-}
-
 std::vector<std::string> hypervolume_header(const Goals& goals) {
   std::vector<std::string> h = {"iteration", "evaluations", "hypervolume", "front_size", "baselines",
                                 "baselines_dominated", "baselines_hypervolume", "propose_s", "eval_s", "wall_s"};
@@ -224,6 +194,13 @@ class Runner {
     } else {
       QNAS_CHECK(core::file_exists(paths_.state), "search --resume: no ", paths_.state, "; expected a started search");
       state_ = load_state(paths_.state);
+      for (const auto& g : state_.batch) {
+        try {
+          space_.decode(g);
+        } catch (const Error& e) {
+          QNAS_THROW(paths_.state, ": batch: ", e.what());
+        }
+      }
       QNAS_CHECK(state_.fingerprint == opts_.fingerprint, "search --resume: ", paths_.state,
                  " was written under another configuration; resume with the same config file and --set flags");
       load_history();
@@ -235,7 +212,7 @@ class Runner {
       keep_log_rows_before(paths_.predictors, refit_from);
       // Predictions of rows the kill cut off go with them.
       if (core::file_exists(paths_.predictions))
-        filter_csv(paths_.predictions, [&](const std::vector<std::string>& r) { return std::stoi(r.at(0)) < int(rows_.size()); });
+        filter_csv(paths_.predictions, [&](const std::vector<std::string>& r) { return first_cell_integer(r, paths_.predictions) < int(rows_.size()); });
     }
     evaluations_ = std::make_unique<core::CsvAppender>(paths_.evaluations, evaluation_header());
     hv_log_ = std::make_unique<core::CsvAppender>(paths_.hypervolume, hypervolume_header(goals_));
@@ -248,7 +225,7 @@ class Runner {
   // Keeps the rows of a per-iteration log (iteration in column 0) below `iteration`.
   static void keep_log_rows_before(const std::string& path, int iteration) {
     if (!core::file_exists(path)) return;
-    filter_csv(path, [&](const std::vector<std::string>& r) { return std::stoi(r.at(0)) < iteration; });
+    filter_csv(path, [&](const std::vector<std::string>& r) { return first_cell_integer(r, path) < iteration; });
   }
 
   void load_history() {
@@ -349,7 +326,7 @@ class Runner {
   const ValidateBatch& validate_;
   Goals goals_;
   Paths paths_;
-  State state_;
+  SearchState state_;
   History history_;
   std::vector<Row> rows_;
   double hypervolume_ = 0, validate_s_ = 0;

@@ -9,21 +9,10 @@
 #include <string>
 
 #include "src/quant/policy.hpp"
+#include "supernet/acts.hpp"
 
 namespace qnas::supernet {
 
-// The activation kinds and their names, from one list: the enum and the
-// name table cannot disagree.
-#define QNAS_ACTS(X) \
-  X(kNone, "none") X(kRelu, "relu") X(kHswish, "hswish") X(kHsigmoid, "hsigmoid") X(kGelu, "gelu")
-
-#define QNAS_ENUM_VALUE(id, name) id,
-#define QNAS_ENUM_NAME(id, name) name,
-enum class Act { QNAS_ACTS(QNAS_ENUM_VALUE) };
-inline constexpr const char* kActNames[] = {QNAS_ACTS(QNAS_ENUM_NAME)};
-inline constexpr size_t kActCount = sizeof(kActNames) / sizeof(kActNames[0]);
-
-inline const char* act_name(Act a) { return kActNames[size_t(a)]; }
 /// Every activation kind, in enum order.
 std::array<Act, kActCount> all_acts();
 /// The kind named `name`; throws naming `what` (a config key, a file) and the names.

@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "qnas: internal error (LibTorch): %s\n", e.what_without_backtrace());
     return 3;
+  } catch (const std::exception& e) {  // a bug: every user error is a qnas::Error
+    std::fprintf(stderr, "qnas: internal error: %s\n", e.what());
+    return 3;
   }
   return 0;
 }

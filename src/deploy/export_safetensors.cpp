@@ -14,7 +14,11 @@
 #include "src/core/error.hpp"
 #include "src/core/fs.hpp"
 #include "src/deploy/export.hpp"
+#include "src/deploy/deployed_check.hpp"
 #include "src/deploy/export_formats.hpp"
+#include "src/deploy/int8_runtime.hpp"
+#include "src/deploy/safetensors.hpp"
+#include "src/deploy/simulate.hpp"
 #include "src/quant/fake_quant.hpp"
 #include "src/quant/grid.hpp"
 #include "src/quant/hessian.hpp"
@@ -25,9 +29,6 @@ namespace qnas::deploy {
 namespace {
 
 using nlohmann::json;
-constexpr const char* kFormat = "qnas-deployed-graph";
-constexpr int kVersion = 4;  // 2: conv nodes carry their padding; 3: transformer nodes; 4: mean/std per channel
-constexpr int kOldestVersion = 2;  // the oldest this build reads
 
 // ---- safetensors container ---------------------------------------------------
 
@@ -44,22 +45,15 @@ std::string dtype_name(at::ScalarType t) {
 }
 
 void write_container(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
-  json header = json::object();
-  header["__metadata__"] = {{"format", kFormat}};
-  int64_t offset = 0;
+  std::vector<SafetensorsEntry> entries;
+  uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
-    header[name] = {{"dtype", dtype_name(t.scalar_type())}, {"shape", t.sizes().vec()},
-                    {"data_offsets", {offset, offset + int64_t(t.nbytes())}}};
-    offset += int64_t(t.nbytes());
+    entries.push_back({name, dtype_name(t.scalar_type()), t.sizes().vec(), offset, offset + t.nbytes()});
+    offset += t.nbytes();
   }
-  std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
   std::ofstream out(path, std::ios::binary);
-  const uint64_t size = text.size();
-  char le[8];
-  for (int i = 0; i < 8; ++i) le[i] = char((size >> (8 * i)) & 0xff);
-  out.write(le, 8);
-  out.write(text.data(), std::streamsize(text.size()));
+  const std::string header = safetensors_header({{"format", kDeployedFormat}}, entries);
+  out.write(header.data(), std::streamsize(header.size()));
   for (const auto& [name, t] : tensors) {
     const auto c = t.contiguous();
     out.write(static_cast<const char*>(c.data_ptr()), std::streamsize(c.nbytes()));
@@ -67,33 +61,13 @@ void write_container(const std::string& path, const std::vector<std::pair<std::s
   QNAS_CHECK(out.good(), "safetensors: cannot write '", path, "'");
 }
 
-std::map<std::string, at::Tensor> read_container(const std::string& path) {
-  const std::string bytes = core::read_text_file(path, "safetensors file");
-  QNAS_CHECK(bytes.size() >= 8, "safetensors file '", path, "': ", bytes.size(), " bytes; expected an 8-byte header size");
-  uint64_t size = 0;
-  for (int i = 0; i < 8; ++i) size |= uint64_t(uint8_t(bytes[size_t(i)])) << (8 * i);
-  QNAS_CHECK(size <= bytes.size() - 8, "safetensors file '", path, "': header of ", size, " bytes in a file of ",
-             bytes.size(), "; expected a complete file");
-  json header;
-  try {
-    header = json::parse(bytes.substr(8, size));
-  } catch (const std::exception& e) {
-    QNAS_THROW("safetensors file '", path, "': header is not JSON (", e.what(), ")");
-  }
-  const size_t data = 8 + size;
+// The tensors of a checked container, copied out of the file's bytes.
+std::map<std::string, at::Tensor> read_tensors(const std::string& bytes, const SafetensorsFile& file) {
   std::map<std::string, at::Tensor> out;
-  for (const auto& [name, entry] : header.items()) {
-    if (name == "__metadata__") continue;
-    const auto dtype = entry.at("dtype").get<std::string>();
-    QNAS_CHECK(dtypes().count(dtype), "safetensors file '", path, "': tensor '", name, "' of dtype ", dtype,
-               "; expected F32, I8, U8, I32 or I64");
-    const auto shape = entry.at("shape").get<std::vector<int64_t>>();
-    const auto range = entry.at("data_offsets").get<std::vector<size_t>>();
-    auto t = at::empty(shape, dtypes().at(dtype));
-    QNAS_CHECK(range.size() == 2 && range[1] - range[0] == size_t(t.nbytes()) && data + range[1] <= bytes.size(),
-               "safetensors file '", path, "': tensor '", name, "' has inconsistent offsets");
-    std::memcpy(t.data_ptr(), bytes.data() + data + range[0], range[1] - range[0]);
-    out[name] = t;
+  for (const auto& e : file.tensors) {
+    auto t = at::empty(e.shape, dtypes().at(e.dtype));
+    std::memcpy(t.data_ptr(), bytes.data() + file.data_start + e.begin, e.end - e.begin);
+    out[e.name] = t;
   }
   return out;
 }
@@ -110,10 +84,11 @@ Enum parse_name(const std::string& s, const std::array<Enum, N>& all, const char
   QNAS_THROW("subnet.json: ", what, " '", s, "'; expected one of ", expected);
 }
 
-const char* qsource_name(QSource s) {
-  return s == QSource::kObserved ? "observed" : s == QSource::kInput ? "input" : "fixed";
+std::array<QSource, kQSourceCount> all_qsources() {
+  std::array<QSource, kQSourceCount> out{};
+  for (size_t i = 0; i < kQSourceCount; ++i) out[i] = QSource(i);
+  return out;
 }
-const std::array<QSource, 3> kSources{QSource::kObserved, QSource::kInput, QSource::kFixed};
 
 // 2^(b-1) when a general grid's codes are unsigned, 0 when they are signed.
 int64_t code_offset(const Node& n) {
@@ -183,7 +158,7 @@ void load_layer(Node& n, const json& j, const std::map<std::string, at::Tensor>&
   n.padding = j.at("padding").get<int64_t>();
   n.groups = j.at("groups").get<int64_t>();
   const auto shape = j.at("weight_shape").get<std::vector<int64_t>>();
-  n.bias = tensor(ts, n.name + ".bias");
+  n.bias = tensor(ts, n.name + ".bias").reshape({shape[0]});
   if (n.weight_bits >= 32) {
     n.weight = tensor(ts, n.name + ".weight").reshape(shape);
     return;
@@ -191,7 +166,9 @@ void load_layer(Node& n, const json& j, const std::map<std::string, at::Tensor>&
   const auto& stored = tensor(ts, n.name + ".weight");
   const int64_t numel = c10::multiply_integers(shape);
   n.weight_codes = (n.weight_bits == 8 ? stored : quant::unpack_codes(stored, numel, n.weight_bits)).reshape(shape);
-  n.weight_scales = tensor(ts, n.name + ".weight_scale").to(at::kDouble);
+  // Per output channel, or [out, groups] on a general grid.
+  const auto grids = j.contains("weight_group") ? std::vector<int64_t>{shape[0], -1} : std::vector<int64_t>{shape[0]};
+  n.weight_scales = tensor(ts, n.name + ".weight_scale").reshape(grids).to(at::kDouble);
   if (!j.contains("weight_group")) {
     n.weight = quant::dequantize_weight_codes(n.weight_codes, n.weight_scales);
     return;
@@ -200,11 +177,29 @@ void load_layer(Node& n, const json& j, const std::map<std::string, at::Tensor>&
   grid.bits = n.weight_bits;
   grid.group_size = j.at("weight_group").get<int64_t>();
   grid.scale = n.weight_scales;
-  grid.zero = tensor(ts, n.name + ".weight_offset").to(at::kDouble);
+  grid.zero = tensor(ts, n.name + ".weight_offset").reshape(grids).to(at::kDouble);
   n.weight_codes = n.weight_codes.to(at::kInt) + j.at("code_offset").get<int64_t>();
   n.weight_zeros = grid.zero;
   n.weight_group = grid.group_size;
   n.weight = quant::grid_dequantize(quant::as_matrix(n.weight_codes), grid).to(at::kFloat).reshape(shape).contiguous();
+}
+
+// The checks cannot see every shape a node passes on (a conv's input
+// channels against its producer's output, an add's two operands): one image
+// through the simulation and the int8 runtime finds what LibTorch refuses.
+void check_runs(const Graph& g, const std::string& dir) {
+  const auto& in = g.input_desc;
+  const auto x = at::zeros({1, in.channels, in.height, in.width}).contiguous(at::MemoryFormat::ChannelsLast);
+  try {
+    const auto logits = simulate(g, x);
+    QNAS_CHECK(logits.dim() == 2 && logits.size(0) == 1, "'", dir, "': the model's output is ", logits.sizes(),
+               " for one image; expected logits [1, classes]");
+    use_onednn_engine();
+    Int8Model(g).forward(x);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    QNAS_THROW("'", dir, "': the model does not run on one image (", what.substr(0, what.find('\n')), ")");
+  }
 }
 
 }  // namespace
@@ -219,7 +214,7 @@ std::vector<std::string> write_safetensors(const Graph& g, const json& spec, con
     if (n.has_params()) param_tensors(n, tensors);
   }
   write_container(dir + "/model.safetensors", tensors);
-  json doc = {{"format", kFormat}, {"version", kVersion}, {"spec", spec}, {"model_bytes", g.model_bytes()},
+  json doc = {{"format", kDeployedFormat}, {"version", kDeployedVersion}, {"spec", spec}, {"model_bytes", g.model_bytes()},
               {"graph", graph_json(g)}};
   core::write_file_atomic(dir + "/subnet.json", doc.dump(2) + "\n");
   return {"model.safetensors", "subnet.json"};
@@ -228,18 +223,14 @@ std::vector<std::string> write_safetensors(const Graph& g, const json& spec, con
 }  // namespace detail
 
 DeployedExport load_deployed(const std::string& dir) {
-  const std::string json_path = dir + "/subnet.json";
-  json doc;
-  try {
-    doc = json::parse(core::read_text_file(json_path, "subnet.json"));
-  } catch (const json::exception& e) {
-    QNAS_THROW("'", json_path, "' is not JSON: ", e.what());
-  }
-  const int version = doc.value("version", 0);
-  QNAS_CHECK(doc.value("format", "") == kFormat && version >= kOldestVersion && version <= kVersion, "'", json_path,
-             "': format ", doc.value("format", "?"), " v", version, "; expected ", kFormat, " v", kOldestVersion,
-             " to v", kVersion);
-  const auto tensors = read_container(dir + "/model.safetensors");
+  const std::string json_path = dir + "/subnet.json", tensors_path = dir + "/model.safetensors";
+  const json doc = json::parse(core::read_text_file(json_path, "subnet.json"), nullptr, /*allow_exceptions=*/false);
+  QNAS_CHECK(!doc.is_discarded(), json_path, ": not JSON; expected a ", kDeployedFormat, " document");
+  check_deployed_format(doc, json_path);
+  const std::string bytes = core::read_text_file(tensors_path, "safetensors file");
+  const auto file = parse_safetensors(bytes, tensors_path);
+  check_deployed(doc, file, json_path);
+  const auto tensors = read_tensors(bytes, file);
   DeployedExport out;
   out.spec = doc.at("spec");
   Graph& g = out.graph;
@@ -259,7 +250,7 @@ DeployedExport load_deployed(const std::string& dir) {
       Value v;
       v.name = vj.at("name");
       v.quantized = vj.at("quantized");
-      v.qsource = parse_name(vj.at("qsource").get<std::string>(), kSources, qsource_name, "qsource");
+      v.qsource = parse_name(vj.at("qsource").get<std::string>(), all_qsources(), qsource_name, "qsource");
       v.q = {vj.at("scale").get<double>(), vj.at("zero_point").get<int64_t>()};
       g.values.push_back(v);
     }
@@ -283,6 +274,7 @@ DeployedExport load_deployed(const std::string& dir) {
     QNAS_THROW("'", json_path, "': malformed graph (", e.what(), ")");
   }
   g.calibrated = true;
+  check_runs(g, dir);
   return out;
 }
 

@@ -9,6 +9,7 @@
 
 #include "src/core/error.hpp"
 #include "src/core/rng.hpp"
+#include "src/deploy/export.hpp"
 #include "src/deploy/simulate.hpp"
 #include "src/eval/latency.hpp"
 #include "src/quant/fake_quant.hpp"
@@ -125,11 +126,15 @@ Evaluator::Evaluator(const core::Config& config, supernet::Supernet net, const c
   act_images_ = bn_images_.narrow(0, 0, std::min<int64_t>(k, config.quant.calib_images));
 }
 
-const core::Split& Evaluator::split(const std::string& name) const {
-  if (name == "val") return data_.val;
-  if (name == "test") return data_.test;
+namespace {
+const core::Split& split_of(const core::Dataset& data, const std::string& name) {
+  if (name == "val") return data.val;
+  if (name == "test") return data.test;
   QNAS_THROW("split '", name, "'; expected val or test");
 }
+}  // namespace
+
+const core::Split& Evaluator::split(const std::string& name) const { return split_of(data_, name); }
 
 quant::ActObserverSpec act_observer_spec(const core::QuantConfig& q) {
   quant::ActObserverSpec spec;
@@ -184,14 +189,15 @@ namespace {
 
 // One pass over the split: top1 of the simulation, top1_deployed of the int8
 // runtime, and the largest |logit difference| between them.
+// `to_input` turns a batch of the split into the graph's input.
 void measure_agreement(const deploy::Graph& graph, const deploy::Int8Model& model, const core::Split& split,
-                       int64_t batch_size, Metrics& m) {
+                       int64_t batch_size, Metrics& m, const Forward& to_input = as_input) {
   check_not_empty(split);
   c10::InferenceMode guard;
   int64_t sim_correct = 0, int8_correct = 0;
   double max_diff = 0;
   for_batches(split, batch_size, [&](int64_t start, const at::Tensor& batch) {
-    const auto x = as_input(batch);
+    const auto x = to_input(batch);
     const auto sim = deploy::simulate(graph, x), int8 = model.forward(x);
     sim_correct += count_correct(sim, split, start);
     int8_correct += count_correct(int8, split, start);
@@ -338,6 +344,66 @@ EvalResult Evaluator::measure(Prepared p, EvalResult r, const EvalOptions& opts,
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return r;
+}
+
+namespace {
+
+// Images normalised as `from` says, normalised as `to` says instead.
+Forward renormalizer(const deploy::InputDesc& from, const deploy::InputDesc& to) {
+  if (from.mean == to.mean && from.std == to.std) return as_input;
+  const auto scale = from.std_tensor() / to.std_tensor(), shift = (from.mean_tensor() - to.mean_tensor()) / to.std_tensor();
+  return [scale, shift](const at::Tensor& x) { return as_input(x * scale + shift); };
+}
+
+void check_fits(const deploy::Graph& g, const core::Dataset& data, const Forward& to_input, const std::string& dir) {
+  const auto& in = g.input_desc;
+  QNAS_CHECK(in.channels == data.channels && in.height == data.height && in.width == data.width, "'", dir,
+             "': the model takes ", in.channels, "x", in.height, "x", in.width, " images; the config's data are ",
+             data.channels, "x", data.height, "x", data.width);
+  const auto& split = data.test.size() > 0 ? data.test : data.val;
+  if (split.size() == 0) return;
+  c10::InferenceMode guard;
+  const int64_t classes = deploy::simulate(g, to_input(split.images(0, 1))).size(1);
+  QNAS_CHECK(classes == data.classes, "'", dir, "': the model has ", classes, " outputs; the config's data have ",
+             data.classes, " classes");
+}
+
+}  // namespace
+
+ExportEvaluation evaluate_export(const std::string& dir, const core::Config& config, const core::Dataset& data,
+                                 const std::string& split_name, const EvalOptions& opts) {
+  const auto start = std::chrono::steady_clock::now();
+  Stopwatch watch;
+  ExportEvaluation out;
+  EvalResult& r = out.result;
+  r.split = split_name;
+  auto loaded = deploy::load_deployed(dir);
+  out.spec = std::move(loaded.spec);
+  const auto& g = loaded.graph;
+  const auto to_input = renormalizer(input_desc(data), g.input_desc);
+  check_fits(g, data, to_input, dir);
+  deploy::use_onednn_engine();
+  const deploy::Int8Model model(g);
+  watch.lap("load", &r.phase_s);
+  const auto split = split_of(data, split_name).first(opts.max_images);
+  r.images = split.size();
+  measure_agreement(g, model, split, config.eval.batch_size, r.metrics, to_input);
+  r.metrics["model_bytes"] = double(g.model_bytes());
+  r.metrics["int8_layers"] = model.int8_layers();
+  r.metrics["fp32_layers"] = model.fp32_layers();
+  watch.lap("top1", &r.phase_s);
+  if (opts.latency) {
+    const auto& lc = config.latency;
+    const auto x = to_input(split.images(0, 1)).repeat({lc.batch_size, 1, 1, 1});
+    add_latency_metrics(measure_latency(forward_of(model), as_input(x), lc), r.metrics);
+    watch.lap("latency", &r.phase_s);
+    r.notes.push_back("latency timed alone at batch " + std::to_string(lc.batch_size) +
+                      " (an export has no supernet reference to scale by)");
+  }
+  for (auto& note : deployment_notes(g)) r.notes.push_back(std::move(note));
+  if (deploy::int8_may_saturate(g)) r.notes.push_back(deploy::int8_saturation_note());
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
 }
 
 }  // namespace qnas::eval

@@ -6,6 +6,8 @@
 // with fake quantization, the cost metrics and, on request, the same graph
 // on real int8 kernels: its top-1, agreement and latency.
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <functional>
 #include <map>
@@ -131,5 +133,23 @@ class Evaluator {
   mutable std::shared_ptr<const deploy::Int8Model> reference_;
   mutable double anchor_ms_ = 0;
 };
+
+/// A deployed model scored without its supernet.
+struct ExportEvaluation {
+  nlohmann::json spec;  // the spec its subnet.json records
+  EvalResult result;    // result.spec is left empty: the export's space may not be the config's
+};
+
+/// Loads the safetensors export in `dir` (deploy::load_deployed: every
+/// field checked against the file) and measures it on `split` of `data`:
+/// top1_deployed on the int8 runtime, top1 of the simulation of the same
+/// graph, their max_logit_diff, model_bytes, int8/fp32 layer counts and,
+/// with opts.latency, the int8 runtime's latency at config.latency's batch
+/// and threads, timed alone (no supernet reference to scale by). Images go
+/// in as the model normalises them, whatever the config's data.mean/std.
+/// Throws naming the folder when its input shape or class count is not the
+/// data's.
+ExportEvaluation evaluate_export(const std::string& dir, const core::Config& config, const core::Dataset& data,
+                                 const std::string& split, const EvalOptions& opts = {});
 
 }  // namespace qnas::eval

@@ -37,6 +37,17 @@ Session open_session(const core::Config& config, const std::string& checkpoint, 
   return s;
 }
 
+Session open_data_session(const core::Config& config) {
+  Session s;
+  s.config = config;
+  s.world = core::join_world(config.dist);
+  require_one_process(s, "eval --model");
+  s.threads = core::init_runtime(config, 1);
+  s.data = core::load_dataset(config.data, config.seed, s.threads);
+  s.config.data = core::resolved_data_config(config.data, s.data);
+  return s;
+}
+
 void record_run_session(const Session& s, const std::string& dir, const std::string& command) {
   const std::string path = dir + "/run.json";
   nlohmann::json j = {{"sessions", nlohmann::json::array()}};

@@ -33,6 +33,10 @@ struct Session {
 /// the other ranks there.
 Session open_session(const core::Config& config, const std::string& checkpoint = "", bool queue = false);
 
+/// A session of one process with the config's data and no supernet (for
+/// commands that score an exported model): session.net is empty.
+Session open_data_session(const core::Config& config);
+
 /// Appends this session to `<dir>/run.json` (atomically): qnas version,
 /// UTC start time, the command, host (CPU model, cores), threads per
 /// process and the world. Reports read it to say what ran where; each

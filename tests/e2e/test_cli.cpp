@@ -205,6 +205,29 @@ TEST(Cli, ExportWritesAFolderOrNothing) {
   for (const char* name : {"x1", "x2", "x3"}) EXPECT_FALSE(core::file_exists(dir.file(name))) << name;
   for (const auto& f : std::filesystem::directory_iterator(dir.str()))
     EXPECT_EQ(f.path().filename().string().find(".tmp."), std::string::npos) << f.path();
+
+  // A safetensors export scored without the supernet (its checkpoint moved
+  // away) measures what `eval --deployed` measures on the same subnet.
+  const auto ref = run("eval " + dir.file("c.yaml") + " --subnet smallest --bits 4/8 --deployed --no-latency --json " +
+                       dir.file("ref.json"));
+  ASSERT_EQ(ref.code, 0) << ref.output;
+  ASSERT_EQ(run(base + "--bits 4/8 --format safetensors --out " + dir.file("st")).code, 0);
+  std::filesystem::rename(dir.file("run/supernet.pt"), dir.file("supernet.pt.away"));
+  const auto scored = run("eval " + dir.file("c.yaml") + " --model " + dir.file("st") + " --json " + dir.file("st.json"));
+  ASSERT_EQ(scored.code, 0) << scored.output;
+  expect_contains(scored.output, "latency_ms");
+  const auto want = nlohmann::json::parse(core::read_text_file(dir.file("ref.json"), "json"));
+  const auto got = nlohmann::json::parse(core::read_text_file(dir.file("st.json"), "json"));
+  for (const char* metric : {"top1", "top1_deployed", "model_bytes"})
+    EXPECT_DOUBLE_EQ(got["metrics"][metric].get<double>(), want["metrics"][metric].get<double>()) << metric;
+  EXPECT_EQ(got["spec"], want["spec"]);
+  // An export folder is outside input: a damaged one is a clear error, exit code 1.
+  core::write_file_atomic(dir.file("st/model.safetensors"), "\xff\xff\xff\xff\xff\xff\xff\x7f{}");
+  const auto damaged = run("eval " + dir.file("c.yaml") + " --model " + dir.file("st"));
+  EXPECT_EQ(damaged.code, 1) << damaged.output;
+  expect_contains(damaged.output, "st/model.safetensors': header length");
+  expect_contains(run("eval " + dir.file("c.yaml") + " --model " + dir.file("st") + " --bits 8/8").output,
+                  "--bits excludes --model");
 }
 
 namespace {
