@@ -201,6 +201,8 @@ class Runner {
           QNAS_THROW(paths_.state, ": batch: ", e.what());
         }
       }
+      if (!opts_.legacy_fingerprint.empty() && state_.fingerprint == opts_.legacy_fingerprint)
+        state_.fingerprint = opts_.fingerprint;
       QNAS_CHECK(state_.fingerprint == opts_.fingerprint, "search --resume: ", paths_.state,
                  " was written under another configuration; resume with the same config file and --set flags");
       load_history();

@@ -40,7 +40,8 @@ struct SearchOptions {
   core::SearchConfig cfg;
   std::string out_dir;
   bool resume = false;
-  std::string fingerprint;  // of the whole resolved config: resume refuses another
+  std::string fingerprint;  // of the resolved config but output.dir: resume refuses another
+  std::string legacy_fingerprint;  // also accepted on resume (state.json files of older versions)
   ProxyFn proxies;          // for search.proxy_features
   SeedFn seeds;             // for search.seed_from_sensitivity
 };

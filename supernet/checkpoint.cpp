@@ -31,9 +31,14 @@ void save_checkpoint(const std::string& path, SupernetImpl& net, torch::optim::O
   archive.write("steps_done", c10::IValue(progress.steps_done));
   archive.write("quant_aware", c10::IValue(progress.quant_aware));
   archive.write("optimizer_kind", c10::IValue(progress.optimizer));
-  const std::string tmp = core::temp_path_for(path);
-  archive.save_to(tmp);
-  core::commit_file(tmp, path);
+  // Serialised in memory, then written by write_file_atomic(): LibTorch's
+  // file writer throws from its destructor when the disk fills (terminate).
+  std::string bytes;
+  archive.save_to([&bytes](const void* data, size_t n) {
+    bytes.append(static_cast<const char*>(data), n);
+    return n;
+  });
+  core::write_file_atomic(path, bytes);
   core::write_file_atomic((std::filesystem::path(dir) / "space.json").string(),
                           to_json(net.space()).dump(2) + "\n");
 }

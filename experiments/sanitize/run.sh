@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${BUILD:-build-asan}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQNAS_SANITIZE=ON -DQNAS_BUILD_BENCHMARKS=OFF \
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQNAS_SANITIZE=ON -DQNAS_BUILD_BENCHMARKS=OFF \
   > /dev/null
 cmake --build "$build"
 supp="$PWD/experiments/sanitize/lsan.supp"

@@ -242,7 +242,13 @@ void run_search_command(const SearchArgs& a) {
   opts.cfg = config.search;
   opts.out_dir = config.output.dir;
   opts.resume = a.resume;
-  opts.fingerprint = std::to_string(core::fnv1a64(core::to_yaml(config)));
+  // Of everything but where the run lives: a run folder moved elsewhere (a
+  // full disk) resumes. Folders started before this rule carry the hash of
+  // the whole config, accepted too.
+  auto without_dir = config;
+  without_dir.output.dir.clear();
+  opts.fingerprint = std::to_string(core::fnv1a64(core::to_yaml(without_dir)));
+  opts.legacy_fingerprint = std::to_string(core::fnv1a64(core::to_yaml(config)));
   search::SensitivityPrior prior;
   if (uses_sensitivity(config.search)) prior = measure_prior(evaluator, space, config.quant);
   opts.proxies = search::shape_proxies(space, *session.net, prior, latency_model);

@@ -58,7 +58,11 @@ void write_file_atomic(const std::string& path, const std::string& content) {
     QNAS_CHECK(out.good(), "cannot write '", tmp, "': ", std::strerror(errno));
     out << content;
     out.flush();
-    QNAS_CHECK(out.good(), "write to '", tmp, "' failed: ", std::strerror(errno));
+    if (!out.good()) {
+      const int err = errno;
+      std::remove(tmp.c_str());  // a full disk keeps its earlier files, and no half-written temp
+      QNAS_THROW("cannot write '", path, "': ", std::strerror(err), "; the previous version is intact");
+    }
   }
   commit_file(tmp, path);
 }
@@ -178,8 +182,15 @@ void CsvAppender::append(const std::vector<std::string>& row) {
   QNAS_CHECK(row.size() == columns_, "CSV '", path_, "': row has ", row.size(),
              " fields; expected ", columns_);
   const std::string line = csv_line(row);
-  QNAS_CHECK(std::fputs(line.c_str(), file_) >= 0 && std::fflush(file_) == 0,
-             "write to '", path_, "' failed: ", std::strerror(errno));
+  const long before = std::ftell(file_);
+  if (std::fputs(line.c_str(), file_) < 0 || std::fflush(file_) != 0) {
+    const int err = errno;
+    // A full disk may have taken part of the row: cut it off, so the file
+    // holds whole rows only (what a resumed run reads back).
+    std::clearerr(file_);
+    if (before >= 0 && ::ftruncate(::fileno(file_), before) == 0) std::fseek(file_, 0, SEEK_END);
+    QNAS_THROW("cannot append to '", path_, "': ", std::strerror(err), "; its earlier rows are intact");
+  }
   ::fsync(::fileno(file_));
 }
 

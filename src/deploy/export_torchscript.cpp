@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "src/core/error.hpp"
+#include "src/core/fs.hpp"
 #include "src/deploy/export_formats.hpp"
 #include "src/deploy/onednn_packing.hpp"
 
@@ -219,15 +220,17 @@ std::vector<std::string> write_torchscript(const Graph& graph, const std::string
   torch::jit::Module m("qnas_subnet");
   ScriptWriter writer(graph, m);
   const auto source = writer.source();
+  std::ostringstream bytes;  // in memory: LibTorch's file writer terminates when the disk fills
   try {
     m.define(source, std::make_shared<OpsResolver>());
     m.eval();
-    m.save(dir + "/model.pt");
+    m.save(bytes);
   } catch (const c10::Error& e) {
     QNAS_THROW("torchscript export: ", e.what_without_backtrace(), "\nsource:\n", source);
   } catch (const std::exception& e) {  // torch::jit::ErrorReport (compilation) is not a c10::Error
     QNAS_THROW("torchscript export: ", e.what(), "\nsource:\n", source);
   }
+  core::write_file_atomic(dir + "/model.pt", bytes.str());
   return {"model.pt"};
 }
 
