@@ -1000,8 +1000,10 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-Config parse_config(const std::string& yaml_text, const std::string& origin,
-                    const std::vector<std::string>& overrides) {
+namespace {
+
+Config parse_config_tree(const std::string& yaml_text, const std::string& origin,
+                         const std::vector<std::string>& overrides) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -1039,6 +1041,18 @@ Config parse_config(const std::string& yaml_text, const std::string& origin,
     throw Error(msg);
   }
   return config;
+}
+
+}  // namespace
+
+Config parse_config(const std::string& yaml_text, const std::string& origin,
+                    const std::vector<std::string>& overrides) {
+  try {
+    return parse_config_tree(yaml_text, origin, overrides);
+  } catch (const YAML::Exception& e) {  // valid YAML qnas cannot read: a map or list as a key, say
+    const std::string where = e.mark.is_null() ? "" : " at line " + std::to_string(e.mark.line + 1);
+    QNAS_THROW("config ", origin, where, ": ", e.msg, "; expected sections of plain names and values");
+  }
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {

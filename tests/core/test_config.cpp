@@ -237,3 +237,28 @@ TEST(Config, SetThroughAScalarIsAClearError) {
   const auto in_list = error_of("supernet: {stages: [3]}\n", {"supernet.stages.0.width=8"});
   for (const char* f : {"'supernet.stages.0' is a scalar", "no key 'width'"}) expect_contains(in_list, f);
 }
+
+// Hostile configs: nesting deep enough to overflow a recursive parser, and a
+// --set path as deep, are clear errors naming the file, never a crash.
+TEST(Config, DeeplyNestedYamlIsAClearError) {
+  const std::string deep = "seed: " + std::string(100000, '[') + std::string(100000, ']') + "\n";
+  const auto e = error_of(deep);
+  expect_contains(e, "test.yaml");
+  expect_contains(e, "not valid YAML");
+  std::string block;
+  for (int i = 0; i < 3000; ++i) block += std::string(size_t(2 * i), ' ') + "k" + std::to_string(i) + ":\n";
+  expect_contains(error_of(block), "test.yaml");
+  std::string path = "train";
+  for (int i = 0; i < 5000; ++i) path += ".x";
+  expect_contains(error_of("", {path + "=1"}), "--set");
+}
+
+// Found by fuzz_config (its input: tests/fuzz/corpus/config/crash_complex_key_found.yaml):
+// valid YAML with a map or list as a key escaped as a yaml-cpp exception.
+TEST(Config, AComplexKeyIsAClearError) {
+  for (const std::string yaml : {"? [a, b]\n: 1\n", "supernet:\n  ? kind: resnet\n    stem_width: 16\n"}) {
+    const auto e = error_of(yaml);
+    expect_contains(e, "test.yaml at line");
+    expect_contains(e, "expected sections of plain names and values");
+  }
+}

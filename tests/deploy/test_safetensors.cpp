@@ -50,6 +50,7 @@ TEST(Safetensors, HostileHeadersAreClearErrors) {
   expect_refused(huge + "{}", {"header length 9223372036854775808"});
   expect_refused(container("{\"a\":", 0), {"header is not JSON"});
   expect_refused(container("[1,2]", 0), {"header is a JSON array", "expected an object"});
+  expect_refused(container(std::string(100000, '[') + std::string(100000, ']'), 0), {"header is a JSON array"});
   expect_refused(container("{\"__metadata__\":{\"k\":1}}", 0), {"__metadata__ key 'k'", "expected a string"});
   expect_refused(container(R"({"w":{"dtype":"F16","shape":[1],"data_offsets":[0,2]}})", 2), {"tensor 'w'", "dtype \"F16\""});
   expect_refused(container(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4), {"tensor 'w'", "shape dimension -1"});
@@ -74,7 +75,7 @@ TEST(Safetensors, HostileHeadersAreClearErrors) {
 class HostileExport : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto net = trained_tiny_net();
+    auto net = tiny_net();  // untrained: the loader's checks need a real export, not a good one
     spec_ = supernet::largest_spec(net->space(), policy(4, 8));
     dir_ = export_to(deploy_spec(net, spec_).graph, spec_, "safetensors", tmp_.file("good"));
     doc_ = json::parse(core::read_text_file(dir_ + "/subnet.json", "test"));
@@ -102,12 +103,13 @@ class HostileExport : public ::testing::Test {
   std::string tensors_;
 };
 
-TEST_F(HostileExport, TheExportItselfLoads) {
-  const auto loaded = deploy::load_deployed(dir_);
-  EXPECT_GT(loaded.graph.nodes.size(), 5u);
-}
-
+// One process per test (ctest): each lie shares the one export.
 TEST_F(HostileExport, SubnetJsonLiesAreClearErrors) {
+  EXPECT_GT(deploy::load_deployed(dir_).graph.nodes.size(), 5u);  // the export itself loads
+  const auto deep = tmp_.file("deep");
+  core::write_file_atomic(deep + "/subnet.json", std::string(200000, '[') + std::string(200000, ']'));
+  core::write_file_atomic(deep + "/model.safetensors", tensors_);
+  expect_error([&] { deploy::load_deployed(deep); }, {"subnet.json", "a JSON array", "expected a qnas-deployed-graph"});
   auto doc = doc_;
   auto& layer = first_layer(doc);
   const std::string name = layer["name"];
@@ -183,14 +185,6 @@ TEST_F(HostileExport, SafetensorsLiesAreClearErrors) {
   expect_error([&] { deploy::load_deployed(dir); }, {"model.safetensors has no tensor"});
 }
 
-TEST_F(HostileExport, DeeplyNestedOrEnormousJsonIsAClearError) {
-  const auto dir = tmp_.file("deep");
-  core::write_file_atomic(dir + "/subnet.json", std::string(200000, '[') + std::string(200000, ']'));
-  core::write_file_atomic(dir + "/model.safetensors", tensors_);
-  expect_error([&] { deploy::load_deployed(dir); }, {"subnet.json", "a JSON array", "expected a qnas-deployed-graph"});
-  // A safetensors header nested as deep: refused as a header that is no object.
-  expect_refused(container(std::string(100000, '[') + std::string(100000, ']'), 0), {"header is a JSON array"});
-}
 
 // The fuzz target's seeds (tests/fuzz/make_deployed_seeds.py) are valid
 // exports: loaded, and run on one image, they exercise the format's features.
