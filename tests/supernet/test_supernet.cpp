@@ -69,7 +69,7 @@ TEST(Supernet, KernelCropAndTransform) {
     EXPECT_EQ(block->named_parameters().contains("transform_5to3"), transform);
     if (!transform) continue;
     // A trained transform mixes the cropped taps: 5x5 = crop(7) @ T(7->5)^T.
-    auto& t75 = block->named_parameters()["transform_7to5"];
+    auto t75 = block->named_parameters()["transform_7to5"];  // a handle: named_parameters() is a temporary
     t75.copy_(at::randn({25, 25}));
     const auto crop = full.narrow(2, 1, 5).narrow(3, 1, 5).reshape({24, 25});
     EXPECT_TRUE(at::allclose(block->dw_kernel(24, 5).reshape({24, 25}), crop.matmul(t75.t()), 1e-5, 1e-5));
@@ -175,8 +175,9 @@ TEST(Supernet, QuantAwareForward) {
   for (const auto& p : net->named_parameters())
     if (p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0) ++with_grad;
   EXPECT_GT(with_grad, int(net->parameters().size()) / 2);
+  const auto params = net->named_parameters();  // find() points into it: keep it alive (found by ASan)
   for (const auto& name : {"stem_weight", "s0_b0.pw1_weight", "classifier_weight"}) {
-    const auto* p = net->named_parameters().find(name);
+    const auto* p = params.find(name);
     ASSERT_TRUE(p) << name;
     EXPECT_GT(p->grad().abs().sum().item<double>(), 0) << name;
   }
