@@ -49,20 +49,35 @@ size_t CsvTable::column(const std::string& name) const {
   QNAS_THROW(path, ": no column '", name, "'; columns are ", cols);
 }
 
-int CsvTable::integer(size_t row, const std::string& name) const {
-  const double v = number(row, name);
-  QNAS_CHECK(v >= 0 && v <= 1e9 && v == std::floor(v), path, ": row ", row + 1, ", column '", name, "' is ",
-             rows[row][column(name)], "; expected a whole number in [0, 1e9]");
+namespace {
+
+// A cell as a number, then as a whole number in [0, 1e9]; `where` names it
+// ("<path>: row N, column 'c'").
+double cell_number(const std::string& cell, const std::string& where) {
+  char* end = nullptr;
+  const double v = std::strtod(cell.c_str(), &end);
+  QNAS_CHECK(!cell.empty() && *end == '\0' && std::isfinite(v), where, " is '", cell, "'; expected a number");
+  return v;
+}
+
+int cell_integer(const std::string& cell, const std::string& where) {
+  const double v = cell_number(cell, where);
+  QNAS_CHECK(v >= 0 && v <= 1e9 && v == std::floor(v), where, " is ", cell, "; expected a whole number in [0, 1e9]");
   return int(v);
 }
 
+std::string cell_place(const std::string& path, size_t row, const std::string& column) {
+  return path + ": row " + std::to_string(row + 1) + ", column '" + column + "'";
+}
+
+}  // namespace
+
+int CsvTable::integer(size_t row, const std::string& name) const {
+  return cell_integer(rows.at(row)[column(name)], cell_place(path, row, name));
+}
+
 double CsvTable::number(size_t row, const std::string& name) const {
-  const std::string& cell = rows.at(row)[column(name)];
-  char* end = nullptr;
-  const double v = std::strtod(cell.c_str(), &end);
-  QNAS_CHECK(!cell.empty() && *end == '\0' && std::isfinite(v), path, ": row ", row + 1, ", column '", name, "' is '",
-             cell, "'; expected a number");
-  return v;
+  return cell_number(rows.at(row)[column(name)], cell_place(path, row, name));
 }
 
 CsvTable read_csv(const std::string& path, bool* incomplete) {
@@ -129,11 +144,7 @@ supernet::SubnetSpec parse_row_spec(const std::string& text, const std::string& 
 }
 
 int first_cell_integer(const std::vector<std::string>& row, const std::string& path) {
-  CsvTable t;
-  t.path = path;
-  t.header = {"first"};
-  t.rows = {{row.empty() ? std::string() : row[0]}};
-  return t.integer(0, "first");
+  return cell_integer(row.empty() ? std::string() : row[0], cell_place(path, 0, "first"));
 }
 
 void filter_csv(const std::string& path, const std::function<bool(const std::vector<std::string>&)>& keep) {

@@ -102,7 +102,8 @@ def check_folder(folder, reference_export=None):
     if reference_export is not None:  # an export is staged in a temporary sibling folder
         temporaries += sum(1 for p in folder.parent.iterdir() if ".tmp." in p.name)
         for name in os.listdir(reference_export):
-            if not filecmp.cmp(reference_export / name, folder / name, shallow=False) if (folder / name).exists() else True:
+            mine = folder / name
+            if not mine.exists() or not filecmp.cmp(reference_export / name, mine, shallow=False):
                 problems.append(f"export folder visible without an equal {name}")
     return problems, temporaries
 
