@@ -6,12 +6,14 @@
 #include <torch/utils.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "src/core/config.hpp"
 #include "src/core/error.hpp"
 #include "src/eval/session.hpp"
+#include "src/quant/policy.hpp"
 #include "supernet/supernet.hpp"
 #include "supernet/trainer.hpp"
 
@@ -52,6 +54,30 @@ inline core::Config tiny_config(const std::string& output_dir = "", const std::s
   c.output.dir = output_dir;
   supernet::family(kind).tiny(c);  // last: a family may set its own training (vit: AdamW)
   return c;
+}
+
+/// The tiny supernet of `cfg` (seeded), untrained.
+inline supernet::Supernet tiny_net(const core::Config& cfg) {
+  torch::manual_seed(0);
+  return supernet::make_supernet(cfg, {1, 28, 28, 10});
+}
+inline supernet::Supernet tiny_net(const std::string& kind = "mbv3") { return tiny_net(tiny_config("", kind)); }
+
+inline quant::LayerPolicy policy(int w, int a) {
+  quant::LayerPolicy p;
+  p.weight_bits = w;
+  p.act_bits = a;
+  return p;
+}
+
+/// A policy of `method` with its parameters, checked as a config's would be.
+inline quant::LayerPolicy method_policy(const std::string& method, int w, int a,
+                                        std::map<std::string, double> params = {}) {
+  auto p = policy(w, a);
+  p.method = method;
+  p.params = std::move(params);
+  quant::check_policy(p, "test");
+  return p;
 }
 
 /// The tiny supernet of family `kind` (seeded) with non-trivial BN

@@ -32,11 +32,6 @@ inline at::Tensor batch(const core::Split& split, int64_t n) {
   return split.images(0, n).contiguous(at::MemoryFormat::ChannelsLast);
 }
 
-inline supernet::Supernet tiny_net(const std::string& kind = "mbv3") {
-  torch::manual_seed(0);
-  return supernet::make_supernet(tiny_config("", kind), {1, 28, 28, 10});
-}
-
 /// The tiny supernet of family `kind` after its tiny_epochs on its data subset
 /// (trained once per test process and family): exports are compared on
 /// argmax, which needs logits that are not near-ties as an untrained net's are.
@@ -53,13 +48,6 @@ inline supernet::Supernet trained_tiny_net(const std::string& kind = "mbv3") {
     net = session.net;
   }
   return net;
-}
-
-inline quant::LayerPolicy policy(int w, int a) {
-  quant::LayerPolicy p;
-  p.weight_bits = w;
-  p.act_bits = a;
-  return p;
 }
 
 struct Deployed {

@@ -19,14 +19,6 @@ using namespace qnas::testing;
 
 namespace {
 
-quant::LayerPolicy method_policy(const std::string& method, int w, int a, std::map<std::string, double> params = {}) {
-  auto p = policy(w, a);
-  p.method = method;
-  p.params = std::move(params);
-  quant::check_policy(p, "test");
-  return p;
-}
-
 struct Compressed {
   Deployed d;
   std::vector<deploy::LayerCompression> layers;

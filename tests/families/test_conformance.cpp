@@ -34,13 +34,6 @@ double top1(const at::Tensor& logits, const at::Tensor& labels) {
   return 100.0 * logits.argmax(1).eq(labels).to(at::kDouble).mean().item<double>();
 }
 
-quant::LayerPolicy method_policy(const std::string& method, int w, int a, std::map<std::string, double> params = {}) {
-  auto p = policy(w, a);
-  p.method = method;
-  p.params = std::move(params);
-  return p;
-}
-
 // The shapes' model_bytes (eval::model_bytes, what the search's proxies
 // compute) and the deployed graph's count each layer's weights and bias with
 // one function (quant::stored_layer_bytes) and differ only in what the graph's

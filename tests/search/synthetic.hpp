@@ -23,4 +23,7 @@ inline Space synthetic_space(int n, int k, int conditional_from = -1) {
   return Space(d);
 }
 
+/// Thrown by a test's evaluator to stop a search as a kill would.
+struct Killed {};
+
 }  // namespace qnas::search::testing

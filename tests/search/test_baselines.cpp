@@ -12,6 +12,7 @@
 #include "search/tactics.hpp"
 #include "src/core/config.hpp"
 #include "supernet/supernet.hpp"
+#include "tests/search/synthetic.hpp"
 #include "tests/test_util.hpp"
 
 namespace qs = qnas::search;
@@ -23,13 +24,6 @@ sn::Supernet quickstart_net(const std::function<void(qnas::core::Config&)>& edit
   auto cfg = qnas::core::load_config(std::string(QNAS_SOURCE_DIR) + "/configs/quickstart.yaml");
   if (edit) edit(cfg);
   return sn::make_supernet(cfg, {});
-}
-
-qnas::quant::LayerPolicy policy_of(int w, int a) {
-  qnas::quant::LayerPolicy p;
-  p.weight_bits = w;
-  p.act_bits = a;
-  return p;
 }
 
 qnas::core::SearchConfig search_config(const std::string& tactic) {
@@ -45,7 +39,7 @@ qnas::core::SearchConfig search_config(const std::string& tactic) {
 }
 
 std::vector<qs::Genome> initial_population(const qs::Space& space, const qnas::core::SearchConfig& cfg) {
-  const qs::TacticContext ctx{space, qs::Goals::from_config(cfg), cfg, {}, {}, {}};
+  const qs::TacticContext ctx{space, qs::Goals::from_config(cfg), cfg, {}, {}, {}, {}};
   qnas::core::Rng rng(1);
   return qs::make_tactic(ctx)->propose(0, {}, size_t(cfg.population), rng);
 }
@@ -57,8 +51,6 @@ qs::MetricValues synthetic_metrics(const sn::SubnetSpec& spec) {
   for (const auto& [name, v] : spec.arch) size += 10.0 * v;
   return {{"top1", 70 + bits / 40.0 + double(spec.policy.size()) / 4.0}, {"model_bytes", size}};
 }
-
-struct Killed {};
 
 }  // namespace
 
@@ -76,8 +68,8 @@ TEST(Baselines, InitialPopulationHoldsTheUniformPoliciesOfLargestSmallestAndRand
     // 25% of 20: five random architectures, the policies in turn.
     for (size_t i = 6; i < 11; ++i) EXPECT_EQ(labels[i], std::string(i % 3 == 0 ? "int8" : i % 3 == 1 ? "w4a8" : "fp32") + " random");
     for (size_t i = 11; i < pop.size(); ++i) EXPECT_EQ(labels[i], "") << i;  // random policies are not uniform
-    EXPECT_EQ(space.decode(pop[0]), sn::largest_spec(space.desc(), policy_of(8, 8)));
-    EXPECT_EQ(space.decode(pop[5]), sn::smallest_spec(space.desc(), policy_of(32, 32)));
+    EXPECT_EQ(space.decode(pop[0]), sn::largest_spec(space.desc(), qnas::testing::policy(8, 8)));
+    EXPECT_EQ(space.decode(pop[5]), sn::smallest_spec(space.desc(), qnas::testing::policy(32, 32)));
     std::set<std::string> keys;
     for (const auto& g : pop) keys.insert(qs::genome_key(g));
     EXPECT_EQ(keys.size(), pop.size());
@@ -115,7 +107,7 @@ TEST(Baselines, ComparisonCountsDominatingRowsAndRatiosAtNoLoss) {
   const auto net = quickstart_net();
   const qs::Space space(net->space());
   const auto goals = qs::Goals::from_config(search_config("random"));
-  const auto base = space.encode(sn::largest_spec(space.desc(), policy_of(8, 8)));
+  const auto base = space.encode(sn::largest_spec(space.desc(), qnas::testing::policy(8, 8)));
   qnas::core::Rng rng(3);
   std::vector<qs::Genome> genomes = {base, space.random(rng), space.random(rng), space.random(rng)};
   std::vector<int> iterations = {0, 0, 1, 1};
@@ -145,10 +137,10 @@ TEST(Baselines, AResumedSearchKeepsThemAndWritesTheirComparison) {
   o.fingerprint = "test";
   int calls = 0;
   const qs::Validate dying = [&](const sn::SubnetSpec& spec) {
-    if (calls++ == 3) throw Killed{};  // in the middle of the baselines
+    if (calls++ == 3) throw qs::testing::Killed{};  // in the middle of the baselines
     return synthetic_metrics(spec);
   };
-  EXPECT_THROW(qs::run_search(space, o, dying), Killed);
+  EXPECT_THROW(qs::run_search(space, o, dying), qs::testing::Killed);
   o.resume = true;
   const auto r = qs::run_search(space, o, validate);
   ASSERT_EQ(r.rows.size(), 40u);

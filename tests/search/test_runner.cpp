@@ -53,8 +53,6 @@ qs::SearchOptions options(const std::string& dir, const std::string& tactic, uin
   return o;
 }
 
-struct Killed {};
-
 // evaluations.csv without the timing column.
 std::string rows_without_timing(const std::string& path) {
   const auto t = qs::read_csv(path);
@@ -88,10 +86,10 @@ TEST(Runner, ResumeAfterAKillEqualsAnUninterruptedRun) {
       auto o = options(part.path, tactic, 11, 42);
       int calls = 0;
       const qs::Validate dying = [&](const auto& spec) {
-        if (calls++ == kill_at) throw Killed{};
+        if (calls++ == kill_at) throw qs::testing::Killed{};
         return synthetic_metrics(space, spec);
       };
-      EXPECT_THROW(qs::run_search(space, o, dying), Killed);
+      EXPECT_THROW(qs::run_search(space, o, dying), qs::testing::Killed);
       if (kill_at == 23) {  // a row cut in the middle by the kill
         std::ofstream(part.path + "/evaluations.csv", std::ios::app) << "23,2,nsga2,\"{\"\"sup";
       }

@@ -57,13 +57,6 @@ const sn::Supernet& coupled_net() {
   return net;
 }
 
-qnas::quant::LayerPolicy policy_of(int w, int a) {
-  qnas::quant::LayerPolicy p;
-  p.weight_bits = w;
-  p.act_bits = a;
-  return p;
-}
-
 std::string error_of(const std::string& yaml) {
   try {
     qnas::core::parse_config(yaml, "test.yaml");
@@ -94,7 +87,7 @@ TEST(Space, MethodChoicesEncodeAndDecode) {
   }
   for (const char* m : {"rtn", "gptq", "smoothquant", "decoupleq", "admm_cp"}) EXPECT_GT(seen[m], 0) << m;
   // smoothquant on a w4a8 layer means rtn: the gene canonicalises to rtn's choice.
-  auto spec = sn::largest_spec(space.desc(), policy_of(4, 8));
+  auto spec = sn::largest_spec(space.desc(), qnas::testing::policy(4, 8));
   auto g = space.encode(spec);
   size_t method_gene = 0;
   while (space.desc().variables[method_gene].field != "method") ++method_gene;
@@ -258,7 +251,7 @@ TEST(Space, InitialPopulationTakesItsSeededFractionFromThePrior) {
     seeded.insert(seeded.end(), out.begin(), out.end());
     return out;
   };
-  const auto tactic = qs::make_tactic({space, qs::Goals::from_config(cfg), cfg, {}, {}, seeds});
+  const auto tactic = qs::make_tactic({space, qs::Goals::from_config(cfg), cfg, {}, {}, seeds, {}});
   qnas::core::Rng rng(1);
   const auto first = tactic->propose(0, {}, 10, rng);
   ASSERT_EQ(first.size(), 10u);
@@ -266,7 +259,7 @@ TEST(Space, InitialPopulationTakesItsSeededFractionFromThePrior) {
   EXPECT_TRUE(std::equal(seeded.begin(), seeded.end(), first.begin()));
   cfg.seed_from_sensitivity = 0.5;
   qnas::testing::expect_error(
-      [&] { qs::make_tactic({space, qs::Goals::from_config(cfg), cfg, {}, {}, {}})->propose(0, {}, 10, rng); },
+      [&] { qs::make_tactic({space, qs::Goals::from_config(cfg), cfg, {}, {}, {}, {}})->propose(0, {}, 10, rng); },
       {"seed_from_sensitivity 0.5", "no sensitivity prior"});
 }
 
@@ -361,7 +354,7 @@ TEST(Granularity, BlockAndStageGenesEncodeDecodeAndCanonicalise) {
 TEST(Granularity, ALayerSpecLoadsInABlockSpaceOnlyWhenUniformPerBlock) {
   const qs::Space layers(net_with("layer")->space()), blocks(net_with("block")->space());
   // Written at layer granularity, uniform within each block: loads.
-  const auto uniform = sn::largest_spec(layers.desc(), policy_of(4, 8));
+  const auto uniform = sn::largest_spec(layers.desc(), qnas::testing::policy(4, 8));
   EXPECT_EQ(blocks.decode(blocks.encode(uniform)), uniform);
   auto mixed = uniform;
   mixed.policy.at("s1.b0.dw").weight_bits = 8;
@@ -416,7 +409,7 @@ TEST(CoupledBits, EachLayerRunsInt8OrFp32AndRoundTrips) {
 
 TEST(CoupledBits, ASpecWithOtherActivationBitsIsRefused) {
   const qs::Space space(coupled_net()->space());
-  auto spec = sn::largest_spec(space.desc(), policy_of(8, 8));
+  auto spec = sn::largest_spec(space.desc(), qnas::testing::policy(8, 8));
   EXPECT_NO_THROW(space.encode(spec));
   spec.policy.at("s1.b0.dw").act_bits = 32;
   qnas::testing::expect_error([&] { space.encode(spec); },

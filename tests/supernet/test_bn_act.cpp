@@ -6,6 +6,9 @@
 #include <ATen/Parallel.h>
 #include <torch/autograd.h>
 
+#include <ostream>
+
+#include "supernet/acts.hpp"
 #include "supernet/bn_act.hpp"
 
 using namespace qnas;
@@ -13,12 +16,18 @@ using supernet::Act;
 
 namespace {
 
-struct Case {
+struct BnActCase {
   std::vector<int64_t> shape;
   Act act;
 };
 
-class BnActGrad : public ::testing::TestWithParam<Case> {};
+// How gtest shows a case in its messages (its default prints the bytes).
+void PrintTo(const BnActCase& c, std::ostream* os) {
+  for (size_t i = 0; i < c.shape.size(); ++i) *os << (i ? "x" : "") << c.shape[i];
+  *os << " " << supernet::act_name(c.act);
+}
+
+class BnActGrad : public ::testing::TestWithParam<BnActCase> {};
 
 // Elements whose pre-activation is near a kink of the activation (where its
 // derivative jumps) can legitimately flip between float implementations.
@@ -62,9 +71,9 @@ TEST_P(BnActGrad, MatchesFloat64Reference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, BnActGrad,
-                         ::testing::Values(Case{{8, 16, 7, 7}, Act::kNone}, Case{{8, 16, 7, 7}, Act::kRelu},
-                                           Case{{6, 24, 5, 9}, Act::kHswish}, Case{{300, 40}, Act::kHswish},
-                                           Case{{3, 8, 28, 28}, Act::kRelu}, Case{{1, 8, 3, 3}, Act::kNone}));
+                         ::testing::Values(BnActCase{{8, 16, 7, 7}, Act::kNone}, BnActCase{{8, 16, 7, 7}, Act::kRelu},
+                                           BnActCase{{6, 24, 5, 9}, Act::kHswish}, BnActCase{{300, 40}, Act::kHswish},
+                                           BnActCase{{3, 8, 28, 28}, Act::kRelu}, BnActCase{{1, 8, 3, 3}, Act::kNone}));
 
 TEST(BnAct, SameResultOnOneAndTwoThreads) {
   at::manual_seed(0);

@@ -12,11 +12,11 @@ using namespace qnas;
 
 namespace {
 
-struct Case {
+struct DepthwiseCase {
   int64_t n, c, h, k, stride;
 };
 
-class DepthwiseGrad : public ::testing::TestWithParam<Case> {};
+class DepthwiseGrad : public ::testing::TestWithParam<DepthwiseCase> {};
 
 }  // namespace
 
@@ -42,9 +42,9 @@ TEST_P(DepthwiseGrad, MatchesAutograd) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, DepthwiseGrad,
-                         ::testing::Values(Case{4, 8, 9, 3, 1}, Case{3, 24, 8, 3, 2}, Case{5, 40, 7, 5, 1},
-                                           Case{9, 16, 14, 5, 2}, Case{2, 48, 7, 7, 1}, Case{17, 8, 6, 7, 2},
-                                           Case{1, 32, 4, 7, 2}));
+                         ::testing::Values(DepthwiseCase{4, 8, 9, 3, 1}, DepthwiseCase{3, 24, 8, 3, 2}, DepthwiseCase{5, 40, 7, 5, 1},
+                                           DepthwiseCase{9, 16, 14, 5, 2}, DepthwiseCase{2, 48, 7, 7, 1}, DepthwiseCase{17, 8, 6, 7, 2},
+                                           DepthwiseCase{1, 32, 4, 7, 2}));
 
 TEST(Depthwise, SameResultOnOneAndTwoThreads) {
   at::manual_seed(0);

@@ -11,13 +11,7 @@
 
 using namespace qnas;
 using qnas::testing::expect_error;
-
-namespace {
-supernet::Supernet tiny_net(core::Config cfg = qnas::testing::tiny_config()) {
-  torch::manual_seed(0);
-  return supernet::make_supernet(cfg, {1, 28, 28, 10});
-}
-}  // namespace
+using qnas::testing::tiny_net;
 
 TEST(Space, VariablesAndSizeByHand) {
   auto net = tiny_net();

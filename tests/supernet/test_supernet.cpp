@@ -13,7 +13,7 @@ using namespace qnas;
 
 namespace {
 
-supernet::Supernet tiny_net(core::Config cfg = qnas::testing::tiny_config()) {
+supernet::Supernet randomised_tiny_net(core::Config cfg = qnas::testing::tiny_config()) {
   return qnas::testing::randomised_net(cfg);
 }
 
@@ -25,7 +25,7 @@ at::Tensor images(int n = 6) {
 }  // namespace
 
 TEST(Supernet, ChannelSlicingShapes) {
-  auto net = tiny_net();
+  auto net = randomised_tiny_net();
   auto spec = supernet::smallest_spec(net->space());
   spec.arch["s1.b0.expand"] = 3;
   spec.arch["s1.b0.kernel"] = 5;
@@ -77,7 +77,7 @@ TEST(Supernet, KernelCropAndTransform) {
 }
 
 TEST(Supernet, EveryChoiceOfEveryVariableRuns) {
-  auto net = tiny_net();
+  auto net = randomised_tiny_net();
   const auto& space = net->space();
   const auto x = images(2);
   at::NoGradGuard no_grad;
@@ -119,7 +119,7 @@ TEST(Supernet, StemStrideAndColourInputs) {
 }
 
 TEST(Supernet, BnFoldingIsExactInFp32) {
-  auto net = tiny_net();
+  auto net = randomised_tiny_net();
   core::Rng rng(9);
   const auto x = images();
   at::NoGradGuard no_grad;
@@ -135,7 +135,7 @@ TEST(Supernet, BnFoldingIsExactInFp32) {
 
 
 TEST(Supernet, LayerInfosFromShapesEqualTheExtractedSubnets) {
-  auto net = tiny_net();
+  auto net = randomised_tiny_net();
   core::Rng rng(6);
   for (int i = 0; i < 20; ++i) {
     const auto spec = supernet::random_spec(net->space(), rng);
@@ -157,7 +157,7 @@ TEST(Supernet, LayerInfosFromShapesEqualTheExtractedSubnets) {
 // weights through the fake quantizers; the stem is shared exactly when the
 // stem's policy is.
 TEST(Supernet, QuantAwareForward) {
-  auto net = tiny_net();
+  auto net = randomised_tiny_net();
   net->train();
   const auto& space = net->space();
   const auto x = images(8);
