@@ -12,6 +12,7 @@
 #include <cmath>
 #include <csetjmp>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "src/core/error.hpp"
@@ -47,7 +48,28 @@ Image planar(const std::vector<uint8_t>& hwc, int64_t channels, int64_t height, 
   return out;
 }
 
+// A header's size is checked before anything is allocated for it: a few
+// bytes of PNG or JPEG can claim gigapixels. The cap admits 11,585^2 pixels.
+constexpr int64_t kMaxImagePixels = int64_t(1) << 27;
+
+ImageHeader checked_size(const std::string& path, ImageHeader h) {
+  QNAS_CHECK(h.height > 0 && h.width > 0 && h.height <= kMaxImagePixels / h.width, "image '", path, "': ",
+             h.width, " x ", h.height, " pixels; expected at most ", kMaxImagePixels, " pixels");
+  return h;
+}
+
 // ---- PNG: libpng's simplified API reports errors in image.message.
+
+// Deflate expands at most 1,032-fold and a 1-bit row packs 8 pixels per byte:
+// a PNG of `bytes` bytes holds at most 8 * 1032 * bytes pixels.
+ImageHeader png_checked_size(const std::string& path, ImageHeader h) {
+  checked_size(path, h);
+  std::error_code ec;
+  const auto bytes = int64_t(std::filesystem::file_size(path, ec));
+  QNAS_CHECK(!ec && h.height <= 8 * 1032 * bytes / h.width, "image '", path, "': ", h.width, " x ", h.height,
+             " pixels; more than a PNG of ", bytes, " bytes can hold");
+  return h;
+}
 
 struct PngReader {
   png_image image;
@@ -62,11 +84,12 @@ struct PngReader {
 
 ImageHeader png_header(const std::string& path) {
   PngReader r(path);
-  return {int64_t(r.image.height), int64_t(r.image.width), (r.image.format & PNG_FORMAT_FLAG_COLOR) != 0};
+  return png_checked_size(path, {int64_t(r.image.height), int64_t(r.image.width), (r.image.format & PNG_FORMAT_FLAG_COLOR) != 0});
 }
 
 Image png_decode(const std::string& path, int64_t channels) {
   PngReader r(path);
+  png_checked_size(path, {int64_t(r.image.height), int64_t(r.image.width), false});
   r.image.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
   std::vector<uint8_t> hwc(PNG_IMAGE_SIZE(r.image));
   png_color black{0, 0, 0};  // what transparent pixels are composed onto
@@ -119,6 +142,12 @@ ImageHeader jpeg_read(const std::string& path, int64_t channels, std::vector<uin
   jpeg_read_header(&cinfo, TRUE);
   const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   const ImageHeader header{int64_t(cinfo.image_height), int64_t(cinfo.image_width), cinfo.num_components > 1};
+  try {
+    checked_size(path, header);
+  } catch (...) {
+    jpeg_destroy_decompress(&cinfo);
+    throw;
+  }
   if (cmyk || !pixels) {
     jpeg_destroy_decompress(&cinfo);
     QNAS_CHECK(!cmyk, "image '", path, "': a CMYK JPEG; expected grey or RGB");

@@ -7,6 +7,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+
+#include <zlib.h>
 
 #include "src/core/config.hpp"
 #include "src/core/dataset.hpp"
@@ -313,4 +316,48 @@ TEST(ImageFolder, StreamedImageBrokenAfterLoadingIsNamed) {
   std::ofstream(cat, std::ios::binary) << "\x89PNG\r\n\x1a\n garbage";
   expect_error([&] { core::make_batch(d.train, {1, 2}, {}, 0); }, {cat, "PNG"});
   EXPECT_NO_THROW(core::make_batch(d.train, {0, 1, 3}, {}, 0));
+}
+
+namespace {
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+void put_be(std::string& s, size_t at, uint32_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) s[at + i] = char((v >> (8 * (bytes - 1 - i))) & 0xFF);
+}
+
+}  // namespace
+
+// A few bytes can claim gigapixels: the size is refused before any pixel
+// buffer is allocated, in the header reader and in the decoder (a PNG also
+// by what its file size can hold).
+TEST(ImageCodec, HeadersClaimingGigapixelsAreRefusedBeforeDecoding) {
+  TempDir dir;
+  const std::string png = dir.file("big.png"), jpg = dir.file("big.jpg");
+  core::write_png(png, pattern(1, 6, 8, 1));
+  std::string bytes = read_bytes(png);  // IHDR: width at 16, height at 20, CRC over 12..28 at 29
+  put_be(bytes, 16, 100000, 4);
+  put_be(bytes, 20, 100000, 4);
+  put_be(bytes, 29, uint32_t(crc32(0, reinterpret_cast<const Bytef*>(bytes.data() + 12), 17)), 4);
+  std::ofstream(png, std::ios::binary) << bytes;
+  expect_error([&] { core::read_image_header(png); }, {png, "100000 x 100000", "expected at most"});
+  expect_error([&] { core::decode_image(png, 3); }, {png, "100000 x 100000", "expected at most"});
+  put_be(bytes, 16, 3000, 4);  // below the cap, beyond what deflate can expand these bytes to
+  put_be(bytes, 20, 3000, 4);
+  put_be(bytes, 29, uint32_t(crc32(0, reinterpret_cast<const Bytef*>(bytes.data() + 12), 17)), 4);
+  std::ofstream(png, std::ios::binary) << bytes;
+  expect_error([&] { core::decode_image(png, 1); }, {png, "3000 x 3000", "more than a PNG of"});
+
+  core::write_jpeg(jpg, pattern(3, 6, 8, 1), 90);
+  bytes = read_bytes(jpg);  // baseline SOF0: FF C0, length, precision, height, width
+  const size_t sof = bytes.find("\xFF\xC0");
+  ASSERT_NE(sof, std::string::npos);
+  put_be(bytes, sof + 5, 60000, 2);
+  put_be(bytes, sof + 7, 50000, 2);
+  std::ofstream(jpg, std::ios::binary) << bytes;
+  expect_error([&] { core::read_image_header(jpg); }, {jpg, "50000 x 60000", "expected at most"});
+  expect_error([&] { core::decode_image(jpg, 1); }, {jpg, "50000 x 60000", "expected at most"});
 }
