@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstddef>
 #include <jpeglib.h>
+#include <jerror.h>  // after jpeglib.h, which it needs
 
 #include <algorithm>
 #include <cctype>
@@ -113,6 +114,13 @@ void jpeg_error_exit(j_common_ptr cinfo) {
   std::longjmp(err->jump, 1);
 }
 
+// libjpeg pads a scan whose data ends early with grey and only warns: a few
+// hundred bytes would then decode to as many pixels as the header claims.
+// A truncated file is an error instead.
+void jpeg_emit_message(j_common_ptr cinfo, int level) {
+  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_error_exit(cinfo);
+}
+
 struct FileCloser {
   void operator()(std::FILE* f) const { std::fclose(f); }
 };
@@ -133,6 +141,7 @@ ImageHeader jpeg_read(const std::string& path, int64_t channels, std::vector<uin
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_error_exit;
   err.mgr.output_message = [](j_common_ptr) {};  // warnings (e.g. extraneous bytes) stay quiet
+  err.mgr.emit_message = jpeg_emit_message;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
     QNAS_THROW("image '", path, "': corrupt or unsupported JPEG (", err.message, ")");

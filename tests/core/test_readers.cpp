@@ -360,4 +360,9 @@ TEST(ImageCodec, HeadersClaimingGigapixelsAreRefusedBeforeDecoding) {
   std::ofstream(jpg, std::ios::binary) << bytes;
   expect_error([&] { core::read_image_header(jpg); }, {jpg, "50000 x 60000", "expected at most"});
   expect_error([&] { core::decode_image(jpg, 1); }, {jpg, "50000 x 60000", "expected at most"});
+  // A JPEG whose data ends early is refused (libjpeg would pad it with grey).
+  core::write_jpeg(jpg, pattern(3, 64, 64, 1), 90);
+  bytes = read_bytes(jpg);
+  std::ofstream(jpg, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() * 2 / 3);
+  expect_error([&] { core::decode_image(jpg, 3); }, {jpg, "Premature end of JPEG file"});
 }
