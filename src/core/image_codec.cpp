@@ -53,9 +53,13 @@ Image planar(const std::vector<uint8_t>& hwc, int64_t channels, int64_t height, 
 // bytes of PNG or JPEG can claim gigapixels. The cap admits 11,585^2 pixels.
 constexpr int64_t kMaxImagePixels = int64_t(1) << 27;
 
+bool within_cap(const ImageHeader& h) {
+  return h.height > 0 && h.width > 0 && h.height <= kMaxImagePixels / h.width;
+}
+
 ImageHeader checked_size(const std::string& path, ImageHeader h) {
-  QNAS_CHECK(h.height > 0 && h.width > 0 && h.height <= kMaxImagePixels / h.width, "image '", path, "': ",
-             h.width, " x ", h.height, " pixels; expected at most ", kMaxImagePixels, " pixels");
+  QNAS_CHECK(within_cap(h), "image '", path, "': ", h.width, " x ", h.height, " pixels; expected at most ",
+             kMaxImagePixels, " pixels");
   return h;
 }
 
@@ -83,14 +87,15 @@ struct PngReader {
   ~PngReader() { png_image_free(&image); }
 };
 
-ImageHeader png_header(const std::string& path) {
-  PngReader r(path);
+ImageHeader png_header(const PngReader& r, const std::string& path) {
   return png_checked_size(path, {int64_t(r.image.height), int64_t(r.image.width), (r.image.format & PNG_FORMAT_FLAG_COLOR) != 0});
 }
 
+ImageHeader png_header(const std::string& path) { return png_header(PngReader(path), path); }
+
 Image png_decode(const std::string& path, int64_t channels) {
   PngReader r(path);
-  png_checked_size(path, {int64_t(r.image.height), int64_t(r.image.width), false});
+  png_header(r, path);
   r.image.format = channels == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
   std::vector<uint8_t> hwc(PNG_IMAGE_SIZE(r.image));
   png_color black{0, 0, 0};  // what transparent pixels are composed onto
@@ -151,14 +156,9 @@ ImageHeader jpeg_read(const std::string& path, int64_t channels, std::vector<uin
   jpeg_read_header(&cinfo, TRUE);
   const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   const ImageHeader header{int64_t(cinfo.image_height), int64_t(cinfo.image_width), cinfo.num_components > 1};
-  try {
+  if (cmyk || !pixels || !within_cap(header)) {
+    jpeg_destroy_decompress(&cinfo);
     checked_size(path, header);
-  } catch (...) {
-    jpeg_destroy_decompress(&cinfo);
-    throw;
-  }
-  if (cmyk || !pixels) {
-    jpeg_destroy_decompress(&cinfo);
     QNAS_CHECK(!cmyk, "image '", path, "': a CMYK JPEG; expected grey or RGB");
     return header;
   }

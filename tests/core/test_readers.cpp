@@ -7,12 +7,12 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 
 #include <zlib.h>
 
 #include "src/core/config.hpp"
 #include "src/core/dataset.hpp"
+#include "src/core/fs.hpp"
 #include "src/core/image_codec.hpp"
 #include "src/core/loader.hpp"
 #include "src/core/readers.hpp"
@@ -320,11 +320,6 @@ TEST(ImageFolder, StreamedImageBrokenAfterLoadingIsNamed) {
 
 namespace {
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
 void put_be(std::string& s, size_t at, uint32_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) s[at + i] = char((v >> (8 * (bytes - 1 - i))) & 0xFF);
 }
@@ -338,7 +333,7 @@ TEST(ImageCodec, HeadersClaimingGigapixelsAreRefusedBeforeDecoding) {
   TempDir dir;
   const std::string png = dir.file("big.png"), jpg = dir.file("big.jpg");
   core::write_png(png, pattern(1, 6, 8, 1));
-  std::string bytes = read_bytes(png);  // IHDR: width at 16, height at 20, CRC over 12..28 at 29
+  std::string bytes = core::read_text_file(png, "test image");  // IHDR: width at 16, height at 20, CRC over 12..28 at 29
   put_be(bytes, 16, 100000, 4);
   put_be(bytes, 20, 100000, 4);
   put_be(bytes, 29, uint32_t(crc32(0, reinterpret_cast<const Bytef*>(bytes.data() + 12), 17)), 4);
@@ -352,7 +347,7 @@ TEST(ImageCodec, HeadersClaimingGigapixelsAreRefusedBeforeDecoding) {
   expect_error([&] { core::decode_image(png, 1); }, {png, "3000 x 3000", "more than a PNG of"});
 
   core::write_jpeg(jpg, pattern(3, 6, 8, 1), 90);
-  bytes = read_bytes(jpg);  // baseline SOF0: FF C0, length, precision, height, width
+  bytes = core::read_text_file(jpg, "test image");  // baseline SOF0: FF C0, length, precision, height, width
   const size_t sof = bytes.find("\xFF\xC0");
   ASSERT_NE(sof, std::string::npos);
   put_be(bytes, sof + 5, 60000, 2);
@@ -362,7 +357,7 @@ TEST(ImageCodec, HeadersClaimingGigapixelsAreRefusedBeforeDecoding) {
   expect_error([&] { core::decode_image(jpg, 1); }, {jpg, "50000 x 60000", "expected at most"});
   // A JPEG whose data ends early is refused (libjpeg would pad it with grey).
   core::write_jpeg(jpg, pattern(3, 64, 64, 1), 90);
-  bytes = read_bytes(jpg);
+  bytes = core::read_text_file(jpg, "test image");
   std::ofstream(jpg, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() * 2 / 3);
   expect_error([&] { core::decode_image(jpg, 3); }, {jpg, "Premature end of JPEG file"});
 }
