@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 each=${1:-60}
 build=${BUILD:-build-fuzz}
-targets=(config idx spec deployed search_files image)
+targets=(config idx spec deployed search_files image cifar)
 mkdir -p "$build"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DQNAS_FUZZ=ON -DQNAS_BUILD_TESTS=OFF -DQNAS_BUILD_BENCHMARKS=OFF > "$build/configure.log" 2>&1 ||

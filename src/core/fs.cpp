@@ -35,6 +35,15 @@ bool file_exists(const std::string& path) {
   return fs::exists(path, ec);
 }
 
+int64_t regular_file_size(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  QNAS_CHECK(fs::is_regular_file(path, ec), what, " '", path, "': not a regular file",
+             ec ? "; " + ec.message() : std::string());
+  const auto size = fs::file_size(path, ec);
+  QNAS_CHECK(!ec, what, " '", path, "': cannot read its size; ", ec.message());
+  return int64_t(size);
+}
+
 std::string temp_path_for(const std::string& path) {
   return path + ".tmp." + std::to_string(::getpid());
 }

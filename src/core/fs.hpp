@@ -3,6 +3,7 @@
 // atomically (temp file in the same folder, fsync, rename); logs are
 // append-only CSVs flushed after every row.
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -25,6 +26,10 @@ std::string temp_path_for(const std::string& path);
 void ensure_dir(const std::string& dir);
 
 bool file_exists(const std::string& path);
+
+/// The size of the regular file `path`; throws naming `what` and the path
+/// when it is missing or not a regular file (a folder, say).
+int64_t regular_file_size(const std::string& path, const std::string& what);
 
 /// A folder written whole or not at all: files go into a temporary sibling
 /// folder, commit() renames it to `dir`. Destroyed uncommitted (an error on

@@ -82,7 +82,7 @@ CifarLayout cifar_layout(const std::string& dir, const std::string& labels) {
 
 void append_cifar_file(const std::string& path, const CifarLayout& l, const std::string& labels, ImageSet& out) {
   const int64_t record = l.label_bytes + kCifarPixels;
-  const auto size = int64_t(fs::file_size(path));
+  const int64_t size = regular_file_size(path, "CIFAR file");
   QNAS_CHECK(size > 0 && size % record == 0, "CIFAR file '", path, "': ", size, " bytes, not a whole number of ",
              record, "-byte records (", l.label_bytes, " label byte", l.label_bytes > 1 ? "s" : "",
              " + 3072 pixels); is it truncated, or of the other CIFAR?");
@@ -107,9 +107,9 @@ ImageSet read_cifar_files(const std::vector<std::string>& files, const CifarLayo
   ImageSet s{3, 32, 32, {}, {}, (files.size() == 1 ? files[0] : files[0] + " ..."), nullptr};
   // One allocation of the final size: growing it file by file would hold
   // up to twice the pixels while copying.
-  uintmax_t bytes = 0;
-  for (const auto& f : files) bytes += fs::file_size(f);
-  s.pixels.reserve(size_t(bytes / uintmax_t(l.label_bytes + kCifarPixels)) * size_t(kCifarPixels));
+  int64_t records = 0;
+  for (const auto& f : files) records += regular_file_size(f, "CIFAR file") / (l.label_bytes + kCifarPixels);
+  s.pixels.reserve(size_t(records * kCifarPixels));
   for (const auto& f : files) append_cifar_file(f, l, labels, s);
   return s;
 }

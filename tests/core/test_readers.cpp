@@ -129,6 +129,11 @@ TEST(Cifar, TruncatedOrMissingFilesAreNamed) {
   write_cifar(bad_label.file("test_batch.bin"), 0, {{1}});
   expect_error([&] { core::load_dataset(data_config("cifar", bad_label.str()), 0); },
                {bad_label.file("data_batch_1.bin"), "record 1", "label 12", "0..9"});
+  TempDir folder_as_batch;
+  write_cifar(folder_as_batch.file("data_batch_1.bin"), 0, {{1}});
+  fs::create_directory(folder_as_batch.file("test_batch.bin"));
+  expect_error([&] { core::load_dataset(data_config("cifar", folder_as_batch.str()), 0); },
+               {"CIFAR file", folder_as_batch.file("test_batch.bin"), "not a regular file"});
 }
 
 TEST(ImageFolder, ClassesPixelsAndColourFromPngAndJpeg) {
