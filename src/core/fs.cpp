@@ -1,9 +1,11 @@
 #include "src/core/fs.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +16,38 @@
 namespace qnas::core {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// Whether `text` is a process id that no process on this machine holds.
+bool dead_pid(const std::string& text) {
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) return false;
+  const long pid = std::strtol(text.c_str(), nullptr, 10);
+  return pid > 0 && pid != ::getpid() && ::kill(pid_t(pid), 0) != 0 && errno == ESRCH;
+}
+
+// Removes what killed processes (kill -9, power loss) left beside `target`:
+// `<prefix><pid>` temporaries whose pid no longer runs here, and
+// `<prefix><pid>.old` (a replaced folder) once `target` exists again. A
+// process on another machine of a shared filesystem writing the same target
+// would be racing this one for its final name anyway.
+void remove_stale_temps(const fs::path& target, const std::string& prefix) {
+  const fs::path folder = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  std::error_code ec;
+  const bool target_exists = fs::exists(target, ec);
+  std::vector<fs::path> stale;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    std::string pid = name.substr(prefix.size());
+    const bool old = pid.size() > 4 && pid.compare(pid.size() - 4, 4, ".old") == 0;
+    if (old) pid.resize(pid.size() - 4);
+    if (dead_pid(pid) && (!old || target_exists)) stale.push_back(it->path());
+  }
+  for (const auto& p : stale) fs::remove_all(p, ec);
+}
+
+}  // namespace
 
 std::string read_text_file(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
@@ -61,6 +95,7 @@ void commit_file(const std::string& tmp_path, const std::string& path) {
 
 void write_file_atomic(const std::string& path, const std::string& content) {
   ensure_dir(fs::path(path).parent_path().string());
+  remove_stale_temps(path, fs::path(path).filename().string() + ".tmp.");
   const std::string tmp = temp_path_for(path);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -95,7 +130,9 @@ StagingDir::StagingDir(const std::string& dir, bool overwrite) : dir_(dir), over
   std::error_code ec;
   fs::create_directories(parent, ec);
   QNAS_CHECK(!ec, "cannot create folder '", parent.string(), "': ", ec.message(), "; expected a writable location");
-  tmp_ = (parent / ("." + fs::path(dir).filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+  const std::string prefix = "." + fs::path(dir).filename().string() + ".tmp.";
+  remove_stale_temps(parent / fs::path(dir).filename(), prefix);
+  tmp_ = (parent / (prefix + std::to_string(::getpid()))).string();
   fs::remove_all(tmp_, ec);
   fs::create_directory(tmp_, ec);
   QNAS_CHECK(!ec, "cannot write into '", parent.string(), "': ", ec.message(), "; expected a writable location");

@@ -14,6 +14,7 @@ namespace qnas::core {
 std::string read_text_file(const std::string& path, const std::string& what);
 
 /// Replaces `path` with `content` atomically; creates missing parent folders.
+/// Temporaries of `path` left by killed processes are removed first.
 void write_file_atomic(const std::string& path, const std::string& content);
 
 /// Renames a finished temp file over `path` (same filesystem), after fsync.
@@ -35,6 +36,7 @@ int64_t regular_file_size(const std::string& path, const std::string& what);
 /// folder, commit() renames it to `dir`. Destroyed uncommitted (an error on
 /// the way), the temporary folder is removed. `dir` must not exist, or be
 /// empty, or `overwrite` be set (then it is replaced only at commit).
+/// Temporary folders of `dir` left by killed processes are removed.
 class StagingDir {
  public:
   StagingDir(const std::string& dir, bool overwrite);

@@ -1,5 +1,7 @@
 // Files: atomic replacement and append-only CSVs.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -17,7 +19,41 @@ std::string temp_dir() {
   fs::create_directories(p);
   return p.string();
 }
+// The id of a process that has ended (and been reaped).
+std::string dead_pid() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  return std::to_string(child);
+}
+
+void touch(const fs::path& p) { std::ofstream(p) << "partial"; }
 }  // namespace
+
+TEST(Fs, TemporariesOfKilledProcessesAreRemovedOnTheNextWrite) {
+  const fs::path dir = temp_dir();
+  const std::string dead = dead_pid(), alive = std::to_string(::getppid());
+  touch(dir / ("a.txt.tmp." + dead));                  // killed during write_file_atomic
+  touch(dir / ("a.txt.tmp." + alive));                 // a running writer's
+  touch(dir / ("b.txt.tmp." + dead));                  // another file's
+  fs::create_directories(dir / (".out.tmp." + dead));  // killed during an export
+  fs::create_directories(dir / (".out.tmp." + dead + ".old"));
+  core::write_file_atomic((dir / "a.txt").string(), "one");
+  EXPECT_FALSE(fs::exists(dir / ("a.txt.tmp." + dead)));
+  EXPECT_TRUE(fs::exists(dir / ("a.txt.tmp." + alive)));
+  EXPECT_TRUE(fs::exists(dir / ("b.txt.tmp." + dead)));
+  {
+    // The folder it replaced (.old) is kept while the export is missing:
+    // the kill came between the two renames.
+    core::StagingDir staging((dir / "out").string(), false);
+    EXPECT_FALSE(fs::exists(dir / (".out.tmp." + dead)));
+    EXPECT_TRUE(fs::exists(dir / (".out.tmp." + dead + ".old")));
+    staging.commit();
+  }
+  core::StagingDir again((dir / "out").string(), true);
+  EXPECT_FALSE(fs::exists(dir / (".out.tmp." + dead + ".old")));
+  fs::remove_all(dir);
+}
 
 TEST(Fs, AtomicWriteReplacesAndLeavesNoTemp) {
   const auto dir = temp_dir();
