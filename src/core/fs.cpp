@@ -163,6 +163,7 @@ void StagingDir::commit() {
   }
   committed_ = true;
   if (replace) fs::remove_all(old, ec);
+  remove_stale_temps(dir_, "." + fs::path(dir_).filename().string() + ".tmp.");
 }
 
 std::string csv_field(const std::string& value) {

@@ -119,11 +119,12 @@ void jpeg_error_exit(j_common_ptr cinfo) {
   std::longjmp(err->jump, 1);
 }
 
-// libjpeg pads a scan whose data ends early with grey and only warns: a few
-// hundred bytes would then decode to as many pixels as the header claims.
-// A truncated file is an error instead.
+// libjpeg pads a scan whose data ends early (at the end of the file, or at a
+// marker such as EOI) with grey and only warns: a few hundred bytes would
+// then decode to as many pixels as the header claims. Both are errors here.
 void jpeg_emit_message(j_common_ptr cinfo, int level) {
-  if (level < 0 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_error_exit(cinfo);
+  const int code = cinfo->err->msg_code;
+  if (level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER)) jpeg_error_exit(cinfo);
 }
 
 struct FileCloser {
@@ -164,9 +165,13 @@ ImageHeader jpeg_read(const std::string& path, int64_t channels, std::vector<uin
   }
   cinfo.out_color_space = channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
   jpeg_start_decompress(&cinfo);
-  pixels->resize(size_t(header.height * header.width * channels));
+  // Grown as rows decode, not sized from the header: a claim costs memory
+  // only as far as the file's data reaches.
+  const size_t row_bytes = size_t(header.width * channels), all = size_t(header.height) * row_bytes;
   while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW row = pixels->data() + size_t(cinfo.output_scanline) * size_t(header.width * channels);
+    const size_t end = (size_t(cinfo.output_scanline) + 1) * row_bytes;
+    if (pixels->size() < end) pixels->resize(std::min(all, std::max(end, 2 * pixels->size())));
+    JSAMPROW row = pixels->data() + end - row_bytes;
     jpeg_read_scanlines(&cinfo, &row, 1);
   }
   jpeg_finish_decompress(&cinfo);
