@@ -8,7 +8,8 @@ complete lines with the header's field count, each JSON parses, each YAML
 ends with a newline, supernet.pt is an intact zip archive (LibTorch's format)
 and an export folder, when present, holds every file of the reference export
 byte for byte. Temporary files (".tmp." in the name) are counted, not
-checked. Then the work continues as a user would continue it (train
+checked; once a chain has finished, none may be left (the next write of a
+file removes what a killed writer left of it). Then the work continues as a user would continue it (train
 --resume; search --resume once state.json exists; export again), killed again
 at a new random moment, until it finishes. At the end supernet.pt and
 train_log.csv (timing columns aside) must equal the uninterrupted training's,
@@ -254,6 +255,9 @@ def main():
             args, export_to = command(kills)
             final = kills >= 3 or killer.kills(phase) >= a.kills
             if killer.attempt(phase, args, 1e9 if final else window_s, export_to or folder, reference_export):
+                left = [str(p.relative_to(out)) for p in (export_to or folder).parent.rglob("*") if ".tmp." in p.name]
+                if left:
+                    differences.append(f"{phase}: temporaries left after the chain finished: {', '.join(left)}")
                 return export_to
             kills += 1
 
@@ -282,13 +286,15 @@ def main():
                 differences.append(f"search{n}: {name} differs from the uninterrupted search's (timing columns aside)")
         n += 1
 
-    # export has no resume: each attempt writes a fresh folder, which must be
-    # absent or whole after a kill; the one that finishes equals the reference.
+    # export has no resume: each attempt is the same command again (--force
+    # from the second on, as an earlier one may have finished its folder just
+    # before the kill); the folder must be absent or whole after a kill, and
+    # equal the reference at the end.
     n = 0
     while killer.kills("export") < a.kills:
+        target = out / f"export{n}" / "out"
         folder = chain("export", out / f"export{n}", lambda k: (
-            export_args + [str(out / f"export{n}" / f"try{k}")], out / f"export{n}" / f"try{k}"), export_s * 1.1,
-            ref / "export")
+            export_args + [str(target)] + (["--force"] if k else []), target), export_s * 1.1, ref / "export")
         for name in os.listdir(ref / "export"):
             if not filecmp.cmp(ref / "export" / name, folder / name, shallow=False):
                 differences.append(f"export{n}: {name} differs from the uninterrupted export's")
