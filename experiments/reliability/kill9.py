@@ -9,9 +9,10 @@ ends with a newline, supernet.pt is an intact zip archive (LibTorch's format)
 and an export folder, when present, holds every file of the reference export
 byte for byte. Temporary files (".tmp." in the name) are counted, not
 checked; once a chain has finished, none may be left (the next write of a
-file removes what a killed writer left of it). Then the work continues as a user would continue it (train
---resume; search --resume once state.json exists; export again), killed again
-at a new random moment, until it finishes. At the end supernet.pt and
+file removes what a killed writer left of it). Then the work continues as a
+user would continue it (train --resume; search --resume once state.json
+exists; export again), killed again at a new random moment, until it
+finishes. At the end supernet.pt and
 train_log.csv (timing columns aside) must equal the uninterrupted training's,
 evaluations.csv (eval_s aside), pareto.csv and hypervolume.csv (timing
 columns aside) the uninterrupted search's.

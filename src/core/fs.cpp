@@ -113,6 +113,9 @@ void write_file_atomic(const std::string& path, const std::string& content) {
 
 namespace {
 
+// `.<name>.tmp.`: the staging folders of `dir` begin so, then the writer's pid.
+std::string staging_prefix(const std::string& dir) { return "." + fs::path(dir).filename().string() + ".tmp."; }
+
 void check_dir_free(const std::string& dir, bool overwrite) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return;
@@ -130,9 +133,8 @@ StagingDir::StagingDir(const std::string& dir, bool overwrite) : dir_(dir), over
   std::error_code ec;
   fs::create_directories(parent, ec);
   QNAS_CHECK(!ec, "cannot create folder '", parent.string(), "': ", ec.message(), "; expected a writable location");
-  const std::string prefix = "." + fs::path(dir).filename().string() + ".tmp.";
-  remove_stale_temps(parent / fs::path(dir).filename(), prefix);
-  tmp_ = (parent / (prefix + std::to_string(::getpid()))).string();
+  remove_stale_temps(dir, staging_prefix(dir));
+  tmp_ = (parent / (staging_prefix(dir) + std::to_string(::getpid()))).string();
   fs::remove_all(tmp_, ec);
   fs::create_directory(tmp_, ec);
   QNAS_CHECK(!ec, "cannot write into '", parent.string(), "': ", ec.message(), "; expected a writable location");
@@ -163,7 +165,7 @@ void StagingDir::commit() {
   }
   committed_ = true;
   if (replace) fs::remove_all(old, ec);
-  remove_stale_temps(dir_, "." + fs::path(dir_).filename().string() + ".tmp.");
+  remove_stale_temps(dir_, staging_prefix(dir_));
 }
 
 std::string csv_field(const std::string& value) {

@@ -13,10 +13,10 @@
 #include <cmath>
 #include <csetjmp>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 
 #include "src/core/error.hpp"
+#include "src/core/fs.hpp"
 
 namespace qnas::core {
 
@@ -69,9 +69,8 @@ ImageHeader checked_size(const std::string& path, ImageHeader h) {
 // a PNG of `bytes` bytes holds at most 8 * 1032 * bytes pixels.
 ImageHeader png_checked_size(const std::string& path, ImageHeader h) {
   checked_size(path, h);
-  std::error_code ec;
-  const auto bytes = int64_t(std::filesystem::file_size(path, ec));
-  QNAS_CHECK(!ec && h.height <= 8 * 1032 * bytes / h.width, "image '", path, "': ", h.width, " x ", h.height,
+  const int64_t bytes = regular_file_size(path, "image");
+  QNAS_CHECK(h.height <= 8 * 1032 * bytes / h.width, "image '", path, "': ", h.width, " x ", h.height,
              " pixels; more than a PNG of ", bytes, " bytes can hold");
   return h;
 }

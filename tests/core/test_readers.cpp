@@ -338,17 +338,17 @@ TEST(ImageCodec, HeadersClaimingGigapixelsAreRefusedBeforeDecoding) {
   TempDir dir;
   const std::string png = dir.file("big.png"), jpg = dir.file("big.jpg");
   core::write_png(png, pattern(1, 6, 8, 1));
-  std::string bytes = core::read_text_file(png, "test image");  // IHDR: width at 16, height at 20, CRC over 12..28 at 29
-  put_be(bytes, 16, 100000, 4);
-  put_be(bytes, 20, 100000, 4);
-  put_be(bytes, 29, uint32_t(crc32(0, reinterpret_cast<const Bytef*>(bytes.data() + 12), 17)), 4);
-  std::ofstream(png, std::ios::binary) << bytes;
+  std::string bytes = core::read_text_file(png, "test image");
+  const auto claim_png_size = [&](uint32_t side) {  // IHDR: width at 16, height at 20, CRC over 12..28 at 29
+    put_be(bytes, 16, side, 4);
+    put_be(bytes, 20, side, 4);
+    put_be(bytes, 29, uint32_t(crc32(0, reinterpret_cast<const Bytef*>(bytes.data() + 12), 17)), 4);
+    std::ofstream(png, std::ios::binary) << bytes;
+  };
+  claim_png_size(100000);
   expect_error([&] { core::read_image_header(png); }, {png, "100000 x 100000", "expected at most"});
   expect_error([&] { core::decode_image(png, 3); }, {png, "100000 x 100000", "expected at most"});
-  put_be(bytes, 16, 3000, 4);  // below the cap, beyond what deflate can expand these bytes to
-  put_be(bytes, 20, 3000, 4);
-  put_be(bytes, 29, uint32_t(crc32(0, reinterpret_cast<const Bytef*>(bytes.data() + 12), 17)), 4);
-  std::ofstream(png, std::ios::binary) << bytes;
+  claim_png_size(3000);  // below the cap, beyond what deflate can expand these bytes to
   expect_error([&] { core::decode_image(png, 1); }, {png, "3000 x 3000", "more than a PNG of"});
 
   core::write_jpeg(jpg, pattern(3, 6, 8, 1), 90);

@@ -15,12 +15,12 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <filesystem>
 #include <string>
 
 #include "src/core/error.hpp"
 #include "src/core/readers.hpp"
+#include "tests/fuzz/input_file.hpp"
 
 namespace {
 
@@ -40,12 +40,7 @@ struct Input {
   }
 };
 
-void write(const std::string& path, const std::string& bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return;
-  std::fwrite(bytes.data(), 1, bytes.size(), f);
-  std::fclose(f);
-}
+void write(const std::string& path, const std::string& bytes) { qnas::fuzz::write_input(path, bytes.data(), bytes.size()); }
 
 }  // namespace
 

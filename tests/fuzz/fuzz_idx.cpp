@@ -7,18 +7,15 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 
 #include "src/core/error.hpp"
 #include "src/core/idx.hpp"
+#include "tests/fuzz/input_file.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/qnas_fuzz_idx_" + std::to_string(::getpid());
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return 0;
-  std::fwrite(data, 1, size, f);
-  std::fclose(f);
+  if (!qnas::fuzz::write_input(path, data, size)) return 0;
   for (int ndim : {3, 1}) {
     try {
       qnas::core::read_idx(path, ndim);

@@ -7,20 +7,17 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 
 #include "src/core/error.hpp"
 #include "src/core/image_codec.hpp"
+#include "tests/fuzz/input_file.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string stem = "/tmp/qnas_fuzz_image_" + std::to_string(::getpid());
   for (const char* ext : {".png", ".jpg"}) {
     const std::string path = stem + ext;
-    std::FILE* f = std::fopen(path.c_str(), "wb");
-    if (!f) return 0;
-    std::fwrite(data, 1, size, f);
-    std::fclose(f);
+    if (!qnas::fuzz::write_input(path, data, size)) return 0;
     try {
       qnas::core::read_image_header(path);
     } catch (const qnas::Error&) {
