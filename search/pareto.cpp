@@ -1,6 +1,7 @@
 #include "search/pareto.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "src/core/error.hpp"
@@ -129,6 +130,47 @@ double hypervolume(const std::vector<Point>& points, const Point& ref) {
     if (top > pts[i][2]) volume += (top - pts[i][2]) * area2(below, ref[0], ref[1]);
   }
   return volume;
+}
+
+Point reference_beyond(const std::vector<Point>& points) {
+  QNAS_CHECK(!points.empty(), "reference point: no points to derive it from");
+  Point ref;
+  for (size_t k = 0; k < points[0].size(); ++k) {
+    double worst = -std::numeric_limits<double>::infinity(), best = std::numeric_limits<double>::infinity();
+    for (const auto& p : points) worst = std::max(worst, p[k]), best = std::min(best, p[k]);
+    ref.push_back(worst + (worst > best ? 0.1 * (worst - best) : 0.01 * std::max(std::abs(worst), 1e-12)));
+  }
+  return ref;
+}
+
+std::vector<int> greedy_hypervolume_batch(const std::vector<Point>& base, const std::vector<Point>& candidates,
+                                          const std::vector<bool>& eligible, size_t n, const Point& reference) {
+  QNAS_CHECK(eligible.size() == candidates.size(), "greedy_hypervolume_batch: ", eligible.size(),
+             " eligibility flags for ", candidates.size(), " candidates");
+  std::vector<Point> chosen_points;
+  for (int i : pareto_indices(base)) chosen_points.push_back(base[size_t(i)]);
+  double volume = chosen_points.empty() ? 0.0 : hypervolume(chosen_points, reference);
+  std::vector<int> chosen;
+  std::vector<bool> taken(candidates.size(), false);
+  while (chosen.size() < n) {
+    int best = -1;
+    double best_gain = 0;
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      if (taken[c] || !eligible[c]) continue;
+      chosen_points.push_back(candidates[c]);
+      const double gain = hypervolume(chosen_points, reference) - volume;
+      chosen_points.pop_back();
+      if (gain > best_gain) best = int(c), best_gain = gain;
+    }
+    if (best < 0) break;
+    taken[size_t(best)] = true;
+    chosen.push_back(best);
+    chosen_points.push_back(candidates[size_t(best)]);
+    volume = hypervolume(chosen_points, reference);
+  }
+  for (size_t c = 0; c < candidates.size() && chosen.size() < n; ++c)
+    if (!taken[c]) chosen.push_back(int(c));
+  return chosen;
 }
 
 }  // namespace qnas::search

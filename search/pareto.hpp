@@ -35,4 +35,17 @@ std::vector<int> pareto_indices(const std::vector<Point>& points, const std::vec
 /// reference in every objective add nothing. Invariant to order and duplicates.
 double hypervolume(const std::vector<Point>& points, const Point& reference);
 
+/// A reference point just beyond the worst of `points` (all of one size, at
+/// least one): per objective the worst value plus 10 % of the range (1 % of
+/// its magnitude where all values are equal), so extreme points count.
+Point reference_beyond(const std::vector<Point>& points);
+
+/// Up to `n` indices of `candidates`, chosen one at a time by the largest
+/// gain in hypervolume over `base` and the candidates chosen before (a
+/// batch for evaluation that spreads along the front instead of crowding
+/// one part of it); candidates that add nothing (dominated, or `eligible`
+/// false) follow in their given order. Ties go to the earlier candidate.
+std::vector<int> greedy_hypervolume_batch(const std::vector<Point>& base, const std::vector<Point>& candidates,
+                                          const std::vector<bool>& eligible, size_t n, const Point& reference);
+
 }  // namespace qnas::search

@@ -21,16 +21,10 @@ namespace qnas::search {
 
 Point default_reference(const Goals& goals, const std::vector<MetricValues>& rows) {
   QNAS_CHECK(!rows.empty(), "reference point: no rows to derive it from");
-  Point ref;
-  for (size_t k = 0; k < goals.objectives.size(); ++k) {
-    double worst = -INFINITY, best = INFINITY;  // minimisation form
-    for (const auto& m : rows) {
-      const double v = goals.to_min(m)[k];
-      worst = std::max(worst, v), best = std::min(best, v);
-    }
-    const double margin = worst > best ? 0.1 * (worst - best) : 0.01 * std::max(std::abs(worst), 1e-12);
-    ref.push_back(goals.from_min(k, worst + margin));
-  }
+  std::vector<Point> points;
+  for (const auto& m : rows) points.push_back(goals.to_min(m));
+  Point ref = reference_beyond(points);
+  for (size_t k = 0; k < ref.size(); ++k) ref[k] = goals.from_min(k, ref[k]);
   return ref;
 }
 

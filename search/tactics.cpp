@@ -138,14 +138,41 @@ class LinasTactic : public Tactic {
     const auto final_pop = evolve(ctx_.space, size_t(ctx_.cfg.population), ctx_.cfg.inner_evaluations,
                                   inner_survival(ctx_.goals.objectives.size()), Operators::from_config(ctx_.cfg),
                                   predicted, rng);
-    std::vector<Genome> out;
+    std::vector<Individual> fresh;
     for (const auto& ind : final_pop)
-      if (out.size() < budget && !h.keys.count(genome_key(ind.genome))) out.push_back(ind.genome);
+      if (!h.keys.count(genome_key(ind.genome))) fresh.push_back(ind);
+    std::vector<Genome> out;
+    for (int i : batch_order(fresh, h, budget)) out.push_back(fresh[size_t(i)].genome);
     report_predictions(models, predicted_names, out);
     return out;
   }
 
  private:
+  // Which of the not yet validated members of the inner search's final
+  // population to validate, in order: all of them up to the budget (the
+  // paper), or with search.linas_batch the batch that adds the most predicted
+  // hypervolume to the validated rows, so small batches (more refits per
+  // evaluation) still spread along the front.
+  std::vector<int> batch_order(const std::vector<Individual>& fresh, const History& h, size_t budget) const {
+    const size_t n = std::min(budget, ctx_.cfg.linas_batch > 0 ? size_t(ctx_.cfg.linas_batch) : fresh.size());
+    if (ctx_.cfg.linas_batch == 0 || n >= fresh.size()) {
+      std::vector<int> all(std::min(n, fresh.size()));
+      for (size_t i = 0; i < all.size(); ++i) all[i] = int(i);
+      return all;
+    }
+    std::vector<Point> validated, predicted, both;
+    std::vector<bool> feasible;
+    for (const auto& ind : h.validated)
+      if (ind.violation == 0) validated.push_back(ind.f);
+    for (const auto& ind : fresh) {
+      predicted.push_back(ind.f);
+      feasible.push_back(ind.violation == 0);
+    }
+    both = validated;
+    both.insert(both.end(), predicted.begin(), predicted.end());
+    return greedy_hypervolume_batch(validated, predicted, feasible, n, reference_beyond(both));
+  }
+
   Eigen::MatrixXd features(const std::vector<Genome>& genomes) const {
     std::vector<predictors::Genome> masked;
     for (const auto& g : genomes) masked.push_back(ctx_.space.masked(g));

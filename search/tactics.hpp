@@ -14,7 +14,9 @@
 //           refit one predictor per objective/constraint metric on all
 //           validated rows, run NSGA-II (2 objectives), U-NSGA-III (3) or a
 //           GA (1) on predictions only for `inner_evaluations`, and propose
-//           its final population minus what was already validated
+//           its final population minus what was already validated (or,
+//           with search.linas_batch, that many of it, one at a time by the
+//           largest predicted hypervolume gain over the validated rows)
 
 #include <functional>
 #include <memory>

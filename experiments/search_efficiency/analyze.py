@@ -25,7 +25,7 @@ import figures  # noqa: E402  (experiments/figures.py)
 # a search ranks by latency_ms = ratio x its folder's anchor, so the ratio
 # orders each run the same way and compares runs whose anchors differ.
 OBJECTIVES = [("top1", -1.0), ("latency_ratio", 1.0), ("model_bytes", 1.0)]
-TACTICS = ["linas", "linas_est", "nsga2", "random"]  # table order; other <name>_s<seed> folders follow
+TACTICS = ["linas", "linas_est", "linas_b10", "nsga2", "random"]  # table order; other <name>_s<seed> folders follow
 
 
 def load(path):
@@ -120,7 +120,7 @@ def main():
         lines.append(f"| {tactic} | {seeds} | " + " | ".join(cells) + " |")
     ref_text = ", ".join(f"{name} {s * r:.4g}" for (name, s), r in zip(OBJECTIVES, ref))
     lines.append(f"\nreference point: {ref_text} (worst over all rows + 10% of the range)")
-    for linas in ("linas", "linas_est"):
+    for linas in (t for t in mean if t.startswith("linas")):
         if linas in mean and "nsga2" in mean and 100 in mean[linas] and 250 in mean["nsga2"]:
             a, b = mean[linas][100], mean["nsga2"][250]
             per_seed = [per_run[(linas, s)][100] / per_run[("nsga2", s)][250] for s in range(10)

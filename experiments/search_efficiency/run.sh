@@ -14,16 +14,18 @@ ckpt="$root/runs/quickstart/supernet.pt"
 evaluations="${EVALUATIONS:-250}"
 source "$root/experiments/search_efficiency/common.sh"
 # linas_est: LINAS with the latency model's estimate as a proxy feature of its
-# predictors (search.proxy_features: [latency_est_ms]).
-tactics="${TACTICS:-linas nsga2 random linas_est}"
+# predictors (search.proxy_features: [latency_est_ms]); linas_b10: LINAS
+# validating 10 candidates per iteration after the first, picked by predicted
+# hypervolume gain (search.linas_batch: 10).
+tactics="${TACTICS:-linas nsga2 random linas_est linas_b10}"
 for seed in 0 1 2; do
   for variant in $tactics; do
     extra=()
     tactic="$variant"
-    if [[ "$variant" == linas_est ]]; then
-      tactic=linas
-      extra=(--set "search.proxy_features=[latency_est_ms]")
-    fi
+    case "$variant" in
+      linas_est) tactic=linas; extra=(--set "search.proxy_features=[latency_est_ms]") ;;
+      linas_b10) tactic=linas; extra=(--set search.linas_batch=10) ;;
+    esac
     echo "== $variant seed $seed -> $out/${variant}_s${seed}" >&2
     resumable_search "$out/${variant}_s${seed}" --set "search.tactic=$tactic" --set "search.seed=$seed" \
       --set "search.evaluations=$evaluations" "${extra[@]}"

@@ -60,6 +60,28 @@ TEST(Hypervolume, ThreeDimensionsByHand) {
   EXPECT_THROW(qs::hypervolume({{1, 1, 1, 1}}, {2, 2, 2, 2}), qnas::Error);
 }
 
+TEST(Hypervolume, GreedyBatchTakesTheLargestGainFirst) {
+  // Base (1,3), reference (5,5). Alone, B adds 4, C 1.5, A 0.35; after B,
+  // C adds 0.5 and A 0.15. D is dominated (adds nothing); E would add most
+  // but is not eligible (infeasible); both follow in their given order.
+  const std::vector<qs::Point> base = {{1, 3}};
+  const std::vector<qs::Point> cand = {{1.5, 2.9}, {3, 1}, {2, 2.5}, {4, 4}, {0.5, 0.5}};
+  const std::vector<bool> eligible = {true, true, true, true, false};
+  EXPECT_EQ(qs::greedy_hypervolume_batch(base, cand, eligible, 5, {5, 5}), (std::vector<int>{1, 2, 0, 3, 4}));
+  EXPECT_EQ(qs::greedy_hypervolume_batch(base, cand, eligible, 2, {5, 5}), (std::vector<int>{1, 2}));
+  // Without a base, the first pick is the largest box: E when eligible.
+  EXPECT_EQ(qs::greedy_hypervolume_batch({}, cand, std::vector<bool>(5, true), 1, {5, 5}), (std::vector<int>{4}));
+  EXPECT_THROW(qs::greedy_hypervolume_batch(base, cand, {true}, 1, {5, 5}), qnas::Error);
+}
+
+TEST(Hypervolume, ReferenceBeyondTheWorstPoint) {
+  const auto ref = qs::reference_beyond({{0, 10, 3}, {2, 20, 3}});
+  EXPECT_DOUBLE_EQ(ref[0], 2.2);
+  EXPECT_DOUBLE_EQ(ref[1], 21.0);
+  EXPECT_DOUBLE_EQ(ref[2], 3.03);  // all equal: 1 % of the value
+  EXPECT_THROW(qs::reference_beyond({}), qnas::Error);
+}
+
 TEST(Objectives, MinimisationFormAndViolation) {
   qnas::core::SearchConfig cfg;
   cfg.objectives = {{"top1", "max"}, {"latency_ms", "min"}};

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "search/runner.hpp"
 #include "src/core/error.hpp"
@@ -39,9 +40,11 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
+// `tactic`, or linas_batch: linas validating 3 candidates per iteration after the first.
 qs::SearchOptions options(const std::string& dir, const std::string& tactic, uint64_t seed, int evaluations) {
   qs::SearchOptions o;
-  o.cfg.tactic = tactic;
+  o.cfg.tactic = tactic == "linas_batch" ? "linas" : tactic;
+  o.cfg.linas_batch = tactic == "linas_batch" ? 3 : 0;
   o.cfg.objectives = {{"top1", "max"}, {"model_bytes", "min"}};
   o.cfg.population = 10;
   o.cfg.evaluations = evaluations;
@@ -68,7 +71,7 @@ std::string rows_without_timing(const std::string& path) {
 
 TEST(Runner, ResumeAfterAKillEqualsAnUninterruptedRun) {
   const auto space = qs::testing::synthetic_space(8, 4, 5);
-  for (const std::string tactic : {"nsga2", "linas"}) {
+  for (const std::string tactic : {"nsga2", "linas", "linas_batch"}) {
     TempDir full("full_" + tactic);
     const auto opts = options(full.path, tactic, 11, 42);
     const qs::Validate validate = [&](const auto& spec) { return synthetic_metrics(space, spec); };
@@ -176,4 +179,20 @@ TEST(Linas, ExactProxiesReplaceTheirPredictors) {
   qs::run_search(space, p, validate);
   const auto fits2 = qs::read_csv(dir2.path + "/predictors.csv");
   EXPECT_EQ(fits2.rows.size(), 2 * fits.rows.size());
+}
+
+TEST(Linas, SmallBatchesRefitTheirPredictorsPerBatch) {
+  const auto space = qs::testing::synthetic_space(16, 5);
+  const qs::Validate validate = [&](const auto& spec) { return synthetic_metrics(space, spec); };
+  TempDir dir("batch");
+  const auto o = options(dir.path, "linas_batch", 2, 31);
+  const auto r = qs::run_search(space, o, validate);
+  ASSERT_EQ(r.rows.size(), 31u);
+  std::map<int, int> per_iteration;
+  for (const auto& row : r.rows) ++per_iteration[row.iteration];
+  EXPECT_EQ(per_iteration[0], 10);  // the initial population
+  EXPECT_EQ(per_iteration.size(), 1u + 7u);  // then 7 batches of 3 (21 rows)
+  for (int it = 1; it <= 7; ++it) EXPECT_EQ(per_iteration[it], 3) << it;
+  const auto fits = qs::read_csv(dir.path + "/predictors.csv");
+  EXPECT_EQ(fits.rows.size(), 7u * 2u);  // one refit per batch, top1 and model_bytes
 }

@@ -273,6 +273,9 @@ TEST(SearchConfig, BadValuesAreNamed) {
   EXPECT_NE(error_of("search: {population: 1}").find("search.population"), std::string::npos);
   EXPECT_NE(error_of("search: {population: 50, evaluations: 20}").find("less than search.population"),
             std::string::npos);
+  EXPECT_NE(error_of("search: {population: 20, linas_batch: 25}").find("search.linas_batch: 25 is more than"),
+            std::string::npos);
+  EXPECT_EQ(error_of("search: {population: 20, linas_batch: 20}"), "");
   EXPECT_NE(error_of("search: {tactic: ga}").find("ga optimises one objective"), std::string::npos);
   EXPECT_NE(error_of("search: {tactik: ga}").find("did you mean 'search.tactic'"), std::string::npos);
   EXPECT_NE(error_of("search: {objectives: {}}").find("at least one"), std::string::npos);
