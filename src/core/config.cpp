@@ -252,7 +252,7 @@ template <class V> void visit(V& v, TrainConfig& c) {
 template <class V> void visit(V& v, EvalConfig& c) {
   v.field("batch_size", c.batch_size, "images per forward pass when measuring accuracy", range(1, 65536));
   v.field("bn_calib_images", c.bn_calib_images, "training images used to recalibrate BatchNorm statistics of an extracted subnet", range(1, 60000));
-  v.field("bn_recal_quantized", c.bn_recal_quantized, "recalibrate BatchNorm with each layer's weights fake-quantized on its policy's RTN grid (the statistics of the network as deployed; what a quantization-aware supernet trained its students with) instead of in fp32", any());
+  v.field("bn_recal_quantized", c.bn_recal_quantized, "recalibrate BatchNorm with each layer's weights fake-quantized on its policy's RTN grid (the statistics of the network as deployed; what a quantization-aware supernet trained its students with) instead of in fp32; layers whose method fits the fp32 layer (gptq, decoupleq, admm_cp, cp_rtn) keep fp32 statistics", any());
 }
 
 template <class V> void visit(V& v, LatencyConfig& c) {

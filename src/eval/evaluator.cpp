@@ -13,6 +13,7 @@
 #include "src/deploy/simulate.hpp"
 #include "src/eval/latency.hpp"
 #include "src/quant/fake_quant.hpp"
+#include "src/quant/policy.hpp"
 
 namespace qnas::eval {
 
@@ -74,10 +75,17 @@ void recalibrate_bn_quantized(supernet::SubnetImpl& net, const at::Tensor& image
   at::NoGradGuard no_grad;
   // Per-output-channel symmetric grids commute with BN folding's per-channel
   // scale, so the unfolded weights quantize onto the grid the folded ones do.
+  // Methods that fit their weights to the fp32 layer (GPTQ, decoupleQ, the
+  // CP factorizations) deploy no such grid and keep the mean of the fp32
+  // outputs: their BN keeps fp32 statistics, which the fitted weights match
+  // (RTN-grid statistics there undo what the fit corrected). Depthwise
+  // layers are not factorized: they deploy the RTN grid.
   std::vector<std::pair<supernet::ConvUnit, at::Tensor>> saved;
   for (auto& unit : net.units()) {
     const auto& policy = net.policy(unit->desc().name);
-    if (!policy.quantizes_weights()) continue;
+    const auto& method = quant::method_traits(policy.method);
+    const bool fitted = method.fits_outputs && !(method.factorizes && unit->desc().groups() > 1);
+    if (!policy.quantizes_weights() || fitted) continue;
     saved.emplace_back(unit, unit->weight.clone());
     unit->weight.copy_(quant::fake_quant_weight(unit->weight, policy.weight_bits));
   }

@@ -52,7 +52,9 @@ struct EvalResult {
 void recalibrate_bn(supernet::SubnetImpl& net, const at::Tensor& images, int64_t batch_size);
 
 /// The same with every layer's weight fake-quantized on its policy's RTN
-/// grid while the statistics are gathered (eval.bn_recal_quantized); the
+/// grid while the statistics are gathered (eval.bn_recal_quantized), except
+/// layers whose method fits its weights to the fp32 layer (MethodTraits::
+/// fits_outputs: gptq, decoupleq, admm_cp, cp_rtn), which stay fp32; the
 /// fp32 weights are restored afterwards. `net` must not be BN-folded yet.
 void recalibrate_bn_quantized(supernet::SubnetImpl& net, const at::Tensor& images, int64_t batch_size);
 

@@ -33,14 +33,15 @@ std::string policy_label(const LayerPolicy& p) {
 
 const std::vector<MethodTraits>& method_table() {
   // name, parameters (a typo'd key is an error, not a default), max weight
-  // bits, W8A8 only, Hessian, free offsets, factorizes, smooths inputs, tunes blocks
+  // bits, W8A8 only, Hessian, free offsets, factorizes, smooths inputs, tunes
+  // blocks, fits outputs
   static const std::vector<MethodTraits> table = {
-      {"rtn", {"group", "sym", "per_tensor", "dynamic"}, 32, false, false, false, false, false, false},
-      {"gptq", {"group", "sym", "per_tensor", "act_order", "damp"}, 8, false, true, false, false, false, false},
-      {"decoupleq", {"group", "iterations", "tune_steps", "tune_lr"}, 8, false, true, true, false, false, true},
-      {"smoothquant", {"alpha", "per_tensor"}, 32, true, false, false, false, true, false},
-      {"admm_cp", {"rank_rate"}, 8, false, false, false, true, false, false},
-      {"cp_rtn", {"rank_rate"}, 8, false, false, false, true, false, false},
+      {"rtn", {"group", "sym", "per_tensor", "dynamic"}, 32, false, false, false, false, false, false, false},
+      {"gptq", {"group", "sym", "per_tensor", "act_order", "damp"}, 8, false, true, false, false, false, false, true},
+      {"decoupleq", {"group", "iterations", "tune_steps", "tune_lr"}, 8, false, true, true, false, false, true, true},
+      {"smoothquant", {"alpha", "per_tensor"}, 32, true, false, false, false, true, false, false},
+      {"admm_cp", {"rank_rate"}, 8, false, false, false, true, false, false, true},
+      {"cp_rtn", {"rank_rate"}, 8, false, false, false, true, false, false, true},
   };
   return table;
 }

@@ -27,6 +27,8 @@ struct MethodTraits {
   bool factorizes = false;          // deployed as CP factors (conv and linear layers but depthwise)
   bool smooths_inputs = false;      // divides the layer's input channels (SmoothQuant)
   bool tunes_blocks = false;        // a block-wise second stage (its `tune_steps`)
+  bool fits_outputs = false;        // fits its weights to reproduce the fp32 layer's outputs or weights
+                                    // (not their round-to-nearest grid): BN sees fp32 statistics
 };
 
 /// Every method, in the order of method_names().

@@ -7,6 +7,8 @@
 #include <ATen/ATen.h>
 #include <torch/utils.h>
 
+#include <algorithm>
+
 #include "src/core/dataset.hpp"
 #include "src/deploy/int8_runtime.hpp"
 #include "src/deploy/simulate.hpp"
@@ -130,8 +132,9 @@ TEST(Deploy, RefusesUnfoldedOrUncalibrated) {
 }
 
 // eval.bn_recal_quantized: BN statistics are those of the network with its
-// weights on their grids; fp32 layers are unaffected, and the fp32 weights
-// come back afterwards (folding and the graph quantize them as always).
+// weights on their grids; fp32 layers and layers whose method fits the fp32
+// layer are unaffected, and the fp32 weights come back afterwards (folding
+// and the graph quantize them as always).
 TEST(Deploy, BnRecalibrationOnQuantizedWeights) {
   const auto net = tiny_net();
   const auto images = batch(data().train, 256);
@@ -159,6 +162,21 @@ TEST(Deploy, BnRecalibrationOnQuantizedWeights) {
   EXPECT_GT(diff, 1e-4);  // 4-bit weights move the statistics
   const auto units = subnet->units();
   for (size_t i = 0; i < units.size(); ++i) EXPECT_TRUE(units[i]->weight.equal(before[i])) << units[i]->desc().name;
+  // Methods fitted to the fp32 layer (GPTQ here) deploy no RTN grid: their
+  // statistics stay fp32, else BN would undo the mean shift the fit removed.
+  // The CP factorizations leave depthwise layers on their RTN grid.
+  for (const std::string method : {"gptq", "admm_cp"}) {
+    auto p = policy(4, 32);
+    p.method = method;
+    auto fitted = net->extract(supernet::largest_spec(net->space(), p));
+    eval::recalibrate_bn_quantized(*fitted, images, 128);
+    const auto d = running_means(fitted);
+    const auto units = fitted->units();
+    bool all_equal = true;
+    for (size_t i = 0; i < a.size(); ++i) all_equal = all_equal && a[i].equal(d[i]);
+    const bool has_depthwise = std::any_of(units.begin(), units.end(), [](const auto& u) { return u->desc().groups() > 1; });
+    EXPECT_EQ(all_equal, method == "gptq" || !has_depthwise) << method;
+  }
   subnet->fold_bn();
   EXPECT_THROW(eval::recalibrate_bn_quantized(*subnet, images, 128), qnas::Error);
 }

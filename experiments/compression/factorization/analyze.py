@@ -9,6 +9,7 @@ OUT_DIR/table.md and OUT_DIR/curve.png / curve.pdf (experiments/figures.py's loo
 import glob
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
@@ -40,14 +41,24 @@ def family(name):
     return None, None, None
 
 
+def factor_bits(name):
+    """'w4' of admm_cp_w4a8_r1.5; None for the PTQ rows (their bits vary along one line)."""
+    m = re.search(r"_(w\d+)a\d+_r", name)
+    return m.group(1) if m else None
+
+
 def plot(rows, ref, stem):
+    """One line per method and, for the factorized runs, per factor bit-width
+    (solid 4-bit, dashed 8-bit): ranks vary along a line, bits do not."""
     plt = figures.pyplot()
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
-    pts = [(family(n), r["bops"] / ref * 100, r["top1"]) for n, r in rows.items() if family(n)[0]]
+    pts = [(family(n), factor_bits(n), r["bops"] / ref * 100, r["top1"]) for n, r in rows.items() if family(n)[0]]
     for key, label, color in FAMILIES:
-        fam = sorted((x, y) for (k, _, _), x, y in pts if k == key)
-        if fam:
-            ax.plot(*zip(*fam), "o-", color=color, label=label, markersize=4, linewidth=1.3)
+        for bits in sorted({b for (k, _, _), b, _, _ in pts if k == key}, key=lambda b: (b is not None, b or "")):
+            line = sorted((x, y) for (k, _, _), b, x, y in pts if k == key and b == bits)
+            style = "--" if bits == "w8" else "-"
+            ax.plot(*zip(*line), "o" + style, color=color, markersize=4, linewidth=1.3,
+                    label=label if bits is None else f"{label}, {bits.upper()} factors")
     ax.set_xlabel("BOPs, % of fp32 (MACs x 32 x 32)")
     ax.set_ylabel("test top-1 (%)")
     ax.set_ylim(0, 100)
