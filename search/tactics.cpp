@@ -160,7 +160,7 @@ class LinasTactic : public Tactic {
       for (size_t i = 0; i < all.size(); ++i) all[i] = int(i);
       return all;
     }
-    std::vector<Point> validated, predicted, both;
+    std::vector<Point> validated, predicted;
     std::vector<bool> feasible;
     for (const auto& ind : h.validated)
       if (ind.violation == 0) validated.push_back(ind.f);
@@ -168,7 +168,7 @@ class LinasTactic : public Tactic {
       predicted.push_back(ind.f);
       feasible.push_back(ind.violation == 0);
     }
-    both = validated;
+    std::vector<Point> both = validated;
     both.insert(both.end(), predicted.begin(), predicted.end());
     return greedy_hypervolume_batch(validated, predicted, feasible, n, reference_beyond(both));
   }

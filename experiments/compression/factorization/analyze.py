@@ -54,7 +54,7 @@ def plot(rows, ref, stem):
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
     pts = [(family(n), factor_bits(n), r["bops"] / ref * 100, r["top1"]) for n, r in rows.items() if family(n)[0]]
     for key, label, color in FAMILIES:
-        for bits in sorted({b for (k, _, _), b, _, _ in pts if k == key}, key=lambda b: (b is not None, b or "")):
+        for bits in sorted({b for (k, _, _), b, _, _ in pts if k == key}, key=str):
             line = sorted((x, y) for (k, _, _), b, x, y in pts if k == key and b == bits)
             style = "--" if bits == "w8" else "-"
             ax.plot(*zip(*line), "o" + style, color=color, markersize=4, linewidth=1.3,
