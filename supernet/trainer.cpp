@@ -118,6 +118,13 @@ void broadcast_state(const core::World& world, SupernetImpl& net, bool parameter
   world.broadcast(state);
 }
 
+// A checkpoint's bytes as rank 0 reads them, for every rank (ranks on other
+// hosts may not see the path); empty for one process, which reads it itself.
+std::string checkpoint_bytes(const core::World& world, const std::string& path) {
+  if (world.size() == 1) return {};
+  return world.broadcast_bytes("checkpoint", world.coordinator() ? core::read_text_file(path, "checkpoint") : "");
+}
+
 }  // namespace
 
 Trainer::Trainer(const core::Config& config, Supernet net, const core::Dataset& data,
@@ -254,7 +261,9 @@ TrainProgress Trainer::start(const TrainOptions& options, const std::string& ckp
     const bool exists = core::file_exists(ckpt);
     decision = options.resume && exists ? "resume"
                : exists && !options.resume ? "checkpoint '" + ckpt + "' exists; expected --resume to continue it, or a fresh output.dir"
-                                           : "fresh";
+               : !t.init_from.empty() && !core::file_exists(t.init_from)
+                   ? "train.init_from: no file '" + t.init_from + "'; expected the supernet.pt of a trained supernet of the same space"
+                   : "fresh";
   }
   decision = world_->broadcast_bytes("start", decision);
   QNAS_CHECK(decision == "resume" || decision == "fresh", decision);
@@ -262,14 +271,17 @@ TrainProgress Trainer::start(const TrainOptions& options, const std::string& ckp
   progress.quant_aware = t.quant_aware;
   progress.optimizer = t.optimizer;
   if (decision == "resume") {
-    const std::string contents = world_->size() == 1 ? std::string()
-        : world_->broadcast_bytes("checkpoint", world_->coordinator() ? core::read_text_file(ckpt, "checkpoint") : "");
-    progress = load_checkpoint(ckpt, *net_, optimizer_.get(), t.optimizer, contents);
+    progress = load_checkpoint(ckpt, *net_, optimizer_.get(), t.optimizer, checkpoint_bytes(*world_, ckpt));
     QNAS_CHECK(progress.quant_aware == t.quant_aware, "checkpoint '", ckpt, "' was trained with train.quant_aware: ",
                progress.quant_aware ? "true" : "false", "; expected the same setting to resume it (or a fresh output.dir)");
     if (world_->coordinator()) std::fprintf(stderr, "resuming from %s after epoch %d\n", ckpt.c_str(), progress.epochs_done);
-  } else if (world_->coordinator()) {
-    std::remove((cfg_.output.dir + "/train_log.csv").c_str());
+  } else {
+    if (world_->coordinator()) std::remove((cfg_.output.dir + "/train_log.csv").c_str());
+    if (!t.init_from.empty()) {
+      // Weights only: the optimizer, the schedule and the progress start afresh.
+      load_checkpoint(t.init_from, *net_, nullptr, t.optimizer, checkpoint_bytes(*world_, t.init_from));
+      if (world_->coordinator()) std::fprintf(stderr, "starting from the weights of %s\n", t.init_from.c_str());
+    }
   }
   broadcast_state(*world_, *net_, /*parameters=*/true);
   return progress;

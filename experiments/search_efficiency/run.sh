@@ -13,18 +13,22 @@ ckpt="$root/runs/quickstart/supernet.pt"
 [[ -f "$ckpt" ]] || { echo "run.sh: no $ckpt; run README command 1 (qnas search configs/quickstart.yaml) first" >&2; exit 1; }
 evaluations="${EVALUATIONS:-250}"
 source "$root/experiments/search_efficiency/common.sh"
-# linas_est: LINAS with the latency model's estimate as a proxy feature of its
-# predictors (search.proxy_features: [latency_est_ms]); linas_b10: LINAS
-# validating 10 candidates per iteration after the first, picked by predicted
-# hypervolume gain (search.linas_batch: 10).
+# linas: the paper's LINAS (the whole inner final population validated per
+# iteration, search.linas_batch: 0, whatever the quickstart sets); linas_est:
+# that with the latency model's estimate as a proxy feature of its predictors
+# (search.proxy_features: [latency_est_ms]); linas_b10: LINAS validating 10
+# candidates per iteration after the first, picked by predicted hypervolume
+# gain (search.linas_batch: 10, the quickstart's setting); linas_b10_est: both.
 tactics="${TACTICS:-linas nsga2 random linas_est linas_b10}"
 for seed in 0 1 2; do
   for variant in $tactics; do
     extra=()
     tactic="$variant"
     case "$variant" in
-      linas_est) tactic=linas; extra=(--set "search.proxy_features=[latency_est_ms]") ;;
+      linas) extra=(--set search.linas_batch=0) ;;
+      linas_est) tactic=linas; extra=(--set search.linas_batch=0 --set "search.proxy_features=[latency_est_ms]") ;;
       linas_b10) tactic=linas; extra=(--set search.linas_batch=10) ;;
+      linas_b10_est) tactic=linas; extra=(--set search.linas_batch=10 --set "search.proxy_features=[latency_est_ms]") ;;
     esac
     echo "== $variant seed $seed -> $out/${variant}_s${seed}" >&2
     resumable_search "$out/${variant}_s${seed}" --set "search.tactic=$tactic" --set "search.seed=$seed" \

@@ -16,7 +16,10 @@
 # The two supernets are trained into OUT_DIR/supernet_fp32 and
 # OUT_DIR/supernet_qat (train.quant_aware false / true, the config's policy
 # choices for the quantization-aware one) unless FP32_CKPT / QAT_CKPT name
-# existing checkpoints of the same config to reuse.
+# existing checkpoints of the same config to reuse. QAT_FINETUNE_EPOCHS=N
+# trains the quantization-aware supernet as a fine-tune of the fp32 one
+# instead of from scratch (train.init_from; N epochs at QAT_FINETUNE_LR,
+# default 0.01, cosine without warm-up), as APQ fine-tunes Once-for-All.
 # Cost: two trainings of CONFIG, four searches and four front re-scorings
 # (quickstart: ~10 + 12 min of training, 4 x ~9 min of search, 4 x ~5 min).
 set -euo pipefail
@@ -28,27 +31,40 @@ if [[ $# -gt 0 && "$1" != --set ]]; then out="$1"; shift; fi
 sets=("$@")
 mkdir -p "$out"
 
-# train_or_link DIR QUANT_AWARE CKPT: DIR/supernet.pt trained (resumed) or linked.
+# train_or_link DIR QUANT_AWARE CKPT [--set k=v ...]: DIR/supernet.pt trained
+# (resumed) or linked.
 train_or_link() {
   local dir="$1" qat="$2" ckpt="$3"
+  shift 3
   mkdir -p "$dir"
   if [[ -n "$ckpt" ]]; then
     ln -sf "$(realpath "$ckpt")" "$dir/supernet.pt"
     return
   fi
+  [[ -f "$dir/train.done" ]] && return
   local resume=()
   [[ -f "$dir/supernet.pt" ]] && resume=(--resume)
   echo "== train quant_aware=$qat -> $dir" >&2
-  "$qnas" train "$config" "${resume[@]}" "${sets[@]}" --set "output.dir=$dir" --set "train.quant_aware=$qat" \
-    > "$dir/train.txt" 2> "$dir/train.log"
+  "$qnas" train "$config" "${resume[@]}" "${sets[@]}" "$@" --set "output.dir=$dir" --set "train.quant_aware=$qat" \
+    >> "$dir/train.txt" 2>> "$dir/train.log"
+  touch "$dir/train.done"
 }
-
-train_or_link "$out/supernet_fp32" false "${FP32_CKPT:-}"
-train_or_link "$out/supernet_qat" true "${QAT_CKPT:-}"
 
 simqnas_space=(--set "quant.weight_bits=[8, 32]" --set "quant.act_bits=[8, 32]" --set quant.couple_act_bits=true
                --set quant.granularity=layer --set "quant.methods=[rtn]" --set "quant.keep_8bit=[]")
+# Each supernet's searches follow its training, so the plain supernet's rows
+# exist before the (slower) quantization-aware training starts.
 for supernet in fp32 qat; do
+  if [[ "$supernet" == fp32 ]]; then
+    train_or_link "$out/supernet_fp32" false "${FP32_CKPT:-}"
+  else
+    qat_sets=()
+    if [[ -n "${QAT_FINETUNE_EPOCHS:-}" ]]; then
+      qat_sets=(--set "train.init_from=$out/supernet_fp32/supernet.pt" --set "train.epochs=$QAT_FINETUNE_EPOCHS"
+                --set "train.lr=${QAT_FINETUNE_LR:-0.01}" --set train.warmup_epochs=0)
+    fi
+    train_or_link "$out/supernet_qat" true "${QAT_CKPT:-}" "${qat_sets[@]}"
+  fi
   for space in simqnas qnas; do
     dir="$out/${space}_${supernet}"
     mkdir -p "$dir"

@@ -244,6 +244,7 @@ template <class V> void visit(V& v, TrainConfig& c) {
   v.field("grad_clip", c.grad_clip, "clip the gradient norm to this value (0 = off)", at_least(0));
   v.field("sync_bn", c.sync_bn, "several ranks: BN normalises with the statistics of the whole batch (sums all-reduced in its forward and backward, as PyTorch's SyncBatchNorm); false: each rank's share alone (DDP's default)", any());
   v.field("quant_aware", c.quant_aware, "quantization-aware supernet: the largest subnet (teacher) stays fp32, the others train with policies drawn from the space's choices, weights and layer inputs fake-quantized (straight-through)", any());
+  v.field("init_from", c.init_from, "a supernet checkpoint (supernet.pt) of the same space whose weights (BN statistics included) start a fresh run, with a fresh optimizer and schedule: e.g. a quantization-aware supernet fine-tuned from a trained fp32 one; empty = random initialisation. Ignored by --resume, which continues its own checkpoint", any());
   v.section("augment", c.augment, "training augmentation");
   v.field("eval_every", c.eval_every, "validate the largest and smallest subnets every N epochs (0 = never)", at_least(0));
   v.field("eval_images", c.eval_images, "validation images used for that check (capped at val_size)", range(1, 60000));

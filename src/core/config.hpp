@@ -133,6 +133,7 @@ struct TrainConfig {
   double grad_clip = 0.0;
   bool sync_bn = false;  // several ranks: BN statistics over the whole batch (SyncBatchNorm)
   bool quant_aware = false;  // the sandwich's non-teacher subnets train with sampled policies, fake-quantized
+  std::string init_from;     // a checkpoint of the same supernet whose weights start a fresh run ("" = random)
   AugmentConfig augment;
   int eval_every = 1;
   int eval_images = 10000;

@@ -173,3 +173,40 @@ TEST(EndToEnd, QuantAwareTrainingSamplesPoliciesAndKeepsItsSetting) {
   cut.train.quant_aware = false;
   qnas::testing::expect_error([&] { train(cut, -1, true); }, {"was trained with train.quant_aware: true"});
 }
+
+// train.init_from: a fresh run starts from another checkpoint's weights and
+// BN statistics (here a quantization-aware fine-tune of an fp32 supernet)
+// with its own optimizer, schedule and progress; a missing file or a
+// checkpoint of another space is refused by name.
+TEST(EndToEnd, InitFromStartsAFreshRunFromAnotherCheckpointsWeights) {
+  qnas::testing::TempDir source_dir("init_source"), tuned_dir("init_tuned"), fresh_dir("init_fresh");
+  auto source_cfg = two_short_epochs(source_dir.str());
+  source_cfg.train.epochs = 1;
+  const auto source = train(source_cfg);
+
+  auto tuned_cfg = two_short_epochs(tuned_dir.str());
+  tuned_cfg.train.quant_aware = true;
+  tuned_cfg.train.init_from = supernet::checkpoint_path(source_dir.str());
+  const auto started = train(tuned_cfg, /*stop_after=*/0);
+  expect_same_weights(source, started);
+  const auto source_buffers = source->named_buffers();
+  for (const auto& b : started->named_buffers()) EXPECT_TRUE(b.value().equal(source_buffers[b.key()])) << b.key();
+  auto fresh_cfg = tuned_cfg;
+  fresh_cfg.output.dir = fresh_dir.str();
+  fresh_cfg.train.init_from.clear();
+  EXPECT_FALSE(train(fresh_cfg, 0)->parameters()[0].equal(source->parameters()[0]));
+
+  train(tuned_cfg, /*stop_after=*/1);
+  auto session = eval::open_session(tuned_cfg);
+  const auto progress = supernet::load_checkpoint(supernet::checkpoint_path(tuned_dir.str()), *session.net);
+  EXPECT_EQ(progress.epochs_done, 1);  // its own count, not the source's
+  EXPECT_TRUE(progress.quant_aware);
+
+  auto missing = fresh_cfg;
+  missing.train.init_from = fresh_dir.file("none/supernet.pt");
+  qnas::testing::expect_error([&] { train(missing, 0); }, {"train.init_from: no file", "none/supernet.pt"});
+  auto other_space = missing;
+  other_space.train.init_from = tuned_cfg.train.init_from;
+  other_space.supernet.mbv3.expand = {2, 4};
+  qnas::testing::expect_error([&] { train(other_space, 0); }, {"was trained on a different supernet"});
+}
