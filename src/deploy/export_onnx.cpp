@@ -372,6 +372,8 @@ class OnnxWriter {
   // DynamicQuantizeLinear picks that call's uint8 scale and zero point from
   // its min/max (0 included), MatMulInteger accumulates the codes in int32,
   // and the accumulator is scaled by s_x * s_w (per output channel) in fp32.
+  // DynamicQuantizeLinear has 8-bit codes only, one bit finer than the
+  // runtime's kDynamicInputBits (ONNX Runtime's kernels are its own).
   void add_dynamic_linear(const Node& n) {
     const auto x = fp32_layer_input(n.inputs[0]), base = n.name + ".x";
     auto* quantize = op("DynamicQuantizeLinear", {x}, base + "_q");

@@ -181,7 +181,7 @@ class ScriptWriter {
   void dynamic_layer(const Node& n) {
     const std::string attr = ident(n.name) + "_packed";
     m_.register_attribute(attr, c10::getCustomClassType<LinearPacked>(), c10::IValue(prepack_linear(n)));
-    line(n.output, act("quantized.linear_dynamic(" + var(n.inputs[0]) + ", self." + attr + ", False)", n.act));
+    line(n.output, act("quantized.linear_dynamic(" + var(n.inputs[0]) + ", self." + attr + ", True)", n.act));
   }
 
   void fp32_layer(const Node& n) {

@@ -49,6 +49,13 @@ class SubnetImpl;
 
 namespace qnas::deploy {
 
+/// Codes of a dynamic linear's input: 7 bits (reduce_range, PyTorch's own
+/// choice for dynamic Linear). The per-call min/max spreads the input over
+/// the whole range, where 8-bit codes saturate the int16 pair sums of x86
+/// kernels without VNNI; 7-bit codes cannot, so the simulation, the int8
+/// runtime and the TorchScript export agree on every CPU.
+constexpr int kDynamicInputBits = 7;
+
 /// Per-tensor affine parameters of a quint8 tensor.
 struct QParams {
   double scale = 1.0;
@@ -76,7 +83,8 @@ struct Node {
   // conv / linear only
   bool int8 = false;         // runs on an int8 kernel
   // Dynamic activation quantization (linear only): fp32 in and out, the input
-  // quantized per call from its own min/max (quantized::linear_dynamic).
+  // quantized per call from its own min/max on kDynamicInputBits
+  // (quantized::linear_dynamic).
   bool dynamic = false;
   int weight_bits = 32;
   quant::LayerPolicy policy; // the layer's policy: method and its parameters

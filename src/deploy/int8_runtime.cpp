@@ -108,20 +108,17 @@ Int8Model::Step quantized_step(const Graph& g, const Node& n, int input_rank) {
   QNAS_THROW("deploy: node '", n.name, "' (", op_name(n.kind), ") has no quantized kernel");
 }
 
-// A dynamic linear: fp32 in, the input quantized per call, fp32 out; the
-// activation (when not none) follows in fp32. Without VNNI the kernel's int16
-// pair sums saturate on inputs spread over the whole u8 range (the per-call
-// min/max puts them there), so the input takes 7-bit codes (reduce_range,
-// PyTorch's own choice for dynamic Linear): half a 7-bit step from the 8-bit
-// simulation instead of saturated sums.
+// A dynamic linear: fp32 in, the input quantized per call on
+// kDynamicInputBits (reduce_range), fp32 out; the activation (when not none)
+// follows in fp32.
 Int8Model::Step dynamic_linear(const Node& n) {
   static const auto linear = op<at::Tensor(at::Tensor, const c10::intrusive_ptr<LinearPackedParamsBase>&, bool)>(
       "quantized::linear_dynamic");
   detail::LinearPacked packed = detail::prepack_linear(n);
   const auto act = n.act;
-  const bool reduce_range = !int8_accumulation_exact();
-  return [packed, act, reduce_range](const std::vector<at::Tensor>& in) {
-    return supernet::apply_act(linear.call(in[0], packed, reduce_range), act);
+  static_assert(kDynamicInputBits == 7, "quantized::linear_dynamic offers 8 bits or 7 (reduce_range)");
+  return [packed, act](const std::vector<at::Tensor>& in) {
+    return supernet::apply_act(linear.call(in[0], packed, /*reduce_range=*/true), act);
   };
 }
 

@@ -20,7 +20,8 @@ at::Tensor run_fp32_node(const Node& n, const std::vector<at::Tensor>& in) {
     case OpKind::kLinear: {
       if (!n.dynamic) return supernet::apply_act(at::linear(in[0], n.weight, n.bias), n.act);
       const auto [lo, hi] = at::aminmax(in[0]);
-      const auto x = quant::fake_quant_act(in[0], quant::act_qparams_from_range(lo.item<double>(), hi.item<double>(), 8));
+      const auto q = quant::act_qparams_from_range(lo.item<double>(), hi.item<double>(), kDynamicInputBits);
+      const auto x = quant::fake_quant_act(in[0], q);
       return supernet::apply_act(at::linear(x, n.weight, n.bias), n.act);
     }
     case OpKind::kAct: return supernet::apply_act(in[0], n.act);
