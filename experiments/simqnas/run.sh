@@ -52,19 +52,17 @@ train_or_link() {
 
 simqnas_space=(--set "quant.weight_bits=[8, 32]" --set "quant.act_bits=[8, 32]" --set quant.couple_act_bits=true
                --set quant.granularity=layer --set "quant.methods=[rtn]" --set "quant.keep_8bit=[]")
+qat_sets=()
+[[ -n "${QAT_FINETUNE_EPOCHS:-}" ]] &&
+  qat_sets=(--set "train.init_from=$out/supernet_fp32/supernet.pt" --set "train.epochs=$QAT_FINETUNE_EPOCHS"
+            --set "train.lr=${QAT_FINETUNE_LR:-0.01}" --set train.warmup_epochs=0)
 # Each supernet's searches follow its training, so the plain supernet's rows
 # exist before the (slower) quantization-aware training starts.
 for supernet in fp32 qat; do
-  if [[ "$supernet" == fp32 ]]; then
-    train_or_link "$out/supernet_fp32" false "${FP32_CKPT:-}"
-  else
-    qat_sets=()
-    if [[ -n "${QAT_FINETUNE_EPOCHS:-}" ]]; then
-      qat_sets=(--set "train.init_from=$out/supernet_fp32/supernet.pt" --set "train.epochs=$QAT_FINETUNE_EPOCHS"
-                --set "train.lr=${QAT_FINETUNE_LR:-0.01}" --set train.warmup_epochs=0)
-    fi
-    train_or_link "$out/supernet_qat" true "${QAT_CKPT:-}" "${qat_sets[@]}"
-  fi
+  case "$supernet" in
+    fp32) train_or_link "$out/supernet_fp32" false "${FP32_CKPT:-}" ;;
+    qat) train_or_link "$out/supernet_qat" true "${QAT_CKPT:-}" "${qat_sets[@]}" ;;
+  esac
   for space in simqnas qnas; do
     dir="$out/${space}_${supernet}"
     mkdir -p "$dir"
