@@ -70,7 +70,7 @@ quant::CpResult run_cp(const Node& layer, const quant::Tensor3& x, int64_t rank)
 }  // namespace
 
 bool factorizable(const Node& n) {
-  return n.has_weight() && n.policy.factorizes() && (n.kind == OpKind::kLinear || n.groups == 1);
+  return n.has_weight() && n.policy.factorizes_layer(n.kind != OpKind::kLinear && n.groups != 1);
 }
 
 FactorizedLayer factorize(const Node& layer, const at::Tensor& w) {

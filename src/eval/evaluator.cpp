@@ -83,9 +83,7 @@ void recalibrate_bn_quantized(supernet::SubnetImpl& net, const at::Tensor& image
   std::vector<std::pair<supernet::ConvUnit, at::Tensor>> saved;
   for (auto& unit : net.units()) {
     const auto& policy = net.policy(unit->desc().name);
-    const auto& method = quant::method_traits(policy.method);
-    const bool fitted = method.fits_outputs && !(method.factorizes && unit->desc().groups() > 1);
-    if (!policy.quantizes_weights() || fitted) continue;
+    if (!policy.deploys_rtn_grid(unit->desc().groups() > 1)) continue;
     saved.emplace_back(unit, unit->weight.clone());
     unit->weight.copy_(quant::fake_quant_weight(unit->weight, policy.weight_bits));
   }

@@ -7,7 +7,7 @@ using supernet::LayerInfo;
 namespace {
 
 bool factorized(const LayerInfo& l) {
-  return l.compressible && l.policy.factorizes() && (l.kind == "linear" || (l.kind == "conv" && l.groups == 1));
+  return l.compressible && l.policy.factorizes_layer(l.kind != "linear" && l.groups != 1);
 }
 
 // One part of a factorized layer: a dense (groups 1) or depthwise layer.

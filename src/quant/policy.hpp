@@ -62,6 +62,16 @@ struct LayerPolicy {
   /// CP-factorized (admm_cp, cp_rtn): conv and linear layers other than
   /// depthwise ones are deployed as their factors (deploy/factorize.hpp).
   bool factorizes() const { return weight_bits < 32 && method_traits(method).factorizes; }
+  /// Whether a layer with this policy deploys as its CP factors: grouped
+  /// (depthwise) convs are not factorized; their policy's bits apply by RTN.
+  bool factorizes_layer(bool grouped) const { return factorizes() && !grouped; }
+  /// Whether the layer's deployed weights lie on its RTN grid, i.e. its
+  /// method does not fit them to the fp32 layer (gptq, decoupleq, and the
+  /// factorizations where they apply).
+  bool deploys_rtn_grid(bool grouped) const {
+    const auto& m = method_traits(method);
+    return quantizes_weights() && (m.factorizes ? grouped : !m.fits_outputs);
+  }
   bool operator==(const LayerPolicy& o) const {
     return weight_bits == o.weight_bits && act_bits == o.act_bits && method == o.method &&
            params == o.params;

@@ -53,6 +53,15 @@ TEST(Policy, MethodTraitsDecideBitsAndForm) {
   }
   const auto& gptq = quant::method_traits("gptq");
   EXPECT_TRUE(gptq.needs_hessian);
+  // Grouped (depthwise) convs are never factorized: they deploy the RTN grid.
+  const quant::LayerPolicy cp{4, 8, "admm_cp", {}}, fitted{4, 8, "gptq", {}}, rtn{4, 8, "rtn", {}};
+  EXPECT_TRUE(cp.factorizes_layer(false));
+  EXPECT_FALSE(cp.factorizes_layer(true));
+  EXPECT_FALSE(cp.deploys_rtn_grid(false));
+  EXPECT_TRUE(cp.deploys_rtn_grid(true));
+  EXPECT_FALSE(fitted.deploys_rtn_grid(true));
+  EXPECT_TRUE(rtn.deploys_rtn_grid(false));
+  EXPECT_FALSE((quant::LayerPolicy{32, 8, "rtn", {}}).deploys_rtn_grid(false));
   EXPECT_EQ(gptq.max_weight_bits, 8);
   EXPECT_TRUE(quant::method_traits("smoothquant").w8a8_only);
   EXPECT_TRUE(quant::method_traits("decoupleq").tunes_blocks);
