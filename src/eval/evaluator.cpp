@@ -78,8 +78,7 @@ void recalibrate_bn_quantized(supernet::SubnetImpl& net, const at::Tensor& image
   // Methods that fit their weights to the fp32 layer (GPTQ, decoupleQ, the
   // CP factorizations) deploy no such grid and keep the mean of the fp32
   // outputs: their BN keeps fp32 statistics, which the fitted weights match
-  // (RTN-grid statistics there undo what the fit corrected). Depthwise
-  // layers are not factorized: they deploy the RTN grid.
+  // (RTN-grid statistics there undo what the fit corrected).
   std::vector<std::pair<supernet::ConvUnit, at::Tensor>> saved;
   for (auto& unit : net.units()) {
     const auto& policy = net.policy(unit->desc().name);

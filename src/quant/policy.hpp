@@ -70,7 +70,7 @@ struct LayerPolicy {
   /// factorizations where they apply).
   bool deploys_rtn_grid(bool grouped) const {
     const auto& m = method_traits(method);
-    return quantizes_weights() && (m.factorizes ? grouped : !m.fits_outputs);
+    return quantizes_weights() && !factorizes_layer(grouped) && (m.factorizes || !m.fits_outputs);
   }
   bool operator==(const LayerPolicy& o) const {
     return weight_bits == o.weight_bits && act_bits == o.act_bits && method == o.method &&
