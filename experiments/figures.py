@@ -13,8 +13,8 @@ Scripts import it with the experiments folder on sys.path:
 import os
 
 # Okabe-Ito, colour-blind safe; the same as report.js.
-TACTIC_COLORS = {"linas": "#0072B2", "linas_est": "#56B4E9", "linas_b10": "#CC79A7", "nsga2": "#D55E00",
-                 "ga": "#009E73", "random": "#999999"}
+TACTIC_COLORS = {"linas": "#0072B2", "linas_est": "#56B4E9", "linas_b10": "#CC79A7", "linas_b10_est": "#E69F00",
+                 "linas_b10_est_i20": "#000000", "nsga2": "#D55E00", "ga": "#009E73", "random": "#999999"}
 SERIES_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"]
 BIT_COLORS = {"inactive": "#eeeeee", "W2": "#67001f", "W3": "#b2182b", "W4": "#ef8a62", "W6": "#fddbc7",
               "W8": "#92c5de", "W16": "#4393c3", "W32": "#2166ac"}

@@ -28,17 +28,18 @@ core::Rng stream(const core::SearchConfig& cfg, const char* name, int iteration)
   return core::Rng(core::derive_seed(cfg.seed, name, uint64_t(iteration)));
 }
 
-// `population` genomes; at iteration 0 the uniform baselines first (from a
-// stream of their own, so the random rest does not depend on them), then
-// seed_from_sensitivity of them from the prior, the rest random.
+// `size` genomes (`population` unless linas_initial says otherwise); at
+// iteration 0 the uniform baselines first (from a stream of their own, so the
+// random rest does not depend on them), then seed_from_sensitivity of them
+// from the prior, the rest random.
 std::vector<Genome> initial_population(const TacticContext& ctx, int iteration, const History& h, size_t budget,
-                                       core::Rng& rng) {
+                                       core::Rng& rng, size_t size) {
   auto exclude = h.keys;
-  const size_t n = std::min(budget, size_t(ctx.cfg.population));
+  const size_t n = std::min(budget, size);
   std::vector<Genome> out;
   if (iteration == 0 && ctx.cfg.baselines) {
     auto baseline_rng = stream(ctx.cfg, "search/baselines", 0);
-    const auto random_archs = size_t(std::llround(ctx.cfg.baseline_fraction * double(ctx.cfg.population)));
+    const auto random_archs = size_t(std::llround(ctx.cfg.baseline_fraction * double(size)));
     out = baseline_genomes(ctx.space, random_archs, baseline_rng, exclude);
     if (out.size() > n) out.resize(n);
   }
@@ -58,7 +59,7 @@ class RandomTactic : public Tactic {
  public:
   explicit RandomTactic(TacticContext ctx) : ctx_(std::move(ctx)) {}
   std::vector<Genome> propose(int iteration, const History& h, size_t budget, core::Rng& rng) override {
-    return initial_population(ctx_, iteration, h, budget, rng);
+    return initial_population(ctx_, iteration, h, budget, rng, size_t(ctx_.cfg.population));
   }
 
  private:
@@ -71,7 +72,7 @@ class EvolutionTactic : public Tactic {
   EvolutionTactic(TacticContext ctx, Survival survival) : ctx_(std::move(ctx)), survival_(survival) {}
 
   std::vector<Genome> propose(int iteration, const History& h, size_t budget, core::Rng& rng) override {
-    if (iteration == 0) return initial_population(ctx_, 0, h, budget, rng);
+    if (iteration == 0) return initial_population(ctx_, 0, h, budget, rng, size_t(ctx_.cfg.population));
     std::vector<Individual> parents;
     for (int i : population(iteration, h)) parents.push_back(h.validated[size_t(i)]);
     auto exclude = h.keys;
@@ -118,7 +119,10 @@ class LinasTactic : public Tactic {
   }
 
   std::vector<Genome> propose(int iteration, const History& h, size_t budget, core::Rng& rng) override {
-    if (iteration == 0) return initial_population(ctx_, 0, h, budget, rng);
+    if (iteration == 0) {
+      const int size = ctx_.cfg.linas_initial > 0 ? ctx_.cfg.linas_initial : ctx_.cfg.population;
+      return initial_population(ctx_, 0, h, budget, rng, size_t(size));
+    }
     const auto models = fit_predictors(iteration, h);
     const auto predicted_names = predicted_metrics();
     const BatchObjective predicted = [&](std::vector<Individual>& batch) {

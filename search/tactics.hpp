@@ -16,7 +16,9 @@
 //           GA (1) on predictions only for `inner_evaluations`, and propose
 //           its final population minus what was already validated (or,
 //           with search.linas_batch, that many of it, one at a time by the
-//           largest predicted hypervolume gain over the validated rows)
+//           largest predicted hypervolume gain over the validated rows);
+//           search.linas_initial sets iteration 0's size apart from the
+//           inner population's
 
 #include <functional>
 #include <memory>

@@ -25,7 +25,7 @@ import figures  # noqa: E402  (experiments/figures.py)
 # a search ranks by latency_ms = ratio x its folder's anchor, so the ratio
 # orders each run the same way and compares runs whose anchors differ.
 OBJECTIVES = [("top1", -1.0), ("latency_ratio", 1.0), ("model_bytes", 1.0)]
-TACTICS = ["linas", "linas_est", "linas_b10", "linas_b10_est", "nsga2", "random"]  # table order; other <name>_s<seed> folders follow
+TACTICS = ["linas", "linas_est", "linas_b10", "linas_b10_est", "linas_b10_est_i20", "nsga2", "random"]  # table order; other <name>_s<seed> folders follow
 
 
 def load(path):

@@ -18,7 +18,9 @@ source "$root/experiments/search_efficiency/common.sh"
 # that with the latency model's estimate as a proxy feature of its predictors
 # (search.proxy_features: [latency_est_ms]); linas_b10: LINAS validating 10
 # candidates per iteration after the first, picked by predicted hypervolume
-# gain (search.linas_batch: 10, the quickstart's setting); linas_b10_est: both.
+# gain (search.linas_batch: 10, the quickstart's setting); linas_b10_est: both;
+# linas_b10_est_i20: that starting from 20 validated genomes instead of 50
+# (search.linas_initial: 20; NSGA-II keeps its population of 50).
 tactics="${TACTICS:-linas nsga2 random linas_est linas_b10}"
 for seed in 0 1 2; do
   for variant in $tactics; do
@@ -29,6 +31,8 @@ for seed in 0 1 2; do
       linas_est) tactic=linas; extra=(--set search.linas_batch=0 --set "search.proxy_features=[latency_est_ms]") ;;
       linas_b10) tactic=linas; extra=(--set search.linas_batch=10) ;;
       linas_b10_est) tactic=linas; extra=(--set search.linas_batch=10 --set "search.proxy_features=[latency_est_ms]") ;;
+      linas_b10_est_i20) tactic=linas; extra=(--set search.linas_batch=10 --set "search.proxy_features=[latency_est_ms]"
+                                              --set search.linas_initial=20) ;;
     esac
     echo "== $variant seed $seed -> $out/${variant}_s${seed}" >&2
     resumable_search "$out/${variant}_s${seed}" --set "search.tactic=$tactic" --set "search.seed=$seed" \

@@ -307,6 +307,7 @@ template <class V> void visit(V& v, SearchConfig& c) {
   v.field("seed", c.seed, "seed of the search's random choices (sampling, operators, CV folds)", any());
   v.field("inner_evaluations", c.inner_evaluations, "linas: predicted evaluations of the inner evolutionary search per iteration", range(1, 100000000));
   v.field("linas_batch", c.linas_batch, "linas: candidates validated per iteration after the first, picked from the inner search's final population one at a time by the largest gain in predicted hypervolume over the validated rows (0 = the whole final population, as the paper)", range(0, 100000));
+  v.field("linas_initial", c.linas_initial, "linas: candidates validated at iteration 0 (the uniform baselines first, then random ones) before the predictors guide the search (0 = search.population, as the paper)", range(0, 100000));
   v.field("predictor", c.predictor, "linas: ridge, svr, or auto (the lower k-fold CV MAPE per objective)", one_of({"ridge", "svr", "auto"}));
   v.field("folds", c.folds, "linas: folds of the predictors' cross-validation", range(2, 100));
   v.field("proxy_features", c.proxy_features, "linas: proxies appended to the one-hot features: exact costs, or sensitivity (the sum over a candidate's layers of the largest subnet's sensitivity score at its weight bits; qnas sensitivity), or latency_est_ms (the latency model's estimate, measured once per host into latency_table.json beside the checkpoint)", one_of({"params", "macs", "bops", "model_bytes", "sensitivity", "latency_est_ms"}));
@@ -382,6 +383,13 @@ void check_across(const Config& c, std::vector<std::string>& lines) {
     lines.push_back("search.linas_batch: " + std::to_string(s.linas_batch) + " is more than search.population " +
                     std::to_string(s.population) + " (the inner search's final population it is picked from); "
                     "expected 0 to " + std::to_string(s.population));
+  if (s.linas_initial > s.evaluations)
+    lines.push_back("search.linas_initial: " + std::to_string(s.linas_initial) + " is more than search.evaluations " +
+                    std::to_string(s.evaluations) + "; expected 0 to " + std::to_string(s.evaluations));
+  if (s.linas_initial > 0 && s.linas_initial < s.folds)
+    lines.push_back("search.linas_initial: " + std::to_string(s.linas_initial) + " is fewer than search.folds " +
+                    std::to_string(s.folds) + " (the predictors' cross-validation needs a row per fold); expected 0 or " +
+                    "at least " + std::to_string(s.folds));
   if (!s.reference_point.empty() && s.reference_point.size() != s.objectives.size())
     lines.push_back("search.reference_point: " + std::to_string(s.reference_point.size()) +
                     " values for " + std::to_string(s.objectives.size()) + " objectives; expected one per objective");

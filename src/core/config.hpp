@@ -170,6 +170,7 @@ struct SearchConfig {
   uint64_t seed = 0;
   int inner_evaluations = 20000;
   int linas_batch = 0;             // linas: validated per iteration after the first (0 = population)
+  int linas_initial = 0;           // linas: validated at iteration 0 (0 = population)
   std::string predictor = "auto";  // ridge | svr | auto
   int folds = 5;
   std::vector<std::string> proxy_features;  // exact proxies appended to the one-hot features

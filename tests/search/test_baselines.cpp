@@ -79,6 +79,19 @@ TEST(Baselines, InitialPopulationHoldsTheUniformPoliciesOfLargestSmallestAndRand
   for (const auto& g : initial_population(space, off)) EXPECT_EQ(qs::baseline_label(space, g), "");
 }
 
+TEST(Baselines, ASmallerLinasInitialPopulationStillOpensWithThem) {
+  const auto net = quickstart_net();
+  const qs::Space space(net->space());
+  auto cfg = search_config("linas");
+  cfg.linas_initial = 12;  // 6 uniform, 25% of 12 random architectures, 3 random
+  const auto pop = initial_population(space, cfg);
+  ASSERT_EQ(pop.size(), 12u);
+  const auto whole = initial_population(space, search_config("linas"));
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(qs::genome_key(pop[i]), qs::genome_key(whole[i])) << i;
+  for (size_t i = 6; i < 9; ++i) EXPECT_NE(qs::baseline_label(space, pop[i]).find(" random"), std::string::npos) << i;
+  for (size_t i = 9; i < 12; ++i) EXPECT_EQ(qs::baseline_label(space, pop[i]), "") << i;
+}
+
 TEST(Baselines, OnlyThePoliciesTheSpaceHolds) {
   // No 4-bit weights: no w4a8 baseline. Kept layers stay at W8 in the fp32 baseline.
   const auto net = quickstart_net([](qnas::core::Config& c) {

@@ -181,6 +181,23 @@ TEST(Linas, ExactProxiesReplaceTheirPredictors) {
   EXPECT_EQ(fits2.rows.size(), 2 * fits.rows.size());
 }
 
+TEST(Linas, ASmallerInitialPopulationLeavesMoreCandidatesToThePredictors) {
+  const auto space = qs::testing::synthetic_space(16, 5);
+  const qs::Validate validate = [&](const auto& spec) { return synthetic_metrics(space, spec); };
+  TempDir dir("initial");
+  auto o = options(dir.path, "linas_batch", 2, 31);
+  o.cfg.linas_initial = 7;
+  const auto r = qs::run_search(space, o, validate);
+  ASSERT_EQ(r.rows.size(), 31u);
+  std::map<int, int> per_iteration;
+  for (const auto& row : r.rows) ++per_iteration[row.iteration];
+  EXPECT_EQ(per_iteration[0], 7);
+  EXPECT_EQ(per_iteration.size(), 1u + 8u);  // then 8 batches of 3 (24 rows)
+  for (int it = 1; it <= 8; ++it) EXPECT_EQ(per_iteration[it], 3) << it;
+  const auto fits = qs::read_csv(dir.path + "/predictors.csv");
+  EXPECT_EQ(fits.rows.size(), 8u * 2u);  // the predictors refit from 7 rows on
+}
+
 TEST(Linas, SmallBatchesRefitTheirPredictorsPerBatch) {
   const auto space = qs::testing::synthetic_space(16, 5);
   const qs::Validate validate = [&](const auto& spec) { return synthetic_metrics(space, spec); };

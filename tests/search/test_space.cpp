@@ -276,6 +276,11 @@ TEST(SearchConfig, BadValuesAreNamed) {
   EXPECT_NE(error_of("search: {population: 20, linas_batch: 25}").find("search.linas_batch: 25 is more than"),
             std::string::npos);
   EXPECT_EQ(error_of("search: {population: 20, linas_batch: 20}"), "");
+  EXPECT_NE(error_of("search: {linas_initial: 3}").find("search.linas_initial: 3 is fewer than search.folds 5"),
+            std::string::npos);
+  EXPECT_NE(error_of("search: {evaluations: 250, linas_initial: 300}").find("is more than search.evaluations 250"),
+            std::string::npos);
+  EXPECT_EQ(error_of("search: {population: 50, linas_initial: 20}"), "");
   EXPECT_NE(error_of("search: {tactic: ga}").find("ga optimises one objective"), std::string::npos);
   EXPECT_NE(error_of("search: {tactik: ga}").find("did you mean 'search.tactic'"), std::string::npos);
   EXPECT_NE(error_of("search: {objectives: {}}").find("at least one"), std::string::npos);
