@@ -40,11 +40,14 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-// `tactic`, or linas_batch: linas validating 3 candidates per iteration after the first.
+// `tactic`, or linas_batch: linas validating 3 candidates per iteration after
+// the first, or linas_initial: that after an initial population of 6.
 qs::SearchOptions options(const std::string& dir, const std::string& tactic, uint64_t seed, int evaluations) {
   qs::SearchOptions o;
-  o.cfg.tactic = tactic == "linas_batch" ? "linas" : tactic;
-  o.cfg.linas_batch = tactic == "linas_batch" ? 3 : 0;
+  const bool linas_variant = tactic == "linas_batch" || tactic == "linas_initial";
+  o.cfg.tactic = linas_variant ? "linas" : tactic;
+  o.cfg.linas_batch = linas_variant ? 3 : 0;
+  o.cfg.linas_initial = tactic == "linas_initial" ? 6 : 0;
   o.cfg.objectives = {{"top1", "max"}, {"model_bytes", "min"}};
   o.cfg.population = 10;
   o.cfg.evaluations = evaluations;
@@ -71,7 +74,7 @@ std::string rows_without_timing(const std::string& path) {
 
 TEST(Runner, ResumeAfterAKillEqualsAnUninterruptedRun) {
   const auto space = qs::testing::synthetic_space(8, 4, 5);
-  for (const std::string tactic : {"nsga2", "linas", "linas_batch"}) {
+  for (const std::string tactic : {"nsga2", "linas", "linas_batch", "linas_initial"}) {
     TempDir full("full_" + tactic);
     const auto opts = options(full.path, tactic, 11, 42);
     const qs::Validate validate = [&](const auto& spec) { return synthetic_metrics(space, spec); };
@@ -185,17 +188,16 @@ TEST(Linas, ASmallerInitialPopulationLeavesMoreCandidatesToThePredictors) {
   const auto space = qs::testing::synthetic_space(16, 5);
   const qs::Validate validate = [&](const auto& spec) { return synthetic_metrics(space, spec); };
   TempDir dir("initial");
-  auto o = options(dir.path, "linas_batch", 2, 31);
-  o.cfg.linas_initial = 7;
+  const auto o = options(dir.path, "linas_initial", 2, 30);
   const auto r = qs::run_search(space, o, validate);
-  ASSERT_EQ(r.rows.size(), 31u);
+  ASSERT_EQ(r.rows.size(), 30u);
   std::map<int, int> per_iteration;
   for (const auto& row : r.rows) ++per_iteration[row.iteration];
-  EXPECT_EQ(per_iteration[0], 7);
+  EXPECT_EQ(per_iteration[0], 6);
   EXPECT_EQ(per_iteration.size(), 1u + 8u);  // then 8 batches of 3 (24 rows)
   for (int it = 1; it <= 8; ++it) EXPECT_EQ(per_iteration[it], 3) << it;
   const auto fits = qs::read_csv(dir.path + "/predictors.csv");
-  EXPECT_EQ(fits.rows.size(), 8u * 2u);  // the predictors refit from 7 rows on
+  EXPECT_EQ(fits.rows.size(), 8u * 2u);  // the predictors refit from 6 rows on
 }
 
 TEST(Linas, SmallBatchesRefitTheirPredictorsPerBatch) {
