@@ -26,14 +26,13 @@ for seed in 0 1 2; do
   for variant in $tactics; do
     extra=()
     tactic="$variant"
-    case "$variant" in
-      linas) extra=(--set search.linas_batch=0) ;;
-      linas_est) tactic=linas; extra=(--set search.linas_batch=0 --set "search.proxy_features=[latency_est_ms]") ;;
-      linas_b10) tactic=linas; extra=(--set search.linas_batch=10) ;;
-      linas_b10_est) tactic=linas; extra=(--set search.linas_batch=10 --set "search.proxy_features=[latency_est_ms]") ;;
-      linas_b10_est_i20) tactic=linas; extra=(--set search.linas_batch=10 --set "search.proxy_features=[latency_est_ms]"
-                                              --set search.linas_initial=20) ;;
-    esac
+    # A LINAS variant's name lists its settings: linas[_b10][_est][_i20].
+    if [[ "$variant" =~ ^linas(_b10)?(_est)?(_i20)?$ ]]; then
+      tactic=linas
+      extra=(--set "search.linas_batch=$([[ -n "${BASH_REMATCH[1]}" ]] && echo 10 || echo 0)")
+      [[ -n "${BASH_REMATCH[2]}" ]] && extra+=(--set "search.proxy_features=[latency_est_ms]")
+      [[ -n "${BASH_REMATCH[3]}" ]] && extra+=(--set search.linas_initial=20)
+    fi
     echo "== $variant seed $seed -> $out/${variant}_s${seed}" >&2
     resumable_search "$out/${variant}_s${seed}" --set "search.tactic=$tactic" --set "search.seed=$seed" \
       --set "search.evaluations=$evaluations" "${extra[@]}"

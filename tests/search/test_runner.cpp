@@ -184,34 +184,42 @@ TEST(Linas, ExactProxiesReplaceTheirPredictors) {
   EXPECT_EQ(fits2.rows.size(), 2 * fits.rows.size());
 }
 
-TEST(Linas, ASmallerInitialPopulationLeavesMoreCandidatesToThePredictors) {
+namespace {
+
+// A LINAS variant of options() run on a synthetic space: rows validated per
+// iteration, and the rows of predictors.csv (one per refit and metric).
+struct BatchRun {
+  std::map<int, int> per_iteration;
+  size_t fits = 0;
+};
+void run_batches(const std::string& variant, int evaluations, BatchRun& out) {
   const auto space = qs::testing::synthetic_space(16, 5);
   const qs::Validate validate = [&](const auto& spec) { return synthetic_metrics(space, spec); };
-  TempDir dir("initial");
-  const auto o = options(dir.path, "linas_initial", 2, 30);
-  const auto r = qs::run_search(space, o, validate);
-  ASSERT_EQ(r.rows.size(), 30u);
-  std::map<int, int> per_iteration;
-  for (const auto& row : r.rows) ++per_iteration[row.iteration];
+  TempDir dir(variant);
+  const auto r = qs::run_search(space, options(dir.path, variant, 2, evaluations), validate);
+  ASSERT_EQ(r.rows.size(), size_t(evaluations));
+  for (const auto& row : r.rows) ++out.per_iteration[row.iteration];
+  out.fits = qs::read_csv(dir.path + "/predictors.csv").rows.size();
+}
+
+}  // namespace
+
+TEST(Linas, ASmallerInitialPopulationLeavesMoreCandidatesToThePredictors) {
+  BatchRun run;
+  ASSERT_NO_FATAL_FAILURE(run_batches("linas_initial", 30, run));
+  auto& per_iteration = run.per_iteration;
   EXPECT_EQ(per_iteration[0], 6);
   EXPECT_EQ(per_iteration.size(), 1u + 8u);  // then 8 batches of 3 (24 rows)
   for (int it = 1; it <= 8; ++it) EXPECT_EQ(per_iteration[it], 3) << it;
-  const auto fits = qs::read_csv(dir.path + "/predictors.csv");
-  EXPECT_EQ(fits.rows.size(), 8u * 2u);  // the predictors refit from 6 rows on
+  EXPECT_EQ(run.fits, 8u * 2u);  // the predictors refit from 6 rows on
 }
 
 TEST(Linas, SmallBatchesRefitTheirPredictorsPerBatch) {
-  const auto space = qs::testing::synthetic_space(16, 5);
-  const qs::Validate validate = [&](const auto& spec) { return synthetic_metrics(space, spec); };
-  TempDir dir("batch");
-  const auto o = options(dir.path, "linas_batch", 2, 31);
-  const auto r = qs::run_search(space, o, validate);
-  ASSERT_EQ(r.rows.size(), 31u);
-  std::map<int, int> per_iteration;
-  for (const auto& row : r.rows) ++per_iteration[row.iteration];
+  BatchRun run;
+  ASSERT_NO_FATAL_FAILURE(run_batches("linas_batch", 31, run));
+  auto& per_iteration = run.per_iteration;
   EXPECT_EQ(per_iteration[0], 10);  // the initial population
   EXPECT_EQ(per_iteration.size(), 1u + 7u);  // then 7 batches of 3 (21 rows)
   for (int it = 1; it <= 7; ++it) EXPECT_EQ(per_iteration[it], 3) << it;
-  const auto fits = qs::read_csv(dir.path + "/predictors.csv");
-  EXPECT_EQ(fits.rows.size(), 7u * 2u);  // one refit per batch, top1 and model_bytes
+  EXPECT_EQ(run.fits, 7u * 2u);  // one refit per batch, top1 and model_bytes
 }
